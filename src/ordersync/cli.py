@@ -1,0 +1,215 @@
+"""The command line: parses, calls, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ordersync import apis, config
+from ordersync.errors import OrdersyncError
+from ordersync.progress import reporter
+from ordersync.sandbox.app import SandboxOptions
+from ordersync.sandbox.runner import serve_forever
+from ordersync.store import Store
+from ordersync.sync import StreamResult, sync_all
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Download orders and customers from Frontcore, e-guma, Firespring and Prio into one database.")
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+state = {"verbose": False}
+
+ConfigOption = Annotated[str | None, typer.Option("--config", help="configuration file (default ./ordersync.toml "
+                                                                   "or $ORDERSYNC_CONFIG)")]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="tracebacks and debug logs")] = False) -> None:
+    state["verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def report_failures(results: list[StreamResult]) -> bool:
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        if state["verbose"] and r.exception is not None:
+            traceback.print_exception(r.exception, file=sys.stderr)
+        err.print(f"[red]error:[/red] {r.source}/{r.stream}: {r.error}", highlight=False, soft_wrap=True)
+    return not failed
+
+
+def print_results(results: list[StreamResult], seconds: float) -> None:
+    table = Table(title=f"ordersync: {len(results)} stream(s) in {seconds:.1f}s", title_justify="left")
+    for column in ("source", "stream", "new", "changed", "unchanged", "requests", "seconds", "result"):
+        table.add_column(column, justify="right" if column in ("new", "changed", "unchanged", "requests",
+                                                               "seconds") else "left")
+    for r in results:
+        main = r.orders if r.stream == "orders" else r.customers
+        table.add_row(r.source, r.stream, f"{main.new:,}", f"{main.changed:,}", f"{main.unchanged:,}",
+                      f"{r.requests:,}", f"{r.seconds:.1f}",
+                      "ok" if r.ok else "[red]failed[/red]")
+    out.print(table)
+    changed = sum(r.orders.new + r.orders.changed + r.customers.new + r.customers.changed for r in results)
+    if all(r.ok for r in results) and changed == 0:
+        out.print("Nothing new since the last run.")
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="orders per sandbox", min=1)] = 2000,
+    db: Annotated[Path, typer.Option(help="SQLite file to sync into")] = Path("ordersync-demo.db"),
+    seed: Annotated[int, typer.Option(help="seed of the generated data")] = 7,
+) -> None:
+    """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file. Offline, no keys."""
+    from ordersync.demo import run_demo
+
+    try:
+        store, results, seconds = run_demo(db, orders, seed, reporter(err))
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    print_results(results, seconds)
+    totals = Table(title=f"{db}", title_justify="left")
+    for column in ("source", "api", "currency", "orders", "total"):
+        totals.add_column(column, justify="right" if column in ("orders", "total") else "left")
+    for row in store.totals():
+        total = (row["total_minor"] or 0) / 100
+        totals.add_row(row["source"], row["api"], row["currency"] or "-", f"{row['orders']:,}", f"{total:,.2f}")
+    out.print(totals)
+    out.print(f"order lines: {store.count('order_lines'):,}  customers: {store.count('customers'):,}  "
+              f"payments: {store.count('payments'):,}")
+    if not report_failures(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="where to write the template")] = Path("ordersync.toml")) -> None:
+    """Write a commented ordersync.toml template."""
+    if path.exists():
+        raise fail(f"{path} exists already; remove it or name another file")
+    path.write_text(config.template(), encoding="utf-8")
+    out.print(f"wrote {path}: fill in your sources, export their keys, then run 'ordersync sync'")
+
+
+@app.command()
+def sync(
+    sources: Annotated[list[str] | None, typer.Argument(help="sources to sync (default: all)")] = None,
+    config_path: ConfigOption = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="read everything again")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Incremental sync of the named sources (all when none are named)."""
+    try:
+        cfg = config.load(config_path)
+        chosen = cfg.sources
+        if sources:
+            unknown = [s for s in sources if s not in cfg.sources]
+            if unknown:
+                raise fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(cfg.sources)}")
+            chosen = {name: cfg.sources[name] for name in sources}
+        store = Store(cfg.destination)
+        progress = reporter(err, quiet)
+        started = time.monotonic()
+        try:
+            results = asyncio.run(sync_all(store, chosen, full_refresh=full_refresh, progress=progress))
+        finally:
+            progress.close()
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    print_results(results, time.monotonic() - started)
+    if not report_failures(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config_path: ConfigOption = None) -> None:
+    """Per source and stream: last run, cursor, row counts, last error."""
+    try:
+        cfg = config.load(config_path)
+        rows = Store(cfg.destination).status()
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    table = Table()
+    for column in ("source", "stream", "last run", "result", "cursor", "orders", "lines", "customers", "payments",
+                   "last error"):
+        table.add_column(column)
+    for row in rows:
+        cursor = {k: v for k, v in (row["state"] or {}).items() if v is not None and k != "pending"}
+        if (row["state"] or {}).get("pending"):
+            cursor["resumes"] = "mid-stream"
+        counts = row["rows"]
+        table.add_row(row["source"], row["stream"], f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
+                      row["last_status"] or "-", ", ".join(f"{k}={v}" for k, v in cursor.items()) or "-",
+                      str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
+                      str(counts["payments"]), row["last_error"] or "")
+    out.print(table if rows else "No sync has run yet.")
+
+
+@app.command()
+def export(
+    table: Annotated[str, typer.Argument(help="orders, order_lines, customers or payments")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "csv",
+    out_path: Annotated[Path | None, typer.Option("--out", help="file to write (default: standard output)")] = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    config_path: ConfigOption = None,
+    db: Annotated[Path | None, typer.Option(help="a SQLite file instead of the configured destination")] = None,
+) -> None:
+    """Write one published table to a file."""
+    from ordersync.export import export as run_export
+
+    try:
+        url = f"sqlite:///{db}" if db else config.load(config_path).destination
+        count = run_export(Store(url), table, fmt, out_path, source)
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    if out_path:
+        err.print(f"wrote {count:,} rows of {table} to {out_path}")
+
+
+@app.command()
+def serve(
+    api: Annotated[str, typer.Argument(help="frontcore, eguma, firespring or prio")],
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    orders: Annotated[int, typer.Option(help="orders to generate", min=0)] = 2000,
+    seed: Annotated[int, typer.Option(help="seed of the generated data")] = 1,
+    api_key: Annotated[str, typer.Option(help="the key clients must present")] = "sandbox-key",
+    faults: Annotated[str | None, typer.Option(help="fault injection, e.g. '429:0.1,500:0.05,latency:20'")] = None,
+    data: Annotated[str, typer.Option(help="SQLite file for the data (default: in memory)")] = ":memory:",
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="API-specific NAME=VALUE")] = None,
+) -> None:
+    """Run one sandbox until interrupted."""
+    if api not in apis.registry():
+        raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}")
+    extra: dict[str, str] = {}
+    for item in option or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise fail(f"--option {item!r} must look like NAME=VALUE")
+        extra[name] = value
+    try:
+        sandbox = apis.get(api).sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
+                                                       data_path=data, extra=extra))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    err.print(f"{sandbox.title} sandbox: {orders:,} orders (seed {seed}) on http://{host}:{port}  "
+              f"OpenAPI: http://{host}:{port}/openapi.json", highlight=False)
+    serve_forever(sandbox.app(), host, port)
+
+
+def main() -> None:
+    app()
+

@@ -1,0 +1,119 @@
+"""``ordersync.toml`` -> typed settings. ``${VAR}`` is read from the environment, so secrets stay out of files."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ordersync import apis
+from ordersync.apis.base import SourceSettings
+from ordersync.errors import ConfigError
+
+DEFAULT_PATH = "ordersync.toml"
+DEFAULT_DESTINATION = "sqlite:///orders.db"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    destination: str
+    sources: dict[str, SourceSettings]
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("ORDERSYNC_CONFIG") or DEFAULT_PATH)
+
+
+def load(explicit: str | None = None) -> Config:
+    path = config_path(explicit)
+    if not path.is_file():
+        raise ConfigError(f"no configuration file at {path}: run 'ordersync init' to write one, or pass --config")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
+    where = str(path) if path else "configuration"
+    unknown = set(raw) - {"destination", "sources"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}; use [destination] and [sources.NAME]")
+    destination = raw.get("destination", {})
+    if not isinstance(destination, dict) or set(destination) - {"url"}:
+        raise ConfigError(f"{where}: [destination] takes one setting, url = \"sqlite:///orders.db\"")
+    url = _expand(destination.get("url", DEFAULT_DESTINATION), "destination.url")
+    sources_raw = raw.get("sources", {})
+    if not isinstance(sources_raw, dict) or not sources_raw:
+        raise ConfigError(f"{where}: no sources; add a [sources.NAME] section with a type (see 'ordersync init')")
+    sources = {name: parse_source(name, section) for name, section in sources_raw.items()}
+    return Config(path, url, sources)
+
+
+def parse_source(name: str, section: Any) -> SourceSettings:
+    if not isinstance(section, dict):
+        raise ConfigError(f"[sources.{name}] must be a table of settings")
+    known = ", ".join(sorted(apis.registry()))
+    kind = section.get("type")
+    if kind is None:
+        raise ConfigError(f"[sources.{name}] has no type; set type to one of: {known}")
+    if kind not in apis.registry():
+        raise ConfigError(f"[sources.{name}] type '{kind}' is unknown; use one of: {known}")
+    model = apis.get(kind).settings
+    values = {key: _expand(value, f"sources.{name}.{key}") for key, value in section.items()}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_explain(name, model, exc))) from None
+
+
+def _expand(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if var not in os.environ:
+                raise ConfigError(f"{where} needs the environment variable {var}, which is not set; export it first")
+            return os.environ[var]
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, list):
+        return [_expand(v, where) for v in value]
+    return value
+
+
+def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        setting = str(err["loc"][0]) if err["loc"] else ""
+        secret = any(word in setting for word in _SECRET_WORDS)
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields))
+            lines.append(f"[sources.{name}] unknown setting '{loc}'; the settings of this type are: {allowed}")
+        elif err["type"] == "missing":
+            lines.append(f"[sources.{name}] the setting '{loc}' is required")
+        else:
+            got = "" if secret else f" (got {err['input']!r})"
+            lines.append(f"[sources.{name}] {loc}: {err['msg']}{got}")
+    return lines
+
+
+def template() -> str:
+    """The commented ``ordersync.toml`` that ``ordersync init`` writes."""
+    parts = [
+        "# ordersync configuration. Secrets: write ${VAR} and export VAR; they are never stored in the database.\n",
+        "[destination]\n",
+        'url = "sqlite:///orders.db"\n',
+    ]
+    for spec in apis.registry().values():
+        parts.append("\n" + spec.config_example)
+    return "".join(parts)

@@ -1,0 +1,35 @@
+"""One exception tree. Every error carries the sentence a user should read, already free of secrets."""
+
+from __future__ import annotations
+
+
+class OrdersyncError(Exception):
+    """Base of every error ordersync raises on purpose; ``str(err)`` is the line shown to the user."""
+
+
+class ConfigError(OrdersyncError):
+    """The configuration file or a setting is wrong: fix the file, then run again."""
+
+
+class ApiError(OrdersyncError):
+    """The API answered, but not with what we asked for."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """The API refused the credentials."""
+
+
+class NotJsonError(ApiError):
+    """The API answered with something that is not JSON."""
+
+
+class TransportError(OrdersyncError):
+    """The host could not be reached, or the connection broke, after every retry."""
+
+
+class StoreError(OrdersyncError):
+    """The destination database could not be opened or written."""

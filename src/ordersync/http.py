@@ -1,0 +1,272 @@
+"""The one place that speaks HTTP: timeouts, retries with backoff, Retry-After, rate limits, redaction.
+
+Every API client goes through :class:`HttpClient`, so that a secret registered here can never leak through
+an error message, a log line or a progress label, whichever API it belongs to.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from ordersync.errors import ApiError, AuthError, NotJsonError, TransportError
+
+log = logging.getLogger("ordersync.http")
+# httpx logs every request URL at INFO; e-guma's key travels in the URL, so keep httpx quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Knobs of the HTTP layer; each is a source setting with this default."""
+
+    timeout: float = 30.0
+    max_retries: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    requests_per_second: float | None = None
+    max_connections: int = 8
+
+
+class Redactor:
+    """Replaces every registered secret, raw and URL-encoded, by ``***``."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < 3:
+            return
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+            if form not in self._secrets:
+                self._secrets.append(form)
+        self._secrets.sort(key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+@dataclass
+class Response:
+    """A finished answer: status, headers and the whole body."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    where: str  # "GET /path?query" with secrets redacted, for messages
+    _json: Any = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        if self._json is None:
+            try:
+                self._json = orjson.loads(self.content)
+            except orjson.JSONDecodeError:
+                ctype = self.headers.get("content-type", "no content type")
+                head = self.content[:120].decode("utf-8", "replace")
+                raise NotJsonError(
+                    f"{self.where} answered HTTP {self.status} with a body that is not JSON ({ctype}): {head!r}",
+                    self.status,
+                ) from None
+        return self._json
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def vendor_message(content: bytes) -> str:
+    """The vendor's own error text from a JSON or plain-text error body."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return content[:200].decode("utf-8", "replace").strip()
+    if isinstance(body, dict):
+        for key in ("error_description", "error", "detail", "message"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            parts = [str(first[k]) for k in ("source", "detail", "message") if first.get(k)]
+            if parts:
+                return ": ".join(parts)
+    return content[:200].decode("utf-8", "replace").strip()
+
+
+class HttpClient:
+    """An ``httpx.AsyncClient`` with the behaviour every API client needs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        label: str,
+        settings: HttpSettings | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        secrets: Iterable[str | None] = (),
+        auth_hint: str = "check the credentials in the configuration",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.label = label
+        self.settings = settings or HttpSettings()
+        self.redact = Redactor(secrets)
+        self.auth_hint = auth_hint
+        self._base_path = httpx.URL(base_url).path.rstrip("/")
+        rps = self.settings.requests_per_second
+        # One request per 1/rps seconds: even spacing, no bursts (Frontcore discourages them).
+        self._limiter = AsyncLimiter(1, 1.0 / rps) if rps else None
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"Accept": "application/json", "User-Agent": "ordersync", **(headers or {})},
+            auth=auth,
+            timeout=httpx.Timeout(self.settings.timeout),
+            limits=httpx.Limits(max_connections=self.settings.max_connections),
+            transport=transport,
+        )
+        self.requests_sent = 0
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def describe(self, method: str, path: str, params: Mapping[str, Any] | None) -> str:
+        query = urllib.parse.urlencode(_flatten(params), doseq=True) if params else ""
+        where = f"{method} {self._base_path}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+        return f"{self.label}: " + self.redact(where)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        ok: Iterable[int] = (200,),
+    ) -> Response:
+        """Send one request, retrying what is worth retrying; raise a clear error for any other answer."""
+        ok_statuses = frozenset(ok)
+        where = self.describe(method, path, params)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send_once(method, path, params, headers, json, ok_statuses, where)
+        except _Retryable as exc:
+            if exc.status is None:
+                raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc}") from None
+            raise ApiError(
+                f"{where} answered {exc} after {self.settings.max_retries + 1} attempts; "
+                "the API is overloaded or failing, try again later",
+                exc.status,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json: Any,
+        ok_statuses: frozenset[int],
+        where: str,
+    ) -> Response:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        self.requests_sent += 1
+        log.debug("%s", where)
+        try:
+            raw = await self._client.request(
+                method, path.lstrip("/"), params=_flatten(params) if params else None, headers=headers, json=json
+            )
+        except httpx.TimeoutException:
+            raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
+        response = Response(raw.status_code, raw.headers, raw.content, where)
+        if raw.status_code in ok_statuses:
+            return response
+        message = self.redact(vendor_message(raw.content))
+        if raw.status_code in RETRY_STATUSES:
+            raise _Retryable(
+                f"HTTP {raw.status_code} ({message})" if message else f"HTTP {raw.status_code}",
+                parse_retry_after(raw.headers.get("retry-after")),
+                raw.status_code,
+            )
+        if raw.status_code in (401, 403):
+            raise AuthError(
+                f"{where} was refused with HTTP {raw.status_code}: {message or 'no message'}; {self.auth_hint}",
+                raw.status_code,
+            )
+        raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}", raw.status_code)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.settings.backoff_max)
+        backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
+        return float(backoff(state))
+
+
+def _flatten(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Query parameters as pairs: lists repeat the key (``include[]=a&include[]=b``), None is dropped."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.append((key, str(item)))
+    return pairs

@@ -1,0 +1,133 @@
+"""A small document store on SQLite: each record kept as JSON, with indexed columns to filter and sort on.
+
+The sandboxes keep their data here so that a filtered page out of 100,000 orders is an indexed query,
+not a scan of Python objects, and so that a sandbox can keep its data in a file between runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+
+class DocStore:
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.lock = threading.RLock()
+        self._columns: dict[str, tuple[str, ...]] = {}
+        self._tags: dict[str, tuple[str, ...]] = {}
+
+    def define(self, name: str, columns: Mapping[str, str], tags: Sequence[str] = ()) -> None:
+        """Create collection ``name`` with typed, indexed ``columns`` and multi-valued ``tags``."""
+        cols = ", ".join(f"{col} {sqltype}" for col, sqltype in columns.items())
+        with self.lock:
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {name} (id PRIMARY KEY, {cols}{', ' if cols else ''}doc BLOB NOT NULL)"
+            )
+            for col in columns:
+                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col} ON {name} ({col})")
+            if tags:
+                self.conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_tags (id, tag TEXT, value)")
+                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_tags_tv ON {name}_tags (tag, value)")
+                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_tags_id ON {name}_tags (id)")
+        self._columns[name] = tuple(columns)
+        self._tags[name] = tuple(tags)
+
+    def put_many(self, name: str, items: Iterable[tuple[Any, dict[str, Any], Mapping[str, Any], Mapping[str, Any]]]) -> None:
+        """Insert or replace ``(id, doc, columns, tags)`` items in one transaction."""
+        cols = self._columns[name]
+        placeholders = ", ".join("?" for _ in range(len(cols) + 2))
+        sql = f"INSERT OR REPLACE INTO {name} (id, {''.join(c + ', ' for c in cols)}doc) VALUES ({placeholders})"
+        has_tags = bool(self._tags[name])
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                rows = []
+                tag_rows = []
+                ids = []
+                for doc_id, doc, columns, tags in items:
+                    rows.append((doc_id, *(columns.get(c) for c in cols), orjson.dumps(doc)))
+                    ids.append((doc_id,))
+                    for tag, values in tags.items():
+                        tag_rows.extend((doc_id, tag, v) for v in values)
+                self.conn.executemany(sql, rows)
+                if has_tags:
+                    self.conn.executemany(f"DELETE FROM {name}_tags WHERE id = ?", ids)
+                    self.conn.executemany(f"INSERT INTO {name}_tags (id, tag, value) VALUES (?, ?, ?)", tag_rows)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def put(self, name: str, doc_id: Any, doc: dict[str, Any], columns: Mapping[str, Any],
+            tags: Mapping[str, Any] | None = None) -> None:
+        self.put_many(name, [(doc_id, doc, columns, tags or {})])
+
+    def get(self, name: str, doc_id: Any) -> dict[str, Any] | None:
+        with self.lock:
+            row = self.conn.execute(f"SELECT doc FROM {name} WHERE id = ?", (doc_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def find(
+        self,
+        name: str,
+        where: Sequence[str] = (),
+        params: Sequence[Any] = (),
+        order_by: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT doc FROM {name}{_where(where)} ORDER BY {order_by}"
+        args = list(params)
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        with self.lock:
+            rows = self.conn.execute(sql, args).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    def count(self, name: str, where: Sequence[str] = (), params: Sequence[Any] = ()) -> int:
+        with self.lock:
+            return int(self.conn.execute(f"SELECT count(*) FROM {name}{_where(where)}", list(params)).fetchone()[0])
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self.lock:
+            row = self.conn.execute(sql, list(params)).fetchone()
+        return row[0] if row else None
+
+    def tag_filter(self, name: str, tag: str) -> str:
+        """A WHERE fragment matching documents that carry ``tag`` with the value bound to its ``?``."""
+        return f"id IN (SELECT id FROM {name}_tags WHERE tag = '{tag}' AND value = ?)"
+
+    def clear(self) -> None:
+        with self.lock:
+            for name in self._columns:
+                self.conn.execute(f"DELETE FROM {name}")
+                if self._tags[name]:
+                    self.conn.execute(f"DELETE FROM {name}_tags")
+
+    def meta_get(self, key: str) -> str | None:
+        with self.lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self.conn.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self.lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+            self.conn.execute("INSERT OR REPLACE INTO _meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
