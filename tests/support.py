@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,10 +54,31 @@ def running(api: str, **options: Any) -> Iterator[Running]:
         server.stop()
 
 
-def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False) -> list[StreamResult]:
+def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False,
+         transport: httpx.AsyncBaseTransport | None = None) -> list[StreamResult]:
     """One ``ordersync sync`` of one source, through the real engine and HTTP."""
     parsed = parse_source(name, settings)
-    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh))
+    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=transport))
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """A real HTTP transport that remembers every request it sent (URL, headers, time), to check what a client asks."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.requests: list[httpx.Request] = []
+        self.times: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.times.append(time.monotonic())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def params(self, path_end: str = "") -> list[httpx.QueryParams]:
+        return [r.url.params for r in self.requests if r.url.path.endswith(path_end)]
 
 
 def rows(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -47,7 +47,8 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "configuration"
     unknown = set(raw) - {"destination", "sources"}
     if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}; use [destination] and [sources.NAME]")
+        names = ", ".join(sorted(unknown))
+        raise ConfigError(f"{where}: unknown section(s) {names}; use [destination] and [sources.NAME]")
     destination = raw.get("destination", {})
     if not isinstance(destination, dict) or set(destination) - {"url"}:
         raise ConfigError(f"{where}: [destination] takes one setting, url = \"sqlite:///orders.db\"")

@@ -227,7 +227,7 @@ class HttpClient:
         log.debug("%s", where)
         try:
             raw = await self._client.request(
-                method, path.lstrip("/"), params=_flatten(params) if params else None, headers=headers, json=json
+                method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
             )
         except httpx.TimeoutException:
             raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
@@ -258,9 +258,9 @@ class HttpClient:
         return float(backoff(state))
 
 
-def _flatten(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def _flatten(params: Mapping[str, Any] | None) -> list[tuple[str, str | int | float | bool | None]]:
     """Query parameters as pairs: lists repeat the key (``include[]=a&include[]=b``), None is dropped."""
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in (params or {}).items():
         if value is None:
             continue

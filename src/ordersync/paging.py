@@ -26,9 +26,10 @@ async def numbered_pages(
     pending: dict[int, asyncio.Task[T]] = {}
     next_to_ask = first_page
     current = first_page
+    window = 1  # read ahead only once a full page shows there is more: a short answer costs one request
     try:
         while True:
-            while len(pending) < max(1, concurrency) and (last_page is None or next_to_ask <= last_page):
+            while len(pending) < window and (last_page is None or next_to_ask <= last_page):
                 pending[next_to_ask] = asyncio.ensure_future(fetch(next_to_ask))
                 next_to_ask += 1
             if current not in pending:
@@ -38,6 +39,7 @@ async def numbered_pages(
             if is_last(current, answer) or (last_page is not None and current >= last_page):
                 return
             current += 1
+            window = max(1, concurrency)
     finally:
         for task in pending.values():
             task.cancel()

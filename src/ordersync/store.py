@@ -9,6 +9,7 @@ what lets a run tell "new", "changed" and "unchanged" apart.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,6 +154,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = self._connect(url)
+        self._write_lock = threading.Lock()  # SQLite takes one writer at a time anyway; this avoids busy waits
         self._prepare()
 
     @staticmethod
@@ -167,7 +169,11 @@ class Store:
             parent = Path(path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StoreError(f"cannot create the database {path}: the folder {parent} does not exist")
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        memory = not path or path == ":memory:"
+        if memory:  # one shared connection, or every thread would see its own empty database
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False}, poolclass=sa.pool.StaticPool)
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -198,7 +204,7 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to {self.url}: {exc.orig}") from None
@@ -215,9 +221,8 @@ class Store:
         stmt = sqlite.insert(stream_state).values(
             source=source, stream=stream, api=api, state=dumps(state), updated_at=now_utc()
         )
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["source", "stream"], set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at}
-        ))
+        update = {"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["source", "stream"], set_=update))
 
     def clear_state(self, source: str, stream: str) -> None:
         with self.transaction() as conn:
@@ -293,7 +298,7 @@ class Store:
             last_runs: dict[tuple[str, str], Any] = {}
             for r in conn.execute(sa.select(runs).order_by(runs.c.run_id)):
                 last_runs[(r.source, r.stream)] = r
-            counts = {
+            counts: dict[str, dict[str, int]] = {
                 name: dict(conn.execute(sa.select(t.c.source, sa.func.count()).group_by(t.c.source)).all())
                 for name, t in PUBLISHED.items()
             }

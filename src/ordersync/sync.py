@@ -81,7 +81,7 @@ async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, s
     requests_before = client.http.requests_sent
     run_id = await asyncio.to_thread(store.start_run, source, stream)
     progress.started(source, stream)
-    status = "ok"
+    status = "interrupted"
     try:
         state = None if full_refresh else await asyncio.to_thread(store.load_state, source, stream)
         async for page in client.read(stream, state, full_refresh):
@@ -91,6 +91,7 @@ async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, s
             result.customers.add(written["customers"])
             result.records += len(page.records)
             progress.advanced(source, stream, len(page.records))
+        status = "ok"
     except OrdersyncError as exc:
         status, result.error = "failed", client.http.redact(str(exc))
     except Exception as exc:  # a bug: record it (without secrets); --verbose shows the traceback

@@ -13,6 +13,9 @@ from typing import Any
 
 import orjson
 
+# (id, document, indexed column values, tag values)
+Item = tuple[Any, dict[str, Any], Mapping[str, Any], Mapping[str, Any]]
+
 
 class DocStore:
     def __init__(self, path: str = ":memory:") -> None:
@@ -40,7 +43,7 @@ class DocStore:
         self._columns[name] = tuple(columns)
         self._tags[name] = tuple(tags)
 
-    def put_many(self, name: str, items: Iterable[tuple[Any, dict[str, Any], Mapping[str, Any], Mapping[str, Any]]]) -> None:
+    def put_many(self, name: str, items: Iterable[Item]) -> None:
         """Insert or replace ``(id, doc, columns, tags)`` items in one transaction."""
         cols = self._columns[name]
         placeholders = ", ".join("?" for _ in range(len(cols) + 2))
@@ -49,9 +52,9 @@ class DocStore:
         with self.lock:
             self.conn.execute("BEGIN")
             try:
-                rows = []
-                tag_rows = []
-                ids = []
+                rows: list[tuple[Any, ...]] = []
+                tag_rows: list[tuple[Any, Any, Any]] = []
+                ids: list[tuple[Any]] = []
                 for doc_id, doc, columns, tags in items:
                     rows.append((doc_id, *(columns.get(c) for c in cols), orjson.dumps(doc)))
                     ids.append((doc_id,))

@@ -13,6 +13,7 @@ page shifts caused by new orders only repeat rows (upserted), they never skip on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,8 @@ class FrontcoreClient(SourceClient):
         response = await self.http.request("GET", STREAMS[stream].path, params={**params, "page": page})
         body = response.json()
         if not isinstance(body, list):
-            raise ApiError(f"{response.where} answered a JSON {type(body).__name__}, not the documented list of records")
+            kind = type(body).__name__
+            raise ApiError(f"{response.where} answered a JSON {kind}, not the documented list of records")
         return body
 
     async def read(self, stream: str, state: State | None, full_refresh: bool) -> AsyncIterator[Page]:
@@ -105,7 +107,7 @@ class FrontcoreClient(SourceClient):
             params = self.pass_params(stream, kind, state, zone)
             limit = self.settings.limit
             pages = numbered_pages(
-                lambda page, p=params: self.fetch_page(stream, p, page),
+                functools.partial(self.fetch_page, stream, params),
                 first_page=pending["page"],
                 is_last=short_page(limit),
                 concurrency=self.settings.concurrency,

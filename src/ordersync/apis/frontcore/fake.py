@@ -130,7 +130,7 @@ class FrontcoreFaker:
         """A full order; the sandbox strips ``users`` and include-only objects per request."""
         rng = self.rng
         first_user = self.user()
-        lines = []
+        lines: list[dict[str, Any]] = []
         main_course = rng.choice(self.courses)
         place = rng.choice(PLACES)
         start = created + timedelta(days=rng.randint(7, 120))
@@ -141,8 +141,8 @@ class FrontcoreFaker:
             gross = course.price * quantity
             discount = round(gross * discount_percent / 100, 2)
             self.next_line_id += 1
-            relations = []
-            users = []
+            relations: list[dict[str, Any]] = []
+            users: list[dict[str, Any]] = []
             for _ in range(quantity):
                 participant = first_user if not users else self.user()
                 users.append({**participant, "invoice_reference": None})
@@ -172,10 +172,9 @@ class FrontcoreFaker:
                 "created_at": local_iso(created),
                 "updated_at": None,
             })
-        before = sum(line["price_at_order_per_item_vat_excluded"] * line["quantity"] for line in lines)
+        before = sum(_net(line) + line["discount_calculated_at_order"] for line in lines)
         discounts = sum(line["discount_calculated_at_order"] for line in lines)
-        vat = sum((line["price_at_order_per_item_vat_excluded"] * line["quantity"] - line["discount_calculated_at_order"])
-                  * line["product"]["vat_percentage"] / 100 for line in lines)
+        vat = sum(_net(line) * line["product"]["vat_percentage"] / 100 for line in lines)
         after = before - discounts
         invoice_email = (customer or {}).get("invoice_email") or first_user["email"]
         return {
@@ -222,6 +221,11 @@ class FrontcoreFaker:
 
     def moment(self, start: datetime, end: datetime) -> datetime:
         return moment_between(self.rng, start, end)
+
+
+def _net(line: dict[str, Any]) -> float:
+    """A line's amount after its discount, before VAT."""
+    return float(line["price_at_order_per_item_vat_excluded"] * line["quantity"] - line["discount_calculated_at_order"])
 
 
 def _num(value: float) -> float | int:

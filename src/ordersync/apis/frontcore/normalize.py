@@ -23,8 +23,8 @@ def order_rows(record: Record) -> Rows:
     order_id = str(record["id"])
     currency = order_currency(record)
     totals = record.get("calculated_totals") or {}
-    customer = record.get("customer") if isinstance(record.get("customer"), dict) else None
-    user = record.get("first_user") if isinstance(record.get("first_user"), dict) else {}
+    customer: dict[str, Any] | None = record["customer"] if isinstance(record.get("customer"), dict) else None
+    user: dict[str, Any] = record["first_user"] if isinstance(record.get("first_user"), dict) else {}
     rows = Rows()
     rows.orders.append({
         "order_id": order_id,
@@ -67,7 +67,7 @@ def order_rows(record: Record) -> Rows:
 
 
 def customer_rows(record: Record) -> Rows:
-    country = record.get("country") if isinstance(record.get("country"), dict) else {}
+    country: dict[str, Any] = record["country"] if isinstance(record.get("country"), dict) else {}
     return Rows(customers=[{
         "customer_id": str(record["id"]),
         "name": text(record.get("title")),

@@ -24,12 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from ordersync.apis.frontcore.fake import OSLO, FrontcoreFaker, local_iso
 from ordersync.sandbox.app import JSON, Sandbox, query_param
+from ordersync.sandbox.docstore import Item
 
 ORDER_INCLUDES = ("lines.database_relations.course", "lines.database_relations.participants", "campaign")
 CUSTOMER_INCLUDES = ("employees",)
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 75
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$")
+EDITABLE_ORDER_FIELDS = ("is_paid", "payment_method", "your_reference", "invoice_email")
 DATE_FILTERS = {"created_at": "created", "updated_at": "updated", "exported_at": "exported"}
 
 
@@ -122,20 +124,20 @@ class FrontcoreSandbox(Sandbox):
             updated = faker.moment(created, end)
             customers.append(faker.customer(32714 + n, created, updated))
         self.store.put_many("customers", (self._customer_item(c, rng.randint(0, 2**31)) for c in customers))
-        moments = sorted(faker.moment(start, end) for _ in range(orders))
-        items = []
+        moments: list[datetime] = sorted(faker.moment(start, end) for _ in range(orders))
+        items: list[Item] = []
         for n, created in enumerate(moments):
-            updated = faker.moment(created, end) if rng.random() < 0.6 else None
+            changed = faker.moment(created, end) if rng.random() < 0.6 else None
             exported = faker.moment(created, end) if rng.random() < 0.3 else None
             customer = rng.choice(customers) if rng.random() < 0.65 else None
             campaign = rng.randint(1, 4) if rng.random() < 0.15 else None
-            items.append(self._order_item(faker.order(27000 + n, created, customer, updated, exported, campaign)))
+            items.append(self._order_item(faker.order(27000 + n, created, customer, changed, exported, campaign)))
             if len(items) >= 5000:
                 self.store.put_many("orders", items)
                 items = []
         self.store.put_many("orders", items)
 
-    def _order_item(self, doc: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _order_item(self, doc: dict[str, Any]) -> Item:
         columns = {
             "created": _db(doc["created_at"]),
             "updated": _db(doc["updated_at"]),
@@ -144,7 +146,7 @@ class FrontcoreSandbox(Sandbox):
         courses = {rel["course_id"] for line in doc["lines"] for rel in line["database_relations"]}
         return doc["id"], doc, columns, {"course": sorted(courses)}
 
-    def _customer_item(self, doc: dict[str, Any], sort_key: int) -> tuple[Any, dict[str, Any], dict[str, Any], dict]:
+    def _customer_item(self, doc: dict[str, Any], sort_key: int) -> Item:
         columns = {"sort_key": sort_key, "created": _db(doc["created_at"]), "updated": _db(doc["updated_at"])}
         return doc["id"], doc, columns, {}
 
@@ -155,7 +157,7 @@ class FrontcoreSandbox(Sandbox):
         if data.get("customer_id") is not None:
             customer = self.store.get("customers", int(data["customer_id"]))
         doc = self.faker.order(new_id, now, customer, None, None, None)
-        for key in ("is_paid", "payment_method", "your_reference", "invoice_email"):
+        for key in EDITABLE_ORDER_FIELDS:
             if key in data:
                 doc[key] = data[key]
         self.store.put_many("orders", [self._order_item(doc)])
@@ -166,7 +168,7 @@ class FrontcoreSandbox(Sandbox):
         if doc is None:
             return None
         now = local_iso(self.now())
-        changed = {k: data[k] for k in ("is_paid", "payment_method", "your_reference", "invoice_email") if k in data}
+        changed: dict[str, Any] = {k: data[k] for k in EDITABLE_ORDER_FIELDS if k in data}
         if not data:
             changed = {"is_paid": not doc["is_paid"]}
         doc.update(changed)
