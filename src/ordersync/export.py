@@ -28,7 +28,7 @@ def _batches(store: Store, table: str, source: str | None) -> Iterator[list[dict
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True).execute(query)
         while batch := result.fetchmany(BATCH):
-            yield [dict(row._mapping) for row in batch]
+            yield [{str(k): v for k, v in row._mapping.items()} for row in batch]
 
 
 def _cell(value: Any) -> Any:

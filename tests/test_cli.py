@@ -1,0 +1,160 @@
+"""The command line as a user runs it: a real process, a real sandbox, a real database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import running
+
+KEY = "cli-key-5555"
+
+
+def ordersync(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ordersync", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "FC_KEY": KEY, **(env or {})})
+
+
+def config_for(tmp_path: Path, url: str, extra: str = "") -> Path:
+    path = tmp_path / "ordersync.toml"
+    path.write_text(f'[destination]\nurl = "sqlite:///{tmp_path / "orders.db"}"\n\n[sources.courses]\n'
+                    f'type = "frontcore"\napi_key = "${{FC_KEY}}"\nbase_url = "{url}/v2"\n'
+                    f'requests_per_second = 100\n{extra}')
+    return path
+
+
+def test_sync_status_and_export(tmp_path: Path) -> None:
+    with running("frontcore", orders=300, seed=3, api_key=KEY) as fc:
+        config_for(tmp_path, fc.url)
+        first = ordersync("sync", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert "courses" in first.stdout and "300" in first.stdout
+        assert "courses/orders: 300 new" in first.stderr  # plain progress lines outside a terminal
+        second = ordersync("sync", "courses", cwd=tmp_path)
+        assert second.returncode == 0 and "Nothing new since the last run." in second.stdout
+    status = ordersync("status", cwd=tmp_path)
+    assert status.returncode == 0 and "courses" in status.stdout and "max_id" in status.stdout
+    csv_out = tmp_path / "orders.csv"
+    assert ordersync("export", "orders", "--format", "csv", "--out", str(csv_out), cwd=tmp_path).returncode == 0
+    lines = csv_out.read_text().splitlines()
+    assert lines[0].startswith("source,order_id,api") and len(lines) == 301
+    jsonl = ordersync("export", "order_lines", "--format", "jsonl", cwd=tmp_path)
+    first_line = json.loads(jsonl.stdout.splitlines()[0])
+    assert first_line["source"] == "courses" and isinstance(first_line["raw"], dict)
+    parquet = tmp_path / "customers.parquet"
+    assert ordersync("export", "customers", "--format", "parquet", "--out", str(parquet), cwd=tmp_path).returncode == 0
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(parquet).num_rows == 75
+    bad = ordersync("export", "invoices", "--format", "csv", cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown table 'invoices'" in bad.stderr
+
+
+def test_errors_are_one_line_without_traceback_and_without_the_key(tmp_path: Path) -> None:
+    with running("frontcore", orders=10, api_key="the-right-key") as fc:
+        config_for(tmp_path, fc.url)
+        result = ordersync("sync", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "courses/orders" in result.stderr and "Wrong API Key" in result.stderr
+    assert "Traceback" not in result.stderr and KEY not in result.stderr + result.stdout
+
+    config_for(tmp_path, "http://127.0.0.1:9", extra="limit = 999\n")
+    invalid = ordersync("sync", cwd=tmp_path)
+    assert invalid.returncode == 1 and "limit" in invalid.stderr and "250" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+
+    unknown = ordersync("sync", "nosuch", cwd=tmp_path / "..")
+    assert unknown.returncode == 1 and "no configuration file" in unknown.stderr
+
+
+def test_init_writes_a_template_once(tmp_path: Path) -> None:
+    assert ordersync("init", cwd=tmp_path).returncode == 0
+    assert "[sources.courses]" in (tmp_path / "ordersync.toml").read_text()
+    again = ordersync("init", cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_serve_binds_loopback_and_answers_like_the_api(tmp_path: Path) -> None:
+    port = 18765
+    proc = subprocess.Popen([sys.executable, "-m", "ordersync", "serve", "frontcore", "--port", str(port),
+                             "--orders", "120", "--seed", "7", "--api-key", "secret"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/v2/orders", headers={"X-API-Key": "secret"},
+                                     params={"limit": 250, "exported": "true"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.2)
+        assert response.status_code == 200 and len(response.json()) == 120
+        out = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout if _has("ss") else ""
+        if out:
+            assert f"127.0.0.1:{port}" in out and f"0.0.0.0:{port}" not in out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def _has(tool: str) -> bool:
+    from shutil import which
+
+    return which(tool) is not None
+
+
+def test_a_sync_killed_at_any_moment_resumes_and_ends_with_exactly_the_apis_rows(tmp_path: Path) -> None:
+    with running("frontcore", orders=900, seed=21, api_key=KEY, faults="latency:40") as fc:
+        config_for(tmp_path, fc.url, extra="limit = 20\nconcurrency = 1\nstreams = [\"orders\"]\n")
+        db = tmp_path / "orders.db"
+        for kill_after in (60, 300, 620):
+            proc = subprocess.Popen([sys.executable, "-m", "ordersync", "sync", "-q"], cwd=tmp_path,
+                                    env={**os.environ, "FC_KEY": KEY}, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while _count(db) < kill_after and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            with sqlite3.connect(db) as conn:  # consistent after every kill: each stored order has all its lines
+                broken = conn.execute("""select count(*) from orders o where json_array_length(o.raw, '$.lines') !=
+                    (select count(*) from order_lines l where l.source = o.source and l.order_id = o.order_id)""")
+                assert broken.fetchone()[0] == 0
+        final = ordersync("sync", cwd=tmp_path)
+        assert final.returncode == 0, final.stderr
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select count(*), count(distinct order_id) from orders").fetchone() == (900, 900)
+            state = json.loads(conn.execute("select state from _ordersync_state").fetchone()[0])
+            assert state["pending"] is None and state["max_id"] == 27899
+            statuses = [s for (s,) in conn.execute("select status from _ordersync_runs order by run_id")]
+            assert statuses[-1] == "ok" and statuses.count("running") >= 1  # killed runs never finished
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return int(conn.execute("select count(*) from orders").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.timeout(300)
+def test_demo_twice_the_second_run_finds_nothing_new(tmp_path: Path) -> None:
+    first = ordersync("demo", "--orders", "200", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=280)
+    assert first.returncode == 0, first.stderr
+    assert "NOK" in first.stdout and "order lines:" in first.stdout
+    second = ordersync("demo", "--orders", "200", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=280)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing new since the last run." in second.stdout

@@ -1,0 +1,67 @@
+"""ordersync.toml: environment variables, unknown settings and sections, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ordersync import config
+from ordersync.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "ordersync.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FC_KEY", "from-env")
+    cfg = config.load(write(tmp_path, '[sources.c]\ntype = "frontcore"\napi_key = "${FC_KEY}"\n'))
+    assert cfg.destination == "sqlite:///orders.db"
+    assert cfg.sources["c"].api_key.get_secret_value() == "from-env"  # type: ignore[attr-defined]
+    assert "from-env" not in repr(cfg.sources["c"])
+
+
+def test_a_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    with pytest.raises(ConfigError, match="NOPE_KEY.*not set"):
+        config.load(write(tmp_path, '[sources.c]\ntype = "frontcore"\napi_key = "${NOPE_KEY}"\n'))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[sources.c]\napi_key = "k"\n', "has no type"),
+    ('[sources.c]\ntype = "shopify"\n', "type 'shopify' is unknown"),
+    ('[sourcez.c]\ntype = "frontcore"\n', "unknown section"),
+    ('[destination]\nurl = "sqlite:///x.db"\ndb = 1\n[sources.c]\ntype = "frontcore"\napi_key = "k"\n',
+     "[destination] takes one setting"),
+    ("[sources.c\n", "not valid TOML"),
+    ('[sources.c]\ntype = "frontcore"\n', "'api_key' is required"),
+])
+def test_invalid_files_get_one_clear_message(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text))
+    assert expected in str(err.value)
+
+
+def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ordersync init"):
+        config.load(str(tmp_path / "absent.toml"))
+
+
+def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[sources.c]\ntype = "frontcore"\napi_key = "k"\n')
+    monkeypatch.setenv("ORDERSYNC_CONFIG", path)
+    assert config.load(None).path == Path(path)
+
+
+def test_the_init_template_is_valid_once_its_variables_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import tomllib
+
+    text = config.template()
+    for var in set(re.findall(r"\$\{(\w+)\}", text)):
+        monkeypatch.setenv(var, "value-of-" + var)
+    cfg = config.parse(tomllib.loads(text))
+    assert cfg.sources and cfg.destination.startswith("sqlite:///")

@@ -1,0 +1,120 @@
+"""The HTTP layer against real servers on 127.0.0.1: answers that are not JSON, Retry-After, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ordersync.errors import ApiError, AuthError, NotJsonError, TransportError
+from ordersync.http import HttpClient, HttpSettings, Redactor, parse_retry_after
+from ordersync.sandbox.runner import RunningServer, start_in_thread
+
+calls: dict[str, int] = {}
+
+
+async def html(request: Request) -> Response:
+    return Response("<html><body>Maintenance</body></html>", media_type="text/html", status_code=200)
+
+
+async def busy_then_ok(request: Request) -> Response:
+    calls["busy"] = calls.get("busy", 0) + 1
+    if calls["busy"] < 3:
+        return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
+    return Response(b'{"ok": true}', media_type="application/json")
+
+
+async def always_500(request: Request) -> Response:
+    return PlainTextResponse(f"boom for {request.url}", status_code=500)
+
+
+async def forbidden(request: Request) -> Response:
+    return Response(b'{"error": "Wrong API Key"}', status_code=401, media_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    app = Starlette(routes=[Route("/html", html), Route("/busy", busy_then_ok), Route("/boom", always_500),
+                            Route("/auth", forbidden)])
+    running = start_in_thread(app)
+    yield running
+    running.stop()
+
+
+def client(server: RunningServer, **settings: float) -> HttpClient:
+    return HttpClient(server.base_url, label="test", secrets=["TOPSECRET"],
+                      settings=HttpSettings(backoff_initial=0.01, **settings))  # type: ignore[arg-type]
+
+
+def test_a_body_that_is_not_json_names_the_request_the_status_and_the_first_bytes(server: RunningServer) -> None:
+    async def go() -> None:
+        async with client(server) as http:
+            response = await http.request("GET", "html", params={"apikey": "TOPSECRET", "page": 2})
+            with pytest.raises(NotJsonError) as err:
+                response.json()
+            message = str(err.value)
+            assert "GET /html?apikey=***&page=2" in message and "HTTP 200" in message
+            assert "text/html" in message and "Maintenance" in message and "TOPSECRET" not in message
+
+    asyncio.run(go())
+
+
+def test_retry_after_is_honoured(server: RunningServer) -> None:
+    async def go() -> float:
+        async with client(server, max_retries=5) as http:
+            started = time.monotonic()
+            response = await http.request("GET", "busy")
+            assert response.json() == {"ok": True}
+            return time.monotonic() - started
+
+    assert asyncio.run(go()) >= 1.9  # two 429s, each asking for one second
+
+
+def test_5xx_gives_up_after_the_retry_budget_with_a_redacted_message(server: RunningServer) -> None:
+    async def go() -> None:
+        async with client(server, max_retries=2) as http:
+            with pytest.raises(ApiError) as err:
+                await http.request("GET", "boom", params={"apikey": "TOPSECRET"})
+            assert "HTTP 500" in str(err.value) and "3 attempts" in str(err.value)
+            assert "TOPSECRET" not in str(err.value)
+            assert http.requests_sent == 3
+
+    asyncio.run(go())
+
+
+def test_401_is_an_auth_error_with_the_vendor_message_and_a_hint(server: RunningServer) -> None:
+    async def go() -> None:
+        async with client(server) as http:
+            with pytest.raises(AuthError) as err:
+                await http.request("GET", "auth")
+            assert "Wrong API Key" in str(err.value) and "check" in str(err.value)
+
+    asyncio.run(go())
+
+
+def test_unreachable_host() -> None:
+    async def go() -> None:
+        async with HttpClient("http://127.0.0.1:9", label="x", settings=HttpSettings(max_retries=1,
+                                                                                      backoff_initial=0.01)) as http:
+            with pytest.raises(TransportError) as err:
+                await http.request("GET", "orders")
+            assert "failed after 2 attempts" in str(err.value)
+
+    asyncio.run(go())
+
+
+def test_redactor_replaces_raw_and_url_encoded_forms() -> None:
+    redact = Redactor(["a b/c+d"])
+    assert redact("x a b/c+d y a%20b%2Fc%2Bd z a+b%2Fc%2Bd") == "x *** y *** z ***"
+
+
+def test_retry_after_in_seconds_or_http_date() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("soon") is None
