@@ -23,6 +23,7 @@ test: $(VENV)/.test-deps
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.test-deps
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -19,7 +19,8 @@ from tests.support import running
 KEY = "cli-key-5555"
 
 
-def ordersync(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def ordersync(*args: str, cwd: Path, env: dict[str, str] | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ordersync", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "FC_KEY": KEY, **(env or {})})
 

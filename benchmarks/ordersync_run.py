@@ -1,0 +1,17 @@
+"""ordersync's orders stream into a fresh SQLite file, with the same settings a user would write."""
+
+import asyncio
+import json
+import sys
+
+from ordersync.config import parse_source
+from ordersync.store import Store
+from ordersync.sync import sync_source
+
+url, key, db = sys.argv[1], sys.argv[2], sys.argv[3]
+settings = parse_source("bench", {"type": "frontcore", "api_key": key, "base_url": f"{url}/v2",
+                                  "streams": ["orders"], "requests_per_second": 10000, "concurrency": 4})
+store = Store(f"sqlite:///{db}")
+[result] = asyncio.run(sync_source(store, "bench", settings))
+assert result.ok, result.error
+print(json.dumps({"rows": store.count("orders")}))
