@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ordersync import apis, config
@@ -39,7 +40,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="traceba
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -48,7 +49,7 @@ def report_failures(results: list[StreamResult]) -> bool:
     for r in failed:
         if state["verbose"] and r.exception is not None:
             traceback.print_exception(r.exception, file=sys.stderr)
-        err.print(f"[red]error:[/red] {r.source}/{r.stream}: {r.error}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(f'{r.source}/{r.stream}: {r.error}')}", highlight=False, soft_wrap=True)
     return not failed
 
 
@@ -152,9 +153,9 @@ def status(config_path: ConfigOption = None) -> None:
             cursor["resumes"] = "mid-stream"
         counts = row["rows"]
         table.add_row(row["source"], row["stream"], f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
-                      row["last_status"] or "-", ", ".join(f"{k}={v}" for k, v in cursor.items()) or "-",
+                      row["last_status"] or "-", escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
                       str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
-                      str(counts["payments"]), row["last_error"] or "")
+                      str(counts["payments"]), escape(row["last_error"] or ""))
     out.print(table if rows else "No sync has run yet.")
 
 

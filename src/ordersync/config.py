@@ -103,7 +103,7 @@ def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> li
         elif err["type"] == "missing":
             lines.append(f"[sources.{name}] the setting '{loc}' is required")
         else:
-            got = "" if secret else f" (got {err['input']!r})"
+            got = "" if secret or not err["loc"] else f" (got {err['input']!r})"
             lines.append(f"[sources.{name}] {loc}: {err['msg']}{got}")
     return lines
 

@@ -59,6 +59,7 @@ def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, So
 
 
 def run_demo(db: Path, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[StreamResult], float]:
+    db.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{db}")
     with running_sandboxes(db, orders, seed) as sources:
         started = datetime.now(UTC)

@@ -18,6 +18,7 @@ Spec (``--faults``): comma-separated ``kind:value`` items.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -87,6 +88,7 @@ class FaultMiddleware:
         self.rng = random.Random(spec.seed)
         self.lock = threading.Lock()
         self.windows: dict[str, list[float]] = {}
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_CUT)
 
     def _roll(self, kind: str) -> bool:
         p = self.spec.probabilities.get(kind, 0.0)
@@ -162,4 +164,15 @@ async def _cut(app: ASGIApp, scope: Scope, receive: Receive, send: Send, keep: f
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({**start, "headers": headers})
+    # The server refuses to finish a body shorter than announced and drops the connection: that is the fault.
     await send({"type": "http.response.body", "body": body[: int(len(body) * keep)]})
+
+
+class _QuietCut(logging.Filter):
+    """Keeps the server's log free of the tracebacks of connections we cut on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and "Content-Length" in str(record.exc_info[1]))
+
+
+_QUIET_CUT = _QuietCut()
