@@ -177,7 +177,7 @@ class FirespringFaker:
         rng = self.rng
         product_index = rng.randrange(len(PRODUCTS))
         name, price = PRODUCTS[product_index]
-        attributes = []
+        attributes: list[dict[str, Any]] = []
         for attr_name, values, extra in ATTRIBUTES:
             if rng.random() < 0.25:
                 attributes.append({"object": "order_item_attribute", "id": self.ids.next("attribute"),

@@ -1,0 +1,99 @@
+"""Firespring records -> published rows. How each column is derived is documented in docs/firespring.md.
+
+Amounts are already integer cents; nested objects may arrive as ids (not included) or objects (included), so
+every access checks which one it got.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ordersync.apis.base import Record, Rows
+from ordersync.values import as_int, join_name, text, utc
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _id(value: Any) -> str | None:
+    """The id of a nested object, whether it came included (an object) or not (an integer; 0 means none)."""
+    if isinstance(value, dict):
+        return text(value.get("id"))
+    number = as_int(value)
+    return str(number) if number else None
+
+
+def order_rows(record: Record) -> Rows:
+    order_id = str(record["id"])
+    currency = (text(record.get("currency")) or "").upper() or None
+    pricing = _obj(record.get("pricing"))
+    billing = _obj(record.get("billing_address"))
+    user = record.get("user")
+    message = _obj(record.get("message"))
+    total = as_int(pricing.get("total"))
+    paid = as_int(record.get("amount_paid"))
+    discounts = [as_int(pricing.get(k)) for k in ("subtotal_discount", "shipping_discount")]
+    rows = Rows()
+    rows.orders.append({
+        "order_id": order_id,
+        "api": "firespring",
+        "order_number": text(message.get("message_tracking_number")) or order_id,
+        "status": text(record.get("status")),
+        "currency": currency,
+        "total_minor": total,
+        "discount_minor": sum(d for d in discounts if d is not None) if any(d is not None for d in discounts) else None,
+        "tax_minor": as_int(pricing.get("tax")),
+        "is_paid": paid >= total if paid is not None and total is not None else None,
+        "customer_id": _id(user),
+        "customer_name": join_name(billing.get("first_name"), billing.get("last_name"))
+        or text(billing.get("company")) or text(_obj(user).get("username")),
+        "customer_email": text(billing.get("email")),
+        "created_at": utc(record.get("date_created")),
+        "updated_at": None,
+        "raw": record,
+    })
+    for number, item in enumerate(record.get("items") or [], start=1):
+        if not isinstance(item, dict):
+            continue
+        quantity = as_int(item.get("quantity"))
+        unit = as_int(item.get("price"))
+        line_total = as_int(item.get("total"))
+        if line_total is None and unit is not None and quantity is not None:
+            line_total = unit * quantity
+        rows.order_lines.append({
+            "order_id": order_id,
+            "line_no": number,
+            "line_id": text(item.get("id")),
+            "product_id": text(item.get("catalog_item")) or text(item.get("sku")),
+            "name": text(item.get("name")),
+            "quantity": quantity,
+            "unit_price_minor": unit,
+            "total_minor": line_total,
+            "currency": currency,
+            "raw": item,
+        })
+    for number, payment in enumerate(record.get("payment_transactions") or [], start=1):
+        if not isinstance(payment, dict):
+            continue
+        rows.payments.append({
+            "order_id": order_id,
+            "payment_no": number,
+            "method": text(payment.get("payment_method")),
+            "amount_minor": as_int(payment.get("amount")),
+            "currency": currency,
+            "raw": payment,
+        })
+    if isinstance(user, dict) and user.get("id") is not None:
+        rows.customers.append({
+            "customer_id": str(user["id"]),
+            "name": join_name(billing.get("first_name"), billing.get("last_name")) or text(user.get("username")),
+            "email": text(billing.get("email")),
+            "phone": text(billing.get("phone")),
+            "company": text(billing.get("company")),
+            "country": text(billing.get("country")),
+            "created_at": None,
+            "updated_at": None,
+            "raw": user,
+        })
+    return rows

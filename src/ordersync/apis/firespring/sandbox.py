@@ -1,0 +1,365 @@
+"""The Firespring sandbox: ``/websites/{website_id}/orders`` and ``/websites/{website_id}/orders/{id}``.
+
+Semantics, as we read ``api-docs/firespring-orders.txt`` and NOTES.md (assumptions are marked so in docs/firespring.md):
+
+* HTTP Basic auth, the API key as user name and an empty password; 401 without it or with a wrong one;
+* ``Firespring-Api-Version``: ``1`` or ``2`` (same shape); missing means ``1``; any other value is a 422;
+* ``date_start`` keeps orders created at or after that day's 00:00 UTC, ``date_end`` orders created before that
+  day's 00:00 UTC (the half-open range [date_start, date_end));
+* ``sort`` (default ``date_created``) and ``direction`` (default ``desc``), ties broken by id in the same direction;
+  orders without a user sort as if their user name were empty (first when ascending);
+* ``search`` is a case-insensitive substring match on the message tracking number or the user's user name;
+* ``includes`` expands the record (see :func:`render`); ``items.*`` implies ``items``, ``shipments.*`` ``shipments``;
+* errors are ``{"errors": [{"code", "source", "detail"}]}``; 404 for an unknown website or order.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ordersync.apis.firespring.fake import STATUSES, WEBSITES, FirespringFaker, iso
+from ordersync.sandbox.app import JSON, Sandbox, query_param
+
+INCLUDES = (
+    "additional_information", "billing_address", "items", "items.attributes", "items.portal",
+    "items.print_ready_files", "message", "notes", "payment_transactions", "portal", "promo_code", "shipments",
+    "shipments.shipping_address", "shipments.shipping_carrier", "shipments.shipping_method", "user",
+)
+SORTS = {"date_created": "created", "message.message_tracking_number": "tracking", "user.username": "username"}
+MAX_COUNT = 100
+VERSIONS = ("1", "2")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Top-level fields that are absent unless included (the rest are always there, ids or objects).
+LIST_INCLUDES = ("additional_information", "billing_address", "items", "notes", "payment_transactions", "shipments")
+LIFECYCLE = {"pending_approval": "new", "new": "processing", "processing": "shipped", "backordered": "processing",
+             "shipped": "completed", "completed": "completed", "denied": "denied", "canceled": "canceled"}
+
+
+class Invalid(Exception):
+    """A parameter the API would refuse with 422."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(detail)
+        self.source = source
+        self.detail = detail
+
+
+def errors(status: int, code: str, source: str, detail: str) -> Response:
+    return JSON({"errors": [{"code": code, "source": source, "detail": detail}]}, status_code=status)
+
+
+def parse_int(name: str, value: str | None, default: int, low: int, high: int | None = None) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise Invalid(name, f"The {name} parameter must be an integer, got '{value}'.") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise Invalid(name, f"The {name} parameter must be {bound}, got {number}.")
+    return number
+
+
+def parse_date(name: str, value: str | None) -> str | None:
+    """A ``YYYY-MM-DD`` filter as the UTC instant its day starts, in the index's text form."""
+    if value is None or value == "":
+        return None
+    try:
+        if not _DATE.match(value):
+            raise ValueError
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(name, f"The {name} parameter must be a date in the YYYY-MM-DD format, got '{value}'.") from None
+    return f"{day.isoformat()} 00:00:00"
+
+
+def parse_choice(name: str, value: str | None, allowed: tuple[str, ...], default: str | None) -> str | None:
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise Invalid(name, f"The {name} parameter must be one of: {', '.join(allowed)}; got '{value}'.")
+    return value
+
+
+def parse_includes(value: str | None) -> set[str]:
+    wanted = {part.strip() for part in (value or "").split(",") if part.strip()}
+    unknown = sorted(wanted - set(INCLUDES))
+    if unknown:
+        raise Invalid("includes", f"Unknown include(s): {', '.join(unknown)}. Available: {', '.join(INCLUDES)}.")
+    for name in list(wanted):
+        if "." in name:
+            wanted.add(name.split(".", 1)[0])
+    return wanted
+
+
+def db_time(value: str) -> str:
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ref(value: Any, included: bool, empty: Any) -> Any:
+    """A nested object as the API shows it: the object when included, else its id (``empty`` when absent)."""
+    if included:
+        return value if isinstance(value, dict) else None
+    return value["id"] if isinstance(value, dict) else empty
+
+
+def render(doc: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+    """One stored (fully expanded) order as the API answers it for these ``includes``."""
+    out: dict[str, Any] = {"object": doc["object"], "id": doc["id"]}
+    for key in sorted(k for k in doc if k not in ("object", "id")):
+        value = doc[key]
+        if key in LIST_INCLUDES and key not in includes:
+            continue
+        if key == "message":
+            value = _ref(value, "message" in includes, None)
+        elif key == "user":
+            value = _ref(value, "user" in includes, None)
+        elif key == "portal":
+            value = _ref(value, "portal" in includes, 0)
+        elif key == "promo_code" and value is not None and "promo_code" not in includes:
+            inner = value["promo_code"]
+            value = {**value, "promo_code": {"object": inner["object"], "id": inner["id"],
+                                             "promo_code": inner["promo_code"]}}
+        elif key == "items":
+            value = [_render_item(item, includes) for item in value]
+        elif key == "shipments":
+            value = [{k: (_ref(v, f"shipments.{k}" in includes, None) if k.startswith("shipping_") else v)
+                      for k, v in shipment.items()} for shipment in value]
+        out[key] = value
+    return out
+
+
+def _render_item(item: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+    out = {}
+    for key, value in item.items():
+        if key in ("attributes", "print_ready_files") and f"items.{key}" not in includes:
+            continue
+        out[key] = _ref(value, "items.portal" in includes, 0) if key == "portal" else value
+    return out
+
+
+class FirespringSandbox(Sandbox):
+    name = "firespring"
+    title = "Firespring API"
+
+    # --- data -------------------------------------------------------------------------------------------
+    def define(self) -> None:
+        self.store.define("orders", {"website": "INTEGER", "created": "TEXT", "status": "TEXT", "tracking": "TEXT",
+                                     "username": "TEXT"})
+        self._faker: FirespringFaker | None = None
+
+    @property
+    def faker(self) -> FirespringFaker:
+        if self._faker is None:  # data kept in a file from an earlier process: draw fresh ids above it
+            self._faker = FirespringFaker(random.Random(self.options.seed + 1), self.options.seed,
+                                          id_base=1_000_000 + self.store.count("orders") * 20)
+        return self._faker
+
+    def generate(self, rng: random.Random, orders: int, anchor: datetime) -> None:
+        faker = FirespringFaker(rng, self.options.seed)
+        self._faker = faker
+        start, end = anchor - timedelta(days=3 * 365), anchor - timedelta(hours=1)
+        moments = sorted(faker.moment(start, end) for _ in range(orders))
+        order_id = 300
+        items = []
+        for created in moments:
+            order_id += rng.randint(1, 40)
+            website = rng.choices(WEBSITES, (5, 3, 2))[0]
+            status = faker.status_for_age((anchor - created).total_seconds() / 86400)
+            items.append(self._item(faker.order(order_id, website, created, status, end), website))
+            if len(items) >= 5000:
+                self.store.put_many("orders", items)
+                items = []
+        self.store.put_many("orders", items)
+
+    @staticmethod
+    def _item(doc: dict[str, Any], website: int) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+        user = doc.get("user") or {}
+        columns = {
+            "website": website,
+            "created": db_time(doc["date_created"]),
+            "status": doc["status"],
+            "tracking": doc["message"]["message_tracking_number"],
+            "username": user.get("username") or "",
+        }
+        return doc["id"], doc, columns, {}
+
+    def _put(self, doc: dict[str, Any], website: int) -> None:
+        self.store.put_many("orders", [self._item(doc, website)])
+
+    def website_of(self, doc: dict[str, Any]) -> int:
+        return WEBSITES[doc["content_catalog"] - 10119035]
+
+    def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        website = int(data.get("website_id", WEBSITES[0]))
+        if website not in WEBSITES:
+            raise ValueError(f"website_id must be one of {', '.join(map(str, WEBSITES))}")
+        status = str(data.get("status", "new"))
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        now = self.now()
+        created = datetime.fromisoformat(data["date_created"]).astimezone(UTC) if data.get("date_created") else now
+        new_id = int(self.store.scalar("SELECT coalesce(max(id), 300) FROM orders")) + self.faker.rng.randint(1, 40)
+        user_id: int | None | bool = True
+        if "user_id" in data:
+            user_id = None if data["user_id"] is None else int(data["user_id"])
+        doc = self.faker.order(new_id, website, created, status, max(now, created), user_id)
+        if "amount_paid" in data:
+            doc["amount_paid"] = int(data["amount_paid"])
+        self._put(doc, website)
+        return doc
+
+    def update_order(self, order_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Change an order as a website admin would; its ``date_created`` never moves (there is no modified time)."""
+        doc = self.store.get("orders", int(order_id)) if str(order_id).isdigit() else None
+        if doc is None:
+            return None
+        status = str(data.get("status") or LIFECYCLE[doc["status"]])
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        doc["status"] = status
+        now = self.now()
+        if status in ("shipped", "completed") and not doc["shipments"]:
+            doc["shipments"].append(self.faker.shipment(now, now, {k: v for k, v in doc["billing_address"].items()
+                                                                   if k not in ("object", "id")}))
+        if "amount_paid" in data:
+            paid = int(data["amount_paid"])
+            if paid > doc["amount_paid"]:
+                doc["payment_transactions"].append({
+                    "object": "payment_transaction", "id": self.faker.ids.next("transaction"),
+                    "amount": paid - doc["amount_paid"], "card_type": "visa", "date_created": iso(now),
+                    "last_four": "4242", "payment_method": "credit_card", "status": "approved", "type": "charge"})
+            doc["amount_paid"] = paid
+        if data.get("note"):
+            doc["notes"].append({**self.faker.note(now, now), "note": str(data["note"])})
+        self._put(doc, self.website_of(doc))
+        return doc
+
+    def demo_settings(self, base_url: str) -> dict[str, Any]:
+        return {"type": self.name, "base_url": base_url, "api_key": self.options.api_key, "website_id": WEBSITES[0]}
+
+    # --- HTTP -------------------------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/websites/{website_id}/orders", self.list_orders, methods=["GET"]),
+            Route("/websites/{website_id}/orders/{id}", self.get_order, methods=["GET"]),
+        ]
+
+    def check(self, request: Request) -> Response | int:
+        """Auth, version and website, in the order the API checks them; the website id when all is well."""
+        header = request.headers.get("authorization", "")
+        user = None
+        if header.lower().startswith("basic "):
+            try:
+                user, _, _password = base64.b64decode(header[6:].strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user = None
+        if not header:
+            return errors(401, "unauthorized", "authorization", "An API key is required (HTTP Basic user name).")
+        if user != self.options.api_key:
+            return errors(401, "unauthorized", "authorization", "The API key is invalid.")
+        version = request.headers.get("firespring-api-version", "1")
+        if version not in VERSIONS:
+            return errors(422, "invalid_header", "Firespring-Api-Version",
+                          f"Unsupported API version '{version}'. Supported versions: {', '.join(VERSIONS)}.")
+        raw_id = request.path_params["website_id"]
+        if not raw_id.isdigit() or int(raw_id) not in WEBSITES:
+            return errors(404, "not_found", "website_id", f"Website {raw_id} was not found.")
+        return int(raw_id)
+
+    async def list_orders(self, request: Request) -> Response:
+        checked = self.check(request)
+        if isinstance(checked, Response):
+            return checked
+        q = request.query_params
+        try:
+            count = parse_int("count", q.get("count"), MAX_COUNT, 1, MAX_COUNT)
+            page = parse_int("page", q.get("page"), 1, 1)
+            date_start = parse_date("date_start", q.get("date_start"))
+            date_end = parse_date("date_end", q.get("date_end"))
+            direction = parse_choice("direction", q.get("direction"), ("asc", "desc"), "desc")
+            sort = parse_choice("sort", q.get("sort"), tuple(SORTS), "date_created") or "date_created"
+            status = parse_choice("status", q.get("status"), STATUSES, None)
+            includes = parse_includes(q.get("includes"))
+        except Invalid as exc:
+            return errors(422, "invalid_parameter", exc.source, exc.detail)
+        where: list[str] = ["website = ?"]
+        params: list[Any] = [checked]
+        if date_start:
+            where.append("created >= ?")
+            params.append(date_start)
+        if date_end:
+            where.append("created < ?")
+            params.append(date_end)
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        search = q.get("search")
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("tracking LIKE ? ESCAPE '\\' OR username LIKE ? ESCAPE '\\'")
+            params += [pattern, pattern]
+        order_by = f"{SORTS[sort]} {direction.upper() if direction else 'DESC'}, id {direction or 'desc'}"
+        with self.store.lock:
+            total = self.store.count("orders", where, params)
+            docs = self.store.find("orders", where, params, order_by, count, (page - 1) * count)
+        data = [render(doc, includes) for doc in docs]
+        pagination = {"total": total, "count": len(data), "per_page": count, "current_page": page,
+                      "total_pages": math.ceil(total / count)}
+        return JSON({"object": "list", "data": data, "meta": {"pagination": pagination}})
+
+    async def get_order(self, request: Request) -> Response:
+        checked = self.check(request)
+        if isinstance(checked, Response):
+            return checked
+        try:
+            includes = parse_includes(request.query_params.get("includes"))
+        except Invalid as exc:
+            return errors(422, "invalid_parameter", exc.source, exc.detail)
+        raw_id = request.path_params["id"]
+        doc = self.store.get("orders", int(raw_id)) if raw_id.isdigit() else None
+        if doc is None or self.website_of(doc) != checked:
+            return errors(404, "not_found", "order_id", f"Order {raw_id} was not found on website {checked}.")
+        return JSON(render(doc, includes))
+
+    def openapi_paths(self) -> dict[str, Any]:
+        common = [
+            {"name": "website_id", "in": "path", "required": True,
+             "schema": {"type": "integer", "enum": list(WEBSITES)}},
+            {"name": "Firespring-Api-Version", "in": "header", "required": False,
+             "schema": {"type": "string", "enum": list(VERSIONS), "default": "1"}},
+            query_param("includes", "string", "Comma separated list of: " + ", ".join(INCLUDES)),
+        ]
+        listing = [
+            *common,
+            query_param("count", "integer", "Orders per page", default=MAX_COUNT, minimum=1, maximum=MAX_COUNT),
+            query_param("page", "integer", "Page number", default=1, minimum=1),
+            query_param("date_start", "string", "Created at or after this day (00:00 UTC), YYYY-MM-DD", format="date"),
+            query_param("date_end", "string", "Created before this day (00:00 UTC), YYYY-MM-DD", format="date"),
+            query_param("direction", "string", "Sort direction", enum=["asc", "desc"], default="desc"),
+            query_param("sort", "string", "Sort field", enum=list(SORTS), default="date_created"),
+            query_param("status", "string", "Only this status", enum=list(STATUSES)),
+            query_param("search", "string", "Substring of the message tracking number or the user name"),
+        ]
+        answers = {"200": {"description": "OK"}, "401": {"description": "no or wrong API key"},
+                   "404": {"description": "unknown website or order"},
+                   "422": {"description": "invalid parameter: {errors: [{code, source, detail}]}"}}
+        security: list[dict[str, list[str]]] = [{"basic": []}]
+        return {
+            "/websites/{website_id}/orders": {"get": {"summary": "List orders", "parameters": listing,
+                                                      "responses": answers, "security": security}},
+            "/websites/{website_id}/orders/{id}": {"get": {
+                "summary": "Get one order", "security": security, "responses": answers,
+                "parameters": [*common, {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            }},
+        }
