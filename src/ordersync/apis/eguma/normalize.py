@@ -1,0 +1,91 @@
+"""e-guma records -> published rows. How each column is derived is documented in docs/eguma.md.
+
+Timestamps have no zone: they are read as wall-clock time of the source's ``timezone`` and converted to UTC.
+In the autumn hour that occurs twice the earlier reading (summer time) is taken, since the record cannot say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ordersync.apis.base import Record, Rows
+from ordersync.values import as_int, join_name, text, utc
+
+
+def is_paid(record: Record) -> bool | None:
+    """True when the payments (complimentary ones included) cover the grand total; None without payments data."""
+    payments = record.get("payments")
+    total = as_int(record.get("grand_total_in_cents"))
+    if not isinstance(payments, list) or total is None:
+        return None
+    paid = sum(as_int(p.get("amount_in_cents")) or 0 for p in payments if isinstance(p, dict))
+    return bool(payments) and paid >= total
+
+
+def customer_name(customer: dict[str, Any]) -> str | None:
+    return join_name(customer.get("first_name"), customer.get("last_name")) or text(customer.get("company"))
+
+
+def order_rows(record: Record, zone: ZoneInfo) -> Rows:
+    order_id = str(record["id"])
+    currency = text(record.get("currency"))
+    customer = record.get("customer") if isinstance(record.get("customer"), dict) else None
+    customer_id = text(customer.get("id")) if customer else None
+    rows = Rows()
+    rows.orders.append({
+        "order_id": order_id,
+        "api": "eguma",
+        "order_number": text(record.get("order_number")),
+        "status": text(record.get("status")),
+        "currency": currency,
+        "total_minor": as_int(record.get("grand_total_in_cents")),
+        "discount_minor": as_int(record.get("discount_in_cents")),
+        "tax_minor": None,
+        "is_paid": is_paid(record),
+        "customer_id": customer_id,
+        "customer_name": customer_name(customer) if customer else None,
+        "customer_email": text(customer.get("email")) if customer else None,
+        "created_at": utc(record.get("created_at"), zone),
+        "updated_at": utc(record.get("updated_at"), zone),
+        "raw": record,
+    })
+    for number, line in enumerate(record.get("order_lines") or [], start=1):
+        if not isinstance(line, dict):
+            continue
+        rows.order_lines.append({
+            "order_id": order_id,
+            "line_no": number,
+            "line_id": None,
+            "product_id": text(line.get("product_id")),
+            "name": text(line.get("name")),
+            "quantity": as_int(line.get("quantity")),
+            "unit_price_minor": as_int(line.get("unit_price_in_cents")),
+            "total_minor": as_int(line.get("total_price_in_cents")),
+            "currency": currency,
+            "raw": line,
+        })
+    for number, payment in enumerate(record.get("payments") or [], start=1):
+        if not isinstance(payment, dict):
+            continue
+        rows.payments.append({
+            "order_id": order_id,
+            "payment_no": number,
+            "method": text(payment.get("name")) or text(payment.get("payment_id")),
+            "amount_minor": as_int(payment.get("amount_in_cents")),
+            "currency": currency,
+            "raw": payment,
+        })
+    if customer and customer_id:
+        rows.customers.append({
+            "customer_id": customer_id,
+            "name": customer_name(customer),
+            "email": text(customer.get("email")),
+            "phone": text(customer.get("phone")),
+            "company": text(customer.get("company")),
+            "country": text(customer.get("country")),
+            "created_at": None,
+            "updated_at": None,
+            "raw": customer,
+        })
+    return rows

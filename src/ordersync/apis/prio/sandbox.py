@@ -1,0 +1,503 @@
+"""The Prio Distributor API v3 sandbox: ``POST /oauth2/token`` and ``GET /orders`` as documented.
+
+Served both at the root and under ``/v3.4/distributor`` (the real base path). Semantics, as we read the
+documentation (``api-docs/prio-v3-orders.txt`` and NOTES.md); **assumptions** where it is silent:
+
+* OAuth2 client credentials: Basic ``client_id:client_secret``; tokens live ``token_ttl`` seconds (option, default
+  3600, real time even when the data clock is pinned); 401 for a missing, unknown or expired token, 403 for a
+  revoked one (``POST /_sandbox/revoke``; ``POST /_sandbox/expire`` expires every token now);
+* dates are RFC 3339 with an offset; ``Z`` is refused with 400 ``INVALID_REQUEST`` (as documented);
+  ``order_created_from``/``_to`` are inclusive, ``order_modified`` is strictly after (creation counts as a
+  modification); without either creation bound only orders created in the last 3 calendar months come back;
+* id filters match the order's ``order_*_id``; ``supplier_id``, the booking and product filters match when any
+  booking matches (``filter_bookings=true`` then keeps only those bookings); contact filters match any contact;
+  ``order_contact_name`` equals (case-insensitively) a contact's first name, last name or "first last";
+  ``order_contact_email`` and ``order_created_email`` compare case-insensitively;
+* ``order_search_query`` (only with ``cache=true``, else 400): every word must occur in the order's references,
+  contact names and e-mails, booking references or product titles; ``*`` is a wildcard;
+* ``order_sort_by`` ``ORDER_CREATED`` (default) or ``ORDER_MODIFIED``; ties by ``order_reference``;
+* ``items_per_page`` default 10, capped at ``max_items_per_page`` (option, default 100); ``start_index`` (1-based)
+  wins over ``page``; ``If-Modified-Since`` answers 304 when no matching order was modified after it;
+  ``Last-Modified`` is the latest ``order_modified`` of the matching orders (the clock when none match).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import random
+import re
+import secrets
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ordersync.apis.prio.fake import PrioFaker, stamp
+from ordersync.apis.prio.settings import ORDER_STATUSES
+from ordersync.sandbox.app import JSON, Sandbox, query_param
+
+PREFIXES = ("", "/v3.4/distributor")
+DEFAULT_ITEMS_PER_PAGE = 10
+SORTS = {"ORDER_CREATED": "created", "ORDER_MODIFIED": "modified"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}:\d{2}|[Zz])$")
+INT_FILTERS = {"reseller_id": "reseller", "distributor_id": "distributor", "market_admin_id": "market_admin"}
+TAG_FILTERS = {  # query parameter -> (tag, is a number, compare case-insensitively)
+    "supplier_id": ("supplier", True, False),
+    "order_contact_uid": ("contact_uid", False, False),
+    "order_contact_email": ("contact_email", False, True),
+    "order_contact_name": ("contact_name", False, True),
+    "booking_reference": ("booking_ref", False, False),
+    "booking_external_reference": ("booking_ext_ref", False, False),
+    "product_id": ("product_id", False, False),
+    "product_type_code": ("type_code", True, False),
+    "product_availability_id": ("availability", True, False),
+    "product_availability_capacity_id": ("capacity", True, False),
+}
+BOOKING_FILTERS = ("supplier_id", "booking_reference", "booking_external_reference", "product_id",
+                   "product_type_code", "product_availability_id", "product_availability_capacity_id")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def error(status: int, code: str, description: str) -> Response:
+    return JSON({"error": code, "error_description": description, "errors": [description]}, status_code=status)
+
+
+def db_time(moment: datetime) -> str:
+    """Index form of an instant: UTC, milliseconds, sortable text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]
+
+
+def parse_date(name: str, value: str) -> datetime:
+    if not _DATE.match(value):
+        raise BadRequest(f"{name} '{value}' is not an RFC 3339 date-time with an offset, e.g. "
+                         "2024-01-31T00:00:00+00:00")
+    if value[-1] in "Zz":
+        raise BadRequest(f"{name} '{value}' uses the 'Z' suffix, which is not supported; send the offset "
+                         f"instead: {value[:-1]}+00:00")
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def parse_number(name: str, value: str, low: int = 0) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} '{value}' is not a number") from None
+    if number < low:
+        raise BadRequest(f"{name} must be at least {low}")
+    return number
+
+
+def parse_bool(name: str, value: str | None) -> bool:
+    if value is None or value == "":
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"{name} '{value}' is not a boolean; use true or false")
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    month = moment.month - months
+    year = moment.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def booking_matches(booking: dict[str, Any], filters: dict[str, str]) -> bool:
+    """Whether one booking satisfies every booking-level filter (values already validated)."""
+    types = _dicts(booking.get("product_type_details"))
+    checks = {
+        "supplier_id": str(booking.get("product_supplier_id")),
+        "booking_reference": booking.get("booking_reference"),
+        "booking_external_reference": booking.get("booking_external_reference"),
+        "product_id": booking.get("product_id"),
+        "product_availability_id": str(booking.get("product_availability_id")),
+        "product_availability_capacity_id": str(booking.get("product_availability_capacity_id")),
+    }
+    for name, wanted in filters.items():
+        if name == "product_type_code":
+            if not any(str(t.get("product_type_code")) == wanted for t in types):
+                return False
+        elif checks.get(name) != wanted:
+            return False
+    return True
+
+
+class PrioSandbox(Sandbox):
+    name = "prio"
+    title = "Prio Distributor API v3"
+
+    # --- data -------------------------------------------------------------------------------------------
+    def define(self) -> None:
+        extra = self.options.extra
+        try:
+            self.token_ttl = float(extra.get("token_ttl", 3600))
+            self.max_items_per_page = int(extra.get("max_items_per_page", 100))
+        except ValueError:
+            raise ValueError("prio sandbox options token_ttl (seconds) and max_items_per_page must be numbers, "
+                             "e.g. -o token_ttl=5 -o max_items_per_page=100") from None
+        if self.max_items_per_page < 1:
+            raise ValueError("prio sandbox option max_items_per_page must be at least 1")
+        self.client_id = str(extra.get("client_id", "sandbox-client"))
+        self.client_secret = str(extra.get("client_secret", self.options.api_key))
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.stats = {"tokens_issued": 0, "orders_requests": 0, "not_modified": 0}
+        self.requests_log: deque[dict[str, Any]] = deque(maxlen=1000)  # what the tests inspect
+        columns = {"created": "TEXT", "modified": "TEXT", "status": "TEXT", "ext_ref": "TEXT", "reseller": "TEXT",
+                   "distributor": "TEXT", "market_admin": "TEXT", "created_email": "TEXT", "search": "TEXT"}
+        self.store.define("orders", columns, tags=tuple(tag for tag, _, _ in TAG_FILTERS.values()))
+        self.store.define("revisions", {"reference": "TEXT", "version": "INTEGER"})
+        self._faker: PrioFaker | None = None
+
+    @property
+    def faker(self) -> PrioFaker:
+        if self._faker is None:
+            self._faker = PrioFaker(random.Random(self.options.seed + 1), self.options.seed)
+            self._faker.next_booking = 100000 + self.store.count("orders") * 5
+        return self._faker
+
+    def generate(self, rng: random.Random, orders: int, anchor: datetime) -> None:
+        faker = PrioFaker(rng, self.options.seed)
+        self._faker = faker
+        start, end = faker.history(anchor)
+        moments = sorted(faker.moment(start, end) for _ in range(orders))
+        items = []
+        for n, created in enumerate(moments):
+            created = created + timedelta(milliseconds=rng.randint(0, 999))
+            doc = faker.order(str(170000100000 + n * 3 + rng.randint(0, 2)), created)
+            for _ in range(rng.choice((0, 0, 0, 1, 2))):
+                modified = faker.moment(created, end) + timedelta(milliseconds=rng.randint(0, 999))
+                doc["order_version"] += 1
+                doc["order_modified"] = stamp(max(modified, created))
+                if rng.random() < 0.2 and doc["order_status"] == "ORDER_CONFIRMED":
+                    self._cancel(doc, modified)
+            items.append(self._order_item(doc))
+            if len(items) >= 5000:
+                self.store.put_many("orders", items)
+                items = []
+        self.store.put_many("orders", items)
+
+    @staticmethod
+    def _cancel(doc: dict[str, Any], when: datetime) -> None:
+        doc["order_status"] = "ORDER_CANCELLED"
+        doc["order_cancellation_date_time"] = stamp(when)
+        for booking in _dicts(doc.get("order_bookings")):
+            booking["booking_status"] = "BOOKING_CANCELLED"
+
+    def _order_item(self, doc: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+        bookings = _dicts(doc.get("order_bookings"))
+        contacts = _dicts(doc.get("order_contacts"))
+        types = [t for b in bookings for t in _dicts(b.get("product_type_details"))]
+
+        def values(items: list[dict[str, Any]], key: str, lower: bool = False) -> list[str]:
+            found = {str(i[key]).lower() if lower else str(i[key]) for i in items if i.get(key) is not None}
+            return sorted(found)
+
+        names: set[str] = set()
+        for c in contacts:
+            first, last = str(c.get("contact_name_first") or ""), str(c.get("contact_name_last") or "")
+            names.update(n.lower() for n in (first, last, f"{first} {last}".strip()) if n)
+        words = [doc.get("order_reference"), doc.get("order_external_reference"), doc.get("order_created_email"),
+                 *(c.get(k) for c in contacts for k in ("contact_name_first", "contact_name_last", "contact_email")),
+                 *(b.get(k) for b in bookings for k in ("booking_reference", "booking_external_reference",
+                                                         "product_title"))]
+        columns = {
+            "created": db_time(datetime.fromisoformat(doc["order_created"].replace("Z", "+00:00"))),
+            "modified": db_time(datetime.fromisoformat(doc["order_modified"].replace("Z", "+00:00"))),
+            "status": doc.get("order_status"),
+            "ext_ref": doc.get("order_external_reference"),
+            "reseller": str(doc.get("order_reseller_id")),
+            "distributor": str(doc.get("order_distributor_id")),
+            "market_admin": str(doc.get("order_market_admin_id")),
+            "created_email": str(doc.get("order_created_email") or "").lower(),
+            "search": " ".join(str(w).lower() for w in words if w),
+        }
+        tags = {
+            "supplier": values(bookings, "product_supplier_id"),
+            "contact_uid": values(contacts, "contact_uid"),
+            "contact_email": values(contacts, "contact_email", lower=True),
+            "contact_name": sorted(names),
+            "booking_ref": values(bookings, "booking_reference"),
+            "booking_ext_ref": values(bookings, "booking_external_reference"),
+            "product_id": values(bookings, "product_id"),
+            "type_code": values(types, "product_type_code"),
+            "availability": values(bookings, "product_availability_id"),
+            "capacity": values(bookings, "product_availability_capacity_id"),
+        }
+        return doc["order_reference"], doc, columns, tags
+
+    def _apply(self, doc: dict[str, Any], data: dict[str, Any]) -> None:
+        """Control-endpoint changes: any documented top-level field except the identity and the clock fields."""
+        fixed = {"order_reference", "order_created", "order_modified", "order_version"}
+        for key, value in data.items():
+            if key in doc and key not in fixed:
+                doc[key] = value
+        if {"order_bookings", "order_promocodes"} & set(data):
+            self.faker.price(doc)
+
+    def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        top = self.store.scalar("SELECT max(CAST(id AS INTEGER)) FROM orders")
+        reference = str(int(top or 170000100000) + 3)
+        doc = self.faker.order(reference, self.now(), data.get("order_status"))
+        self._apply(doc, data)
+        self.store.put_many("orders", [self._order_item(doc)])
+        return doc
+
+    def update_order(self, order_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        doc = self.store.get("orders", order_id)
+        if doc is None:
+            return None
+        self.store.put("revisions", f"{order_id}#{doc['order_version']}", doc,
+                       {"reference": order_id, "version": doc["order_version"]})
+        now = self.now()
+        if data.get("cancel"):
+            self._cancel(doc, now)
+        self._apply(doc, {k: v for k, v in data.items() if k != "cancel"})
+        if not data:
+            doc["order_notes"] = [*_dicts(doc.get("order_notes")), {"note_text": "Updated", "note_created": stamp(now)}]
+        doc["order_version"] = int(doc.get("order_version") or 1) + 1
+        doc["order_modified"] = stamp(now)
+        self.store.put_many("orders", [self._order_item(doc)])
+        return doc
+
+    def demo_settings(self, base_url: str) -> dict[str, Any]:
+        return {"type": self.name, "base_url": f"{base_url}/v3.4/distributor", "client_id": self.client_id,
+                "client_secret": self.client_secret}
+
+    # --- HTTP -------------------------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for prefix in PREFIXES:
+            routes.append(Route(f"{prefix}/oauth2/token", self.issue_token, methods=["POST"]))
+            routes.append(Route(f"{prefix}/orders", self.list_orders, methods=["GET"]))
+        routes.append(Route("/_sandbox/revoke", self.revoke, methods=["POST"]))
+        routes.append(Route("/_sandbox/expire", self.expire, methods=["POST"]))
+        routes.append(Route("/_sandbox/tokens", self.token_stats, methods=["GET"]))
+        return routes
+
+    async def issue_token(self, request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        try:
+            client_id, _, client_secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            client_id = client_secret = ""
+        if scheme.lower() != "basic" or client_id != self.client_id or client_secret != self.client_secret:
+            return error(401, "invalid_client", "Client authentication failed: unknown client_id or wrong secret")
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError:
+            return error(400, "INVALID_REQUEST", "The request body must be JSON")
+        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
+            return error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        token = secrets.token_urlsafe(32)
+        scope = body.get("scope") or "https://www.prioticket.com/auth/distributor.orders"
+        self.tokens[token] = {"expires": time.monotonic() + self.token_ttl, "revoked": False}
+        self.stats["tokens_issued"] += 1
+        return JSON({"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl),
+                     "scope": scope})
+
+    def check_token(self, request: Request) -> Response | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        info = self.tokens.get(token) if scheme.lower() == "bearer" else None
+        if info is None:
+            return error(401, "invalid_token", "The access token is missing or invalid")
+        if info["revoked"]:
+            return error(403, "access_denied", "The access token has been revoked")
+        if time.monotonic() >= info["expires"]:
+            return error(401, "invalid_token", "The access token has expired")
+        return None
+
+    async def revoke(self, request: Request) -> Response:
+        for info in self.tokens.values():
+            info["revoked"] = True
+        return JSON({"revoked": len(self.tokens)})
+
+    async def expire(self, request: Request) -> Response:
+        for info in self.tokens.values():
+            info["expires"] = 0.0
+        return JSON({"expired": len(self.tokens)})
+
+    async def token_stats(self, request: Request) -> Response:
+        return JSON({**self.stats, "active": sum(1 for i in self.tokens.values()
+                                                 if not i["revoked"] and i["expires"] > time.monotonic())})
+
+    async def list_orders(self, request: Request) -> Response:
+        refused = self.check_token(request)
+        if refused is not None:
+            return refused
+        self.stats["orders_requests"] += 1
+        q = request.query_params
+        self.requests_log.append({"params": dict(q), "if_modified_since": request.headers.get("if-modified-since")})
+        try:
+            where, params, booking_filters = self.filters(request)
+            sort_by = q.get("order_sort_by") or "ORDER_CREATED"
+            if sort_by not in SORTS:
+                raise BadRequest(f"order_sort_by '{sort_by}' is not supported; use ORDER_CREATED or ORDER_MODIFIED")
+            direction = (q.get("order_sort_order") or "DESC").upper()
+            if direction not in ("ASC", "DESC"):
+                raise BadRequest(f"order_sort_order '{q.get('order_sort_order')}' is invalid; use ASC or DESC")
+            asked = parse_number("items_per_page", q["items_per_page"], 1) if q.get("items_per_page") else None
+            per_page = min(asked or DEFAULT_ITEMS_PER_PAGE, self.max_items_per_page)
+            page = parse_number("page", q["page"], 1) if q.get("page") else 1
+            start = parse_number("start_index", q["start_index"], 1) if q.get("start_index") else None
+            filter_bookings = parse_bool("filter_bookings", q.get("filter_bookings"))
+            since = self.if_modified_since(request)
+        except BadRequest as exc:
+            return error(400, "INVALID_REQUEST", str(exc))
+        with self.store.lock:
+            latest = self.store.scalar(f"SELECT max(modified) FROM orders{_where(where)}", params)
+            last_modified = datetime.fromisoformat(latest).replace(tzinfo=UTC) if latest else self.now()
+            headers = {"Last-Modified": email.utils.format_datetime(last_modified.replace(microsecond=0), usegmt=True)}
+            if since is not None and (latest is None or latest[:19] <= since.strftime("%Y-%m-%dT%H:%M:%S")):
+                self.stats["not_modified"] += 1
+                return Response(status_code=304, headers=headers)
+            total = self.store.count("orders", where, params)
+            offset = start - 1 if start is not None else (page - 1) * per_page
+            column = SORTS[sort_by]
+            docs = self.store.find("orders", where, params, f"{column} {direction}, id {direction}", per_page, offset)
+        if filter_bookings and booking_filters:
+            for doc in docs:
+                doc["order_bookings"] = [b for b in doc.get("order_bookings") or []
+                                         if isinstance(b, dict) and booking_matches(b, booking_filters)]
+        body = {"api_version": "3.4.0", "data": {
+            "current_item_count": len(docs), "items": docs, "items_per_page": per_page, "kind": "order",
+            "page_index": offset // per_page + 1, "start_index": offset + 1, "total_items": total,
+            "total_pages": -(-total // per_page)}}
+        return JSON(body, headers=headers)
+
+    def if_modified_since(self, request: Request) -> datetime | None:
+        value = request.headers.get("if-modified-since")
+        if not value:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(value).astimezone(UTC)
+        except (TypeError, ValueError):
+            raise BadRequest(f"If-Modified-Since '{value}' is not an HTTP date") from None
+
+    def filters(self, request: Request) -> tuple[list[str], list[Any], dict[str, str]]:
+        """WHERE clauses for every documented filter, and the booking-level filters for ``filter_bookings``."""
+        q = request.query_params
+        where: list[str] = []
+        params: list[Any] = []
+        booking_filters: dict[str, str] = {}
+        for name, column in INT_FILTERS.items():
+            if q.get(name):
+                where.append(f"{column} = ?")
+                params.append(str(parse_number(name, q[name])))
+        for name, column in (("order_reference", "id"), ("order_external_reference", "ext_ref")):
+            if q.get(name):
+                where.append(f"{column} = ?")
+                params.append(q[name])
+        if q.get("order_status"):
+            if q["order_status"] not in ORDER_STATUSES:
+                allowed = ", ".join(ORDER_STATUSES)
+                raise BadRequest(f"order_status '{q['order_status']}' is invalid; use one of {allowed}")
+            where.append("status = ?")
+            params.append(q["order_status"])
+        if q.get("order_created_email"):
+            where.append("created_email = ?")
+            params.append(q["order_created_email"].lower())
+        for name, (tag, number, lower) in TAG_FILTERS.items():
+            value = q.get(name)
+            if not value:
+                continue
+            value = str(parse_number(name, value)) if number else (value.lower() if lower else value)
+            where.append(self.store.tag_filter("orders", tag))
+            params.append(value)
+            if name in BOOKING_FILTERS:
+                booking_filters[name] = value
+        created_from, created_to = q.get("order_created_from"), q.get("order_created_to")
+        if created_from:
+            where.append("created >= ?")
+            params.append(db_time(parse_date("order_created_from", created_from)))
+        if created_to:
+            where.append("created <= ?")
+            params.append(db_time(parse_date("order_created_to", created_to)))
+        if not created_from and not created_to:
+            where.append("created >= ?")
+            params.append(db_time(months_before(self.now(), 3)))
+        if q.get("order_modified"):
+            where.append("modified > ?")
+            params.append(db_time(parse_date("order_modified", q["order_modified"])))
+        view = q.get("order_view_type")
+        if view and view != "DISTRIBUTOR":
+            raise BadRequest(f"order_view_type '{view}' is outside the scope of these credentials (DISTRIBUTOR)")
+        cache = parse_bool("cache", q.get("cache"))
+        if q.get("order_search_query"):
+            if not cache:
+                raise BadRequest("order_search_query is only available when cache is enabled (cache=true)")
+            for word in q["order_search_query"].lower().split():
+                where.append("search LIKE ? ESCAPE '\\'")
+                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+                params.append(f"%{escaped}%")
+        return where, params, booking_filters
+
+    def openapi_paths(self) -> dict[str, Any]:
+        filters = [
+            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (*INT_FILTERS, "supplier_id")),
+            *(query_param(n, "string", f"[FILTER] on {n}") for n in (
+                "order_reference", "order_external_reference", "order_contact_uid", "order_contact_name",
+                "order_contact_email", "booking_reference", "booking_external_reference", "product_id",
+                "order_created_email")),
+            query_param("order_status", "string", "[FILTER] on order_status", enum=list(ORDER_STATUSES)),
+            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (
+                "product_type_code", "product_availability_id", "product_availability_capacity_id")),
+            *(query_param(n, "string", f"[FILTER] RFC 3339 with an offset ('Z' is refused): {d}", format="date-time")
+              for n, d in (("order_created_from", "created at or after"), ("order_created_to", "created at or before"),
+                           ("order_modified", "modified (or created) after"))),
+            query_param("order_search_query", "string", "[SEARCH] words, * wildcard; needs cache=true"),
+            query_param("filter_bookings", "boolean", "[CONFIG] only the bookings matching the filters"),
+            query_param("order_view_type", "string", "[CONFIG] account view type", enum=["DISTRIBUTOR"]),
+            query_param("order_sort_by", "string", "[SORT]", enum=list(SORTS), default="ORDER_CREATED"),
+            query_param("order_sort_order", "string", "[SORT]", enum=["ASC", "DESC"], default="DESC"),
+            query_param("items_per_page", "integer", f"[PAGING] at most {self.max_items_per_page} are served",
+                        default=DEFAULT_ITEMS_PER_PAGE, minimum=1),
+            query_param("start_index", "integer", "[PAGING] 1-based index of the first item", minimum=1),
+            query_param("page", "integer", "[PAGING] 1-based page", minimum=1, default=1),
+            query_param("cache", "boolean", "[CACHE] load from the caching server"),
+            {"name": "If-Modified-Since", "in": "header", "required": False, "schema": {"type": "string"}},
+            {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
+             "description": "Bearer <access_token>"},
+        ]
+        errors = {"400": {"description": "INVALID_REQUEST"}, "401": {"description": "invalid or expired token"},
+                  "403": {"description": "revoked token"}}
+        paths: dict[str, Any] = {}
+        for prefix in PREFIXES:
+            paths[f"{prefix}/oauth2/token"] = {"post": {
+                "summary": "OAuth2 client credentials (Basic client_id:client_secret)",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "grant_type": {"enum": ["client_credentials"]}, "scope": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "access_token, token_type, expires_in, scope"},
+                              "401": {"description": "invalid_client"}}}}
+            paths[f"{prefix}/orders"] = {"get": {
+                "summary": "List Orders (latest revision; last 3 months without a creation range)",
+                "parameters": filters,
+                "responses": {"200": {"description": "api_version, data{items, paging}"},
+                              "304": {"description": "not modified since If-Modified-Since"}, **errors}}}
+        return paths
+
+
+def _where(clauses: list[str]) -> str:
+    return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""

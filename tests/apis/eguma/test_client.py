@@ -1,0 +1,304 @@
+"""The client side over real HTTP: what it sends, its date windows (split, widen, DST), incremental runs,
+settings validation, errors and the redaction of the key."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ordersync.apis.eguma.client import EgumaClient
+from ordersync.config import parse_source
+from ordersync.errors import ConfigError
+from ordersync.store import Store
+from tests.apis.eguma.helpers import FMT, accepted_windows, local, pin_client_clock, sync_recorded
+from tests.support import Running, get, rows, running
+
+CLIENT_NOW = "2026-06-20T00:00:00+00:00"  # after the sandbox's generated history (anchor 2026-06-15)
+
+
+def everything(r: Running) -> list[dict[str, Any]]:
+    return get(f"{r.url}/v1/vouchers/orders.json", params={"apikey": r.sandbox.options.api_key}).json()
+
+
+def assert_contiguous(windows: list[Any], start: str, end: str) -> None:
+    assert windows[0].params["updated_at_after"] == start
+    assert windows[-1].params["updated_at_before"] == end
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert a.params["updated_at_before"] == b.params["updated_at_after"]
+        assert local(a.params["updated_at_after"]) < local(a.params["updated_at_before"])
+
+
+def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=300, seed=5) as r:
+        expected = everything(r)
+        results, rec = sync_recorded(store, "v", r.settings(split_threshold=60))
+    assert results[0].ok, results[0].error
+    for ex in rec.exchanges:
+        assert set(ex.params) == {"apikey", "updated_at_after", "updated_at_before"}
+        assert ex.params["apikey"] == "sandbox-key"
+        datetime.strptime(ex.params["updated_at_after"], FMT), datetime.strptime(ex.params["updated_at_before"], FMT)
+    kept = accepted_windows(rec.exchanges)
+    # from the default start_date to "now" minus the 300 s look-back, in Zurich summer time (UTC+2)
+    assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T01:55:00")
+    assert all(len(ex.body) <= 60 for ex in kept)
+    assert any(len(ex.body) > 60 for ex in rec.exchanges)  # the threshold forced at least one split
+    ids = Counter(o["id"] for ex in kept for o in ex.body)
+    assert set(ids) == {o["id"] for o in expected} and max(ids.values()) == 1
+    assert rows(store, "select count(*) from orders where source = 'v'") == [(300,)]
+    lines = sum(len(o["order_lines"]) for o in expected)
+    assert rows(store, "select count(*) from order_lines") == [(lines,)]
+    assert rows(store, "select count(*) from payments") == [(sum(len(o["payments"]) for o in expected),)]
+    assert rows(store, "select count(*) from customers") == [(len({o["customer"]["id"] for o in expected}),)]
+    state = rows(store, "select state from _ordersync_state where source = 'v'")[0][0]
+    assert '"cursor":"2026-06-20T01:55:00"' in state
+
+
+def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=0) as r:
+        _, rec = sync_recorded(store, "v", r.settings(window_days=1, start_date="2026-01-01T00:00:00"))
+    spans = [local(ex.params["updated_at_before"]) - local(ex.params["updated_at_after"]) for ex in rec.exchanges]
+    assert spans[:4] == [timedelta(days=1), timedelta(days=2), timedelta(days=4), timedelta(days=8)]
+    assert len(rec.exchanges) <= 9
+
+
+def test_a_crowded_second_is_accepted_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=0) as r:
+        r.control("POST", "clock", {"now": "2026-05-01T10:00:00+00:00"})
+        made = {r.control("POST", "orders", {})["id"] for _ in range(3)}
+        _, rec = sync_recorded(store, "v", r.settings(split_threshold=1, start_date="2026-04-30T00:00:00"))
+    kept = accepted_windows(rec.exchanges)
+    crowded = [ex for ex in kept if len(ex.body) == 3]
+    assert len(crowded) == 1
+    assert crowded[0].params == {**crowded[0].params, "updated_at_after": "2026-05-01T12:00:00",
+                                 "updated_at_before": "2026-05-01T12:00:01"}
+    assert {x for (x,) in rows(store, "select order_id from orders")} == made
+
+
+def test_slow_answers_are_split_not_failed(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=60, seed=2, extra={"ms_per_order": "25"}) as r:
+        expected = {o["id"] for o in everything(r)}
+        results, rec = sync_recorded(store, "v", r.settings(timeout=0.4, max_retries=0, window_days=366))
+    assert results[0].ok, results[0].error
+    assert rec.errors and set(rec.errors) == {"ReadTimeout"}  # slow answers happened and were split
+    assert {x for (x,) in rows(store, "select order_id from orders")} == expected
+    assert all(len(ex.body) * 0.025 < 0.4 for ex in accepted_windows(rec.exchanges))
+
+
+def test_too_slow_even_for_one_second_is_one_clear_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=0, api_key="k-9f8e7d6c5b", extra={"ms_per_order": "1000"}) as r:
+        r.control("POST", "clock", {"now": "2026-05-01T10:00:00+00:00"})
+        r.control("POST", "orders", {})
+        results, _ = sync_recorded(store, "v", r.settings(timeout=0.2, window_days=0.0002,
+                                                          start_date="2026-05-01T11:59:55"))
+    error = results[0].error or ""
+    assert "timeout" in error and "one second" in error and "[sources.v]" in error and "\n" not in error
+    assert "k-9f8e7d6c5b" not in error
+
+
+@pytest.mark.parametrize("name", ["created_at_after", "created_at_before"])
+def test_creation_filters_are_sent_and_honoured(store: Store, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=200, seed=4) as r:
+        records = everything(r)
+        boundary = sorted(o["created_at"] for o in records)[120]
+        _, rec = sync_recorded(store, "v", r.settings(**{name: boundary}))
+    assert all(ex.params[name] == boundary for ex in rec.exchanges)
+    if name.endswith("after"):
+        expected = {o["id"] for o in records if local(o["created_at"]) >= local(boundary)}
+    else:
+        expected = {o["id"] for o in records if local(o["created_at"]) < local(boundary)}
+    assert {x for (x,) in rows(store, "select order_id from orders")} == expected
+
+
+def test_modification_filters_bound_the_windows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=200, seed=4) as r:
+        records = everything(r)
+        updated = sorted(o["updated_at"] for o in records)
+        after, before = updated[40], updated[160]
+        _, rec = sync_recorded(store, "v", r.settings(updated_at_after=after, updated_at_before=before))
+    assert_contiguous(accepted_windows(rec.exchanges), after, before)
+    expected = {o["id"] for o in records if local(after) <= local(o["updated_at"]) < local(before)}
+    assert {x for (x,) in rows(store, "select order_id from orders")} == expected
+
+
+def test_incremental_run_sees_cancellations_and_customer_changes(store: Store,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=200, seed=6) as r:
+        settings = r.settings()
+        sync_recorded(store, "v", settings)
+        old = [o for o in everything(r) if o["status"] == "completed" and len(o["order_lines"]) > 1][:3]
+        r.control("POST", "clock", {"now": "2026-06-20T06:00:00+00:00"})
+        r.control("PATCH", f"orders/{old[0]['id']}", {"cancel": True})
+        r.control("PATCH", f"orders/{old[1]['id']}", {"cancel_line": 0})
+        r.control("PATCH", f"orders/{old[2]['id']}", {"customer": {"email": "neu@example.ch"}})
+        new = r.control("POST", "orders", {})
+        pin_client_clock(monkeypatch, "2026-06-20T07:00:00+00:00")
+        results, rec = sync_recorded(store, "v", settings)
+        of_customer = {o["id"] for o in everything(r) if o["customer"]["id"] == old[2]["customer"]["id"]}
+    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T01:55:00"  # the stored cursor
+    assert results[0].orders.new == 1 and results[0].orders.changed == 2 + len(of_customer)
+    status = dict(rows(store, "select order_id, status from orders where order_id in (?, ?)", old[0]["id"], new["id"]))
+    assert status == {old[0]["id"]: "cancelled", new["id"]: "completed"}
+    lines = rows(store, "select count(*) from order_lines where order_id = ?", old[1]["id"])
+    assert lines == [(len(old[1]["order_lines"]) - 1,)]
+    email = rows(store, "select email from customers where customer_id = ?", old[2]["customer"]["id"])
+    assert email == [("neu@example.ch",)]
+    updated = rows(store, "select updated_at from orders where order_id = ?", old[0]["id"])
+    assert updated == [("2026-06-20T06:00:00Z",)]
+
+
+def test_full_refresh_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=50, seed=6) as r:
+        sync_recorded(store, "v", r.settings())
+        _, again = sync_recorded(store, "v", r.settings())
+        _, full = sync_recorded(store, "v", r.settings(), full_refresh=True)
+    assert again.exchanges == []  # nothing after the cursor yet (the clock is pinned)
+    assert full.exchanges[0].params["updated_at_after"] == "2015-01-01T00:00:00"
+
+
+AUTUMN = ["2025-10-25T23:59:59", "2025-10-26T00:00:00", "2025-10-26T00:15:00", "2025-10-26T00:59:59",
+          "2025-10-26T01:00:00", "2025-10-26T01:15:00", "2025-10-26T01:59:59", "2025-10-26T02:00:00"]
+SPRING = ["2026-03-29T00:30:00", "2026-03-29T00:59:59", "2026-03-29T01:00:00", "2026-03-29T01:30:00"]
+
+
+def test_dst_edges_are_synced_exactly_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with running("eguma", orders=0) as r:
+        made: dict[str, str] = {}
+        for instant in AUTUMN + SPRING:
+            r.control("POST", "clock", {"now": instant + "+00:00"})
+            made[r.control("POST", "orders", {})["id"]] = instant
+        stamps = {o["id"]: o["created_at"] for o in everything(r)}
+        # small windows, so that their boundaries fall inside the repeated hour and inside the gap
+        small = {"window_days": 0.01, "max_window_days": 0.01, "split_threshold": 2}
+        _, autumn = sync_recorded(store, "a", r.settings(**small, start_date="2025-10-26T01:00:00",
+                                                         updated_at_before="2025-10-26T05:00:00"))
+        _, spring = sync_recorded(store, "s", r.settings(**small, start_date="2026-03-29T01:00:00",
+                                                         updated_at_before="2026-03-29T05:00:00"))
+    assert sorted(stamps.values()).count("2025-10-26T02:15:00") == 2  # both passes of the repeated hour
+    seen: Counter[str] = Counter()
+    for rec, start, end in ((autumn, "2025-10-26T01:00:00", "2025-10-26T05:00:00"),
+                            (spring, "2026-03-29T01:00:00", "2026-03-29T05:00:00")):
+        kept = accepted_windows(rec.exchanges)
+        assert_contiguous(kept, start, end)
+        assert any("T02:" in ex.params["updated_at_after"] for ex in kept)  # a boundary inside the hour/gap
+        seen.update(o["id"] for ex in kept for o in ex.body)
+    assert set(seen) == set(made) and max(seen.values()) == 1
+    stored = dict(rows(store, "select order_id, created_at from orders"))
+    for order_id, instant in made.items():
+        stamp = stamps[order_id]
+        if "2025-10-26T02:00:00" <= stamp < "2025-10-26T03:00:00":  # ambiguous: read as summer time (UTC+2)
+            expected = (local(stamp) - timedelta(hours=2)).strftime(FMT)
+            second_pass = (datetime.fromisoformat(instant) - timedelta(hours=1)).strftime(FMT)
+            assert expected in (instant, second_pass)
+        else:  # unambiguous local times convert back to the exact instant
+            expected = instant
+        assert stored[order_id] == expected + "Z", (stamp, instant)
+
+
+def test_second_pass_of_the_repeated_hour_is_not_skipped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running("eguma", orders=0) as r:
+        r.control("POST", "clock", {"now": "2025-10-26T00:10:00+00:00"})  # 02:10, first pass
+        first = r.control("POST", "orders", {})["id"]
+        pin_client_clock(monkeypatch, "2025-10-26T00:40:00+00:00")  # 02:40 first pass
+        settings = r.settings(lookback_seconds=0, start_date="2025-10-25T00:00:00")
+        _, rec = sync_recorded(store, "v", settings)
+        assert rec.exchanges[-1].params["updated_at_before"] == "2025-10-26T02:00:00"  # held at the repeated hour
+        r.control("POST", "clock", {"now": "2025-10-26T01:05:00+00:00"})  # 02:05, second pass
+        second = r.control("POST", "orders", {})["id"]
+        pin_client_clock(monkeypatch, "2025-10-26T03:00:00+00:00")
+        sync_recorded(store, "v", settings)
+    assert {x for (x,) in rows(store, "select order_id from orders")} == {first, second}
+
+
+@pytest.mark.parametrize(("setting", "value", "words"), [
+    ("created_at_after", "2019-06-04", ["created_at_after", "2019-06-04T23:15:14"]),
+    ("updated_at_before", "2019-06-04 23:15:14", ["updated_at_before", "2019-06-04T23:15:14"]),
+    ("start_date", "2019-02-30T00:00:00", ["start_date"]),
+    ("timezone", "Europe/Zurch", ["timezone", "Europe/Zurich"]),
+    ("window_days", 0, ["window_days"]),
+    ("split_threshold", 0, ["split_threshold"]),
+    ("page_size", 10, ["unknown setting", "page_size"]),
+])
+def test_invalid_settings_are_one_clear_error(setting: str, value: Any, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_source("v", {"type": "eguma", "api_key": "k", setting: value})
+    assert all(word in str(caught.value) for word in words), str(caught.value)
+
+
+def test_reversed_range_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="created_at_after .* must be earlier than created_at_before"):
+        parse_source("v", {"type": "eguma", "api_key": "k", "created_at_after": "2020-01-01T00:00:00",
+                           "created_at_before": "2019-01-01T00:00:00"})
+
+
+SECRET = "Xy-9!secret key/zz"  # needs URL-encoding, so both forms must be redacted
+
+
+def dump(store: Store) -> str:
+    tables = ["orders", "order_lines", "customers", "payments", "_ordersync_state", "_ordersync_runs"]
+    return "\n".join(str(rows(store, f"select * from {t}")) for t in tables)
+
+
+def test_the_key_never_leaks(store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                             tmp_path: Path) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    caplog.set_level(logging.DEBUG)
+    encoded = httpx.QueryParams({"k": SECRET}).get("k")
+    errors = []
+    with running("eguma", orders=30, api_key=SECRET) as r:
+        ok, rec = sync_recorded(store, "v", r.settings())
+        assert ok[0].ok and rec.exchanges[0].params["apikey"] == encoded == SECRET
+        wrong, _ = sync_recorded(Store(f"sqlite:///{tmp_path / 'w.db'}"), "w", r.settings(api_key=SECRET + "x"))
+        errors.append(wrong[0].error or "")
+        assert "refused with HTTP 401" in errors[-1] and "invalid API key" in errors[-1]
+        assert "check api_key in [sources.w]" in errors[-1]
+    with running("eguma", orders=5, api_key=SECRET, faults="500:1") as r:
+        failed, _ = sync_recorded(store, "v", r.settings(max_retries=0), full_refresh=True)
+        errors.append(failed[0].error or "")
+        assert "HTTP 500" in errors[-1]
+    unreachable, _ = sync_recorded(store, "v", {"type": "eguma", "api_key": SECRET, "base_url": "http://127.0.0.1:9/v1",
+                                                "max_retries": 0}, full_refresh=True)
+    errors.append(unreachable[0].error or "")
+    for error in errors:
+        assert error and "\n" not in error
+        assert "apikey=***" in error or "failed after" in error
+    text = "\n".join(errors) + dump(store) + caplog.text
+    assert SECRET not in text and httpx.URL("http://x/", params={"apikey": SECRET}).query.decode() not in text
+
+
+def test_an_answer_that_is_not_json_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+
+    def html(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>Wartungsarbeiten</html>", headers={"content-type": "text/html"})
+
+    settings = parse_source("v", {"type": "eguma", "api_key": SECRET, "base_url": "https://api.e-guma.ch/v1"})
+    client = EgumaClient("v", settings, httpx.MockTransport(html))
+
+    async def first_page() -> None:
+        async for _ in client.read("orders", None, False):
+            break
+
+    with pytest.raises(Exception) as caught:
+        asyncio.run(first_page())
+    message = str(caught.value)
+    assert "not JSON" in message and "text/html" in message and "Wartungsarbeiten" in message
+    assert "apikey=***" in message and SECRET not in message
+    assert "GET /v1/vouchers/orders.json" in message
