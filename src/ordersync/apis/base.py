@@ -11,13 +11,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from ordersync.http import HttpClient, HttpSettings
 from ordersync.sandbox.app import Sandbox, SandboxOptions
+
+
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not a time zone name such as Europe/Oslo or Europe/Zurich") from None
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
+"""A setting that names an IANA time zone, validated when the configuration is read."""
 
 Record = dict[str, Any]
 Row = dict[str, Any]

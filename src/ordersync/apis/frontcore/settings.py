@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 
-from ordersync.apis.base import SourceSettings
+from ordersync.apis.base import SourceSettings, ZoneName
 
 MAX_LIMIT = 250
 ORDER_INCLUDES = Literal["lines.database_relations.course", "lines.database_relations.participants", "campaign"]
@@ -35,7 +34,7 @@ class FrontcoreSettings(SourceSettings):
     exported: bool = True
     include: list[ORDER_INCLUDES] = []
     customer_include: list[Literal["employees"]] = []
-    timezone: str = "Europe/Oslo"
+    timezone: ZoneName = "Europe/Oslo"
     lookback_seconds: int = Field(300, ge=0, description="overlap re-read on each incremental run, for clock skew")
 
     @field_validator(
@@ -53,11 +52,3 @@ class FrontcoreSettings(SourceSettings):
             raise ValueError(f"'{value}' is not a real date: use yyyy-mm-dd or yyyy-mm-dd hh:mm:ss") from None
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a time zone name such as Europe/Oslo") from None
-        return value
