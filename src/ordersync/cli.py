@@ -55,14 +55,15 @@ def report_failures(results: list[StreamResult]) -> bool:
 
 def print_results(results: list[StreamResult], seconds: float) -> None:
     table = Table(title=f"ordersync: {len(results)} stream(s) in {seconds:.1f}s", title_justify="left")
-    for column in ("source", "stream", "new", "changed", "unchanged", "requests", "seconds", "result"):
-        table.add_column(column, justify="right" if column in ("new", "changed", "unchanged", "requests",
-                                                               "seconds") else "left")
+    numbers = ("new", "changed", "unchanged", "customers new/changed", "requests", "seconds")
+    for column in ("source", "stream", *numbers, "result"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for r in results:
         main = r.orders if r.stream == "orders" else r.customers
-        table.add_row(r.source, r.stream, f"{main.new:,}", f"{main.changed:,}", f"{main.unchanged:,}",
-                      f"{r.requests:,}", f"{r.seconds:.1f}",
-                      "ok" if r.ok else "[red]failed[/red]")
+        side = f"{r.customers.new:,}/{r.customers.changed:,}" if r.stream == "orders" and r.customers.new + \
+            r.customers.changed + r.customers.unchanged else "-"
+        table.add_row(escape(r.source), r.stream, f"{main.new:,}", f"{main.changed:,}", f"{main.unchanged:,}", side,
+                      f"{r.requests:,}", f"{r.seconds:.1f}", "ok" if r.ok else "[red]failed[/red]")
     out.print(table)
     changed = sum(r.orders.new + r.orders.changed + r.customers.new + r.customers.changed for r in results)
     if all(r.ok for r in results) and changed == 0:
