@@ -77,6 +77,7 @@ class Sandbox(ABC):
             return
         self.store.clear()
         self.generate(random.Random(seed), orders, anchor)
+        self.store.analyze()
         self.store.meta_set("generation", stamp)
 
     @abstractmethod

@@ -127,6 +127,11 @@ class DocStore:
             self.conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
             self.conn.execute("INSERT OR REPLACE INTO _meta (key, value) VALUES (?, ?)", (key, value))
 
+    def analyze(self) -> None:
+        """Give SQLite's planner the statistics it needs to pick the right index for each filter."""
+        with self.lock:
+            self.conn.execute("ANALYZE")
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()

@@ -229,7 +229,7 @@ class FrontcoreSandbox(Sandbox):
                 where.append(self.store.tag_filter("orders", "course"))
                 params.append(course_id)
             if not parse_bool("exported", q.get("exported")):
-                where.append("exported IS NULL")
+                where.append("+exported IS NULL")  # "+": not selective, so scan by id rather than sort 70% of orders
         except BadRequest as exc:
             return error(str(exc))
         docs = self.store.find("orders", where, params, "id DESC", limit, (page - 1) * limit)
