@@ -79,10 +79,13 @@ def demo(
     """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file. Offline, no keys."""
     from ordersync.demo import run_demo
 
+    progress = reporter(err)
     try:
-        store, results, seconds = run_demo(db, orders, seed, reporter(err))
+        store, results, seconds = run_demo(db, orders, seed, progress)
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
+    finally:
+        progress.close()
     print_results(results, seconds)
     totals = Table(title=f"{db}", title_justify="left")
     for column in ("source", "api", "currency", "orders", "total"):
