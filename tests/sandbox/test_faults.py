@@ -61,3 +61,11 @@ def test_same_seed_same_faults() -> None:
 
     first = pattern()
     assert first == pattern() and 500 in first and 200 in first
+
+
+def test_a_control_request_with_a_bad_body_is_a_400_not_a_500() -> None:
+    with running("frontcore", orders=5) as fc:
+        for path, body in (("clock", {"now": "yesterday"}), ("reset", {"orders": "many"})):
+            response = httpx.post(f"{fc.url}/_sandbox/{path}", json=body)
+            assert response.status_code == 400 and "bad control request" in response.json()["error"]
+        assert httpx.post(f"{fc.url}/_sandbox/orders", content=b"{not json").status_code == 400

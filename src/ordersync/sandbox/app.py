@@ -7,8 +7,10 @@ the OpenAPI document) lives here once.
 
 from __future__ import annotations
 
+import functools
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -44,6 +46,22 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+Handler = Callable[["Sandbox", Request], Awaitable[Response]]
+
+
+def control_input(handler: Handler) -> Handler:
+    """A control endpoint given a body it cannot use answers 400 with the reason, not 500."""
+
+    @functools.wraps(handler)
+    async def guarded(self: Sandbox, request: Request) -> Response:
+        try:
+            return await handler(self, request)
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"error": f"bad control request: {exc!r}"}, status_code=400)
+
+    return guarded
 
 
 class Sandbox(ABC):
@@ -152,6 +170,7 @@ class Sandbox(ABC):
         }
         return JSON(doc)
 
+    @control_input
     async def _reset(self, request: Request) -> Response:
         body = await _body(request)
         self.options.orders = int(body.get("orders", self.options.orders))
@@ -160,6 +179,7 @@ class Sandbox(ABC):
         self.ensure_generated(self.options.orders, self.options.seed)
         return JSON({"orders": self.options.orders, "seed": self.options.seed})
 
+    @control_input
     async def _clock(self, request: Request) -> Response:
         body = await _body(request)
         value = body.get("now")
@@ -172,16 +192,19 @@ class Sandbox(ABC):
     async def _stats(self, request: Request) -> Response:
         return JSON({"orders": self.store.count("orders"), "now": self.now().isoformat()})
 
+    @control_input
     async def _create_order(self, request: Request) -> Response:
         with self.store.lock:
             doc = self.create_order(await _body(request))
         return JSON(doc, status_code=201)
 
+    @control_input
     async def _update_order(self, request: Request) -> Response:
         with self.store.lock:
             doc = self.update_order(request.path_params["id"], await _body(request))
         return JSON(doc) if doc is not None else JSONResponse({"error": "no such order"}, status_code=404)
 
+    @control_input
     async def _create_customer(self, request: Request) -> Response:
         try:
             with self.store.lock:
@@ -190,6 +213,7 @@ class Sandbox(ABC):
             return JSONResponse({"error": str(exc)}, status_code=404)
         return JSON(doc, status_code=201)
 
+    @control_input
     async def _update_customer(self, request: Request) -> Response:
         try:
             with self.store.lock:
