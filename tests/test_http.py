@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ordersync.errors import ApiError, AuthError, NotJsonError, TransportError
+from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
 from ordersync.http import HttpClient, HttpSettings, Redactor, parse_retry_after
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 
@@ -34,6 +34,11 @@ async def always_500(request: Request) -> Response:
     return PlainTextResponse(f"boom for {request.url}", status_code=500)
 
 
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(1.0)
+    return Response(b"[]", media_type="application/json")
+
+
 async def forbidden(request: Request) -> Response:
     return Response(b'{"error": "Wrong API Key"}', status_code=401, media_type="application/json")
 
@@ -41,7 +46,8 @@ async def forbidden(request: Request) -> Response:
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     app = Starlette(routes=[Route("/html", html), Route("/busy", busy_then_ok), Route("/boom", always_500),
-                            Route("/auth", forbidden)])
+                            Route("/auth", forbidden),
+                            Route("/slow", slow)])
     running = start_in_thread(app)
     yield running
     running.stop()
@@ -118,3 +124,16 @@ def test_retry_after_in_seconds_or_http_date() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("soon") is None
+
+
+def test_a_slow_answer_is_retried_unless_the_caller_asks_to_hear_of_it(server: RunningServer) -> None:
+    async def go() -> None:
+        async with client(server, timeout=0.2, max_retries=2) as http:
+            with pytest.raises(TransportError, match="failed after 3 attempts"):
+                await http.request("GET", "slow")
+            assert http.requests_sent == 3
+            with pytest.raises(TooSlowError, match=r"GET /slow\?apikey=\*\*\* took longer than 0.2s"):
+                await http.request("GET", "slow", params={"apikey": "TOPSECRET"}, retry_slow=False)
+            assert http.requests_sent == 4
+
+    asyncio.run(go())

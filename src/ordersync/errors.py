@@ -31,5 +31,10 @@ class TransportError(OrdersyncError):
     """The host could not be reached, or the connection broke, after every retry."""
 
 
+class TooSlowError(TransportError):
+    """The server did not answer within the timeout, and the caller asked to hear it rather than retry
+    (e-guma splits such a window instead of asking for it whole again)."""
+
+
 class StoreError(OrdersyncError):
     """The destination database could not be opened or written."""

@@ -20,7 +20,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from ordersync.errors import ApiError, AuthError, NotJsonError, TransportError
+from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
 
 log = logging.getLogger("ordersync.http")
 # httpx logs every request URL at INFO; e-guma's key travels in the URL, so keep httpx quiet.
@@ -187,8 +187,12 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         ok: Iterable[int] = (200,),
+        retry_slow: bool = True,
     ) -> Response:
-        """Send one request, retrying what is worth retrying; raise a clear error for any other answer."""
+        """Send one request, retrying what is worth retrying; raise a clear error for any other answer.
+
+        With ``retry_slow=False`` an answer slower than the timeout raises :class:`TooSlowError` at once.
+        """
         ok_statuses = frozenset(ok)
         where = self.describe(method, path, params)
         retrying = AsyncRetrying(
@@ -200,7 +204,7 @@ class HttpClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(method, path, params, headers, json, ok_statuses, where)
+                    return await self._send_once(method, path, params, headers, json, ok_statuses, where, retry_slow)
         except _Retryable as exc:
             if exc.status is None:
                 raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc}") from None
@@ -220,6 +224,7 @@ class HttpClient:
         json: Any,
         ok_statuses: frozenset[int],
         where: str,
+        retry_slow: bool = True,
     ) -> Response:
         if self._limiter is not None:
             await self._limiter.acquire()
@@ -229,6 +234,10 @@ class HttpClient:
             raw = await self._client.request(
                 method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
             )
+        except httpx.ReadTimeout:
+            if not retry_slow:
+                raise TooSlowError(f"{where} took longer than {self.settings.timeout:g}s") from None
+            raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
         except httpx.TimeoutException:
             raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
         except httpx.TransportError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,17 +131,6 @@ class WriteResult:
         self.unchanged += other.unchanged
 
 
-@dataclass
-class Counts:
-    """What a run did to one stream, for the summary and the run log."""
-
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    requests: int = 0
-    details: dict[str, int] = field(default_factory=dict)
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -225,10 +214,6 @@ class Store:
         update = {"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at}
         conn.execute(stmt.on_conflict_do_update(index_elements=["source", "stream"], set_=update))
 
-    def clear_state(self, source: str, stream: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(stream_state.delete().where(stream_state.c.source == source, stream_state.c.stream == stream))
-
     # --- rows -------------------------------------------------------------------------------------------
     def write_page(self, source: str, api: str, stream: str, rows: Rows, state: State) -> dict[str, WriteResult]:
         """Write one page's rows and the state that covers them, atomically; say what was new or changed."""
@@ -284,11 +269,11 @@ class Store:
                                                        status="running"))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def finish_run(self, run_id: int, status: str, counts: Counts, error: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, rows: WriteResult, requests: int, error: str | None = None) -> None:
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
-                finished_at=now_utc(), status=status, new_rows=counts.new, changed_rows=counts.changed,
-                unchanged_rows=counts.unchanged, requests=counts.requests, error=error,
+                finished_at=now_utc(), status=status, new_rows=rows.new, changed_rows=rows.changed,
+                unchanged_rows=rows.unchanged, requests=requests, error=error,
             ))
 
     # --- reading ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ordersync import apis
 from ordersync.apis.base import SourceSettings
 from ordersync.errors import OrdersyncError
 from ordersync.progress import Reporter, Silent
-from ordersync.store import Counts, Store, WriteResult
+from ordersync.store import Store, WriteResult
 
 
 @dataclass
@@ -100,13 +100,10 @@ async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, s
     finally:
         result.seconds = time.monotonic() - started
         result.requests = client.http.requests_sent - requests_before
-        counts = Counts(
-            new=result.orders.new + result.customers.new,
-            changed=result.orders.changed + result.customers.changed,
-            unchanged=result.orders.unchanged + result.customers.unchanged,
-            requests=result.requests,
-        )
-        await asyncio.to_thread(store.finish_run, run_id, status, counts, result.error)
+        total = WriteResult()
+        total.add(result.orders)
+        total.add(result.customers)
+        await asyncio.to_thread(store.finish_run, run_id, status, total, result.requests, result.error)
         progress.finished(source, stream, result.summary())
 
 

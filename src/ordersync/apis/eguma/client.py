@@ -23,34 +23,11 @@ from ordersync.apis.base import Page, Record, Rows, SourceClient, State
 from ordersync.apis.eguma import localtime, normalize
 from ordersync.apis.eguma.localtime import FORMAT, parse_local, safe_end
 from ordersync.apis.eguma.settings import EgumaSettings
-from ordersync.errors import ApiError
+from ordersync.errors import ApiError, TooSlowError
 from ordersync.http import HttpClient
 
 PATH = "vouchers/orders.json"
 ONE_SECOND = timedelta(seconds=1)
-
-
-class SlowAnswer(Exception):
-    """The server did not answer within ``timeout``: the window is split rather than asked again whole."""
-
-
-class SlowAnswerTransport(httpx.AsyncBaseTransport):
-    """Turns a read timeout into :class:`SlowAnswer`, which the HTTP layer does not retry (a window that was
-    too slow once will be too slow again); connection failures and 5xx are still retried there."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            response = await self.inner.handle_async_request(request)
-            await response.aread()  # a body that trickles in is slow too
-        except httpx.ReadTimeout:
-            raise SlowAnswer() from None
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def local(moment: datetime) -> str:
@@ -67,16 +44,13 @@ class EgumaClient(SourceClient):
 
     def make_http(self, transport: httpx.AsyncBaseTransport | None) -> HttpClient:
         key = self.settings.api_key.get_secret_value()
-        inner = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=max(self.settings.concurrency, 2))
-        )
         return HttpClient(
             self.settings.base_url,
             label=f"{self.source} (eguma)",
             settings=self.settings.http_settings(),
             secrets=[key],
             auth_hint=f"check api_key in [sources.{self.source}]",
-            transport=SlowAnswerTransport(inner),
+            transport=transport,
         )
 
     def window_params(self, after: datetime, before: datetime) -> dict[str, Any]:
@@ -91,7 +65,8 @@ class EgumaClient(SourceClient):
         }
 
     async def fetch_window(self, after: datetime, before: datetime) -> list[Record]:
-        response = await self.http.request("GET", PATH, params=self.window_params(after, before))
+        # A window too slow once will be too slow again: hear of it at once and split it (5xx are still retried).
+        response = await self.http.request("GET", PATH, params=self.window_params(after, before), retry_slow=False)
         body = response.json()
         if not isinstance(body, list):
             raise ApiError(f"{response.where} answered a JSON {type(body).__name__}, not the documented list of orders")
@@ -123,7 +98,7 @@ class EgumaClient(SourceClient):
             span = upper - cursor
             try:
                 records = await self.fetch_window(cursor, upper)
-            except SlowAnswer:
+            except TooSlowError:
                 if span <= ONE_SECOND:
                     where = self.http.describe("GET", PATH, self.window_params(cursor, upper))
                     raise ApiError(f"{where} took longer than timeout = {s.timeout:g}s even for one second of "

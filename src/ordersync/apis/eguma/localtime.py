@@ -31,10 +31,6 @@ def local_text(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime(FORMAT)
 
 
-def local_naive(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.astimezone(zone).replace(tzinfo=None)
-
-
 def _ambiguous(naive: datetime, zone: ZoneInfo) -> bool:
     return naive.replace(tzinfo=zone, fold=0).utcoffset() != naive.replace(tzinfo=zone, fold=1).utcoffset()
 

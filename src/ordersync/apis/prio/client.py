@@ -75,7 +75,6 @@ class PrioClient(SourceClient):
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
-        self.tokens_fetched = 0
 
     def make_http(self, transport: httpx.AsyncBaseTransport | None) -> HttpClient:
         s = self.settings
@@ -113,7 +112,6 @@ class PrioClient(SourceClient):
             lifetime = float(as_int(answer.get("expires_in")) or 3600)
             margin = min(self.settings.token_margin_seconds, lifetime / 10)
             self._token, self._token_expires = token, time.monotonic() + lifetime - margin
-            self.tokens_fetched += 1
             return token
 
     async def get(self, path: str, params: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -221,9 +219,7 @@ class PrioClient(SourceClient):
     @staticmethod
     def finish(state: State, pending: dict[str, Any], started: datetime, ranges: dict[str, str]) -> State:
         previous = from_text(state.get("cursor"))
-        cursor = next_cursor(previous, from_text(pending["seen_max"]), started) or started
-        if previous and cursor < previous:
-            cursor = previous
+        cursor = next_cursor(previous, from_text(pending["seen_max"]), started) or started  # never goes back
         return {"cursor": as_text(cursor), "ranges": {**ranges, **pending["last_modified"]}, "pending": None}
 
     def normalize(self, stream: str, records: list[Record]) -> Rows:
