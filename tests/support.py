@@ -46,7 +46,7 @@ class Running:
 @contextmanager
 def running(api: str, **options: Any) -> Iterator[Running]:
     options.setdefault("anchor", ANCHOR)
-    sandbox = apis.get(api).sandbox(SandboxOptions(**options))
+    sandbox = apis.get(api).load_sandbox(SandboxOptions(**options))
     server = start_in_thread(sandbox.app())
     try:
         yield Running(sandbox, server)

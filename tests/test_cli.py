@@ -136,7 +136,7 @@ def test_a_sync_killed_at_any_moment_resumes_and_ends_with_exactly_the_apis_rows
         with sqlite3.connect(db) as conn:
             assert conn.execute("select count(*), count(distinct order_id) from orders").fetchone() == (900, 900)
             state = json.loads(conn.execute("select state from _ordersync_state").fetchone()[0])
-            assert state["pending"] is None and state["max_id"] == 27899
+            assert state["run"] is None and state["max_id"] == 27899
             statuses = [s for (s,) in conn.execute("select status from _ordersync_runs order by run_id")]
             assert statuses[-1] == "ok" and statuses.count("running") >= 1  # killed runs never finished
 

@@ -1,4 +1,8 @@
-"""The command line: parses, calls, prints. No logic of its own."""
+"""The command line: parses, calls, prints. No logic of its own.
+
+Every import beyond typer and rich happens inside the command that needs it, so ``ordersync --help`` stays fast
+and ``ordersync sync`` never loads a sandbox (Starlette, Faker, uvicorn).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,17 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ordersync import apis, config
 from ordersync.errors import OrdersyncError
-from ordersync.progress import reporter
-from ordersync.sandbox.app import SandboxOptions
-from ordersync.sandbox.runner import serve_forever
-from ordersync.store import Store
-from ordersync.sync import StreamResult, sync_all
+
+if TYPE_CHECKING:
+    from ordersync.sync import StreamResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Download orders and customers from Frontcore, e-guma, Firespring and Prio into one database.")
@@ -45,6 +46,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def report_failures(results: list[StreamResult]) -> bool:
+    for r in results:
+        for note in r.notes:
+            err.print(f"[yellow]note:[/yellow] {escape(f'{r.source}/{r.stream}: {note}')}", highlight=False,
+                      soft_wrap=True)
     failed = [r for r in results if not r.ok]
     for r in failed:
         if state["verbose"] and r.exception is not None:
@@ -78,6 +83,7 @@ def demo(
 ) -> None:
     """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file. Offline, no keys."""
     from ordersync.demo import run_demo
+    from ordersync.progress import reporter
 
     progress = reporter(err)
     try:
@@ -103,6 +109,8 @@ def demo(
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="where to write the template")] = Path("ordersync.toml")) -> None:
     """Write a commented ordersync.toml template."""
+    from ordersync import config
+
     if path.exists():
         raise fail(f"{path} exists already; remove it or name another file")
     path.write_text(config.template(), encoding="utf-8")
@@ -117,6 +125,11 @@ def sync(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Incremental sync of the named sources (all when none are named)."""
+    from ordersync import config
+    from ordersync.progress import reporter
+    from ordersync.store import Store
+    from ordersync.sync import sync_all
+
     try:
         cfg = config.load(config_path)
         chosen = cfg.sources
@@ -142,6 +155,10 @@ def sync(
 @app.command()
 def status(config_path: ConfigOption = None) -> None:
     """Per source and stream: last run, cursor, row counts, last error."""
+    from ordersync import config
+    from ordersync.status import describe
+    from ordersync.store import Store
+
     try:
         cfg = config.load(config_path)
         rows = Store(cfg.destination).status()
@@ -152,9 +169,7 @@ def status(config_path: ConfigOption = None) -> None:
                    "last error"):
         table.add_column(column)
     for row in rows:
-        cursor = {k: v for k, v in (row["state"] or {}).items() if v is not None and k != "pending"}
-        if (row["state"] or {}).get("pending"):
-            cursor["resumes"] = "mid-stream"
+        cursor = describe(cfg.sources.get(row["source"]), row["stream"], row["state"])
         counts = row["rows"]
         table.add_row(row["source"], row["stream"], f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
                       row["last_status"] or "-", escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
@@ -173,7 +188,9 @@ def export(
     db: Annotated[Path | None, typer.Option(help="a SQLite file instead of the configured destination")] = None,
 ) -> None:
     """Write one published table to a file."""
+    from ordersync import config
     from ordersync.export import export as run_export
+    from ordersync.store import Store
 
     try:
         url = f"sqlite:///{db}" if db else config.load(config_path).destination
@@ -197,6 +214,10 @@ def serve(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="API-specific NAME=VALUE")] = None,
 ) -> None:
     """Run one sandbox until interrupted."""
+    from ordersync import apis
+    from ordersync.sandbox.app import SandboxOptions
+    from ordersync.sandbox.runner import serve_forever
+
     if api not in apis.registry():
         raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}")
     extra: dict[str, str] = {}
@@ -206,7 +227,7 @@ def serve(
             raise fail(f"--option {item!r} must look like NAME=VALUE")
         extra[name] = value
     try:
-        sandbox = apis.get(api).sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
+        sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
                                                        data_path=data, extra=extra))
     except ValueError as exc:
         raise fail(str(exc)) from None

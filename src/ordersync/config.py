@@ -18,7 +18,6 @@ from ordersync.errors import ConfigError
 DEFAULT_PATH = "ordersync.toml"
 DEFAULT_DESTINATION = "sqlite:///orders.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_WORDS = ("key", "secret", "token", "password")
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,11 @@ def _expand(value: Any, where: str) -> Any:
 
 def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> list[str]:
     lines = []
+    secrets = model.secret_settings()  # decided by type (SecretStr), not by words in the name
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         setting = str(err["loc"][0]) if err["loc"] else ""
-        secret = any(word in setting for word in _SECRET_WORDS)
+        secret = setting in secrets
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(model.model_fields))
             lines.append(f"[sources.{name}] unknown setting '{loc}'; the settings of this type are: {allowed}")

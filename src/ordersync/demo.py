@@ -47,7 +47,7 @@ def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, So
     try:
         for name, spec in apis.registry().items():
             options = SandboxOptions(orders=orders, seed=seed, data_path=str(folder / f"{name}.sqlite"), anchor=anchor)
-            sandbox = spec.sandbox(options)
+            sandbox = spec.load_sandbox(options)
             server = start_in_thread(sandbox.app())
             servers.append(server)
             settings = sandbox.demo_settings(server.base_url)

@@ -1,52 +1,422 @@
-"""Page-number paging with read-ahead, shared by the APIs that page by number.
+"""Paginators, declared streams and the one loop that owns paging (in the spirit of dlt's ``rest_client``).
 
-The loop keeps up to ``concurrency`` page requests in flight and yields pages strictly in order, so that the
-caller can checkpoint after each one; it stops at the first short page (APIs with no total count) or at the
-known last page, and cancels whatever it had asked for beyond it.
+A **paginator** is a small object over a *position* (a pydantic model, stored in the state so that a killed run
+resumes there): it builds the request for a position, may guess the next position before the answer is known
+(that is what read-ahead reads), and reads an answer into a :class:`Step`: the records to store and the next
+position (None: the pass is complete), or no records and another position to ask instead (a window split).
+
+* :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
+* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow.
+* :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
+  creation time read (Prio), with ``If-Modified-Since`` per range.
+
+A **stream** is declared by its API (:class:`Stream`): its passes, a paginator per pass, its cursor field, its
+typed state, how a completed pass folds into that state, and its normalizer. :func:`read_stream` is the only
+loop: it walks the passes and the pages and yields each page with the state that is true once it is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 
-T = TypeVar("T")
+from pydantic import BaseModel, ConfigDict
+
+from ordersync.cursor import later
+from ordersync.errors import ApiError
+from ordersync.model import Page, Record, Rows, StreamState
+
+P = TypeVar("P", bound=BaseModel)
+S = TypeVar("S", bound="StreamStateWithRun")
 
 
-async def numbered_pages(
-    fetch: Callable[[int], Awaitable[T]],
-    *,
-    first_page: int,
-    is_last: Callable[[int, T], bool],
-    concurrency: int = 1,
-    last_page: int | None = None,
-) -> AsyncIterator[tuple[int, T]]:
-    """Yield ``(page_number, answer)`` from ``first_page`` on, until ``is_last`` says so or ``last_page``."""
-    pending: dict[int, asyncio.Task[T]] = {}
-    next_to_ask = first_page
-    current = first_page
-    window = 1  # read ahead only once a full page shows there is more: a short answer costs one request
+@dataclass
+class Request:
+    """One request a paginator wants sent: path, query and extra headers."""
+
+    path: str
+    params: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What a client read from one answer, in the terms every paginator understands."""
+
+    records: list[Record]
+    total_pages: int | None = None  # announced by the API, if it does
+    page_size: int | None = None  # the page size the server used (may differ from the one asked)
+    page_index: int | None = None
+    not_modified: bool = False  # 304 to a conditional request
+    last_modified: str | None = None
+    too_slow: str | None = None  # the request (described) did not answer within the timeout
+    received: int = 0  # set by the loop: the order in which answers arrived (read-ahead answers can overtake)
+
+
+@dataclass
+class Step(Generic[P]):
+    records: list[Record] | None  # None: nothing to store from this answer, ask ``next`` instead
+    next: P | None  # None: the pass is complete
+    memo: dict[str, Any] = field(default_factory=dict)  # facts for the pass's end (e.g. a range's Last-Modified)
+
+
+class Paginator(Protocol[P]):
+    read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
+
+    def start(self, saved: dict[str, Any] | None) -> P | None: ...
+    def request(self, at: P) -> Request: ...
+    def guess(self, at: P) -> P | None: ...
+    def step(self, at: P, answer: Answer) -> Step[P]: ...
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- the paginators ---------------------------------------------------------------------------------------------
+class PageAt(Position):
+    page: int
+    last: int | None = None  # the last page announced so far, if the API announces one
+
+
+@dataclass
+class PageNumber:
+    """Numbered pages: ``page`` = 1, 2, ...; the last is the first short page (no total) or the announced one.
+
+    Up to ``read_ahead`` pages are in flight once a full page shows there is more; answers are used strictly in
+    page order. Each answer carries the order it arrived in (``Answer.received``), so a rule about pages that
+    overtook their predecessor can live in :meth:`step`.
+    """
+
+    path: str
+    params: dict[str, Any]
+    size: int | None = None  # a page with fewer records is the last (APIs without a total)
+    read_ahead: int = 1
+
+    def start(self, saved: dict[str, Any] | None) -> PageAt:
+        return PageAt.model_validate(saved) if saved else PageAt(page=1)
+
+    def request(self, at: PageAt) -> Request:
+        return Request(self.path, {**self.params, "page": at.page})
+
+    def guess(self, at: PageAt) -> PageAt | None:
+        if at.last is not None and at.page >= at.last:
+            return None
+        return PageAt(page=at.page + 1, last=at.last)
+
+    def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
+        records = answer.records
+        last = max(at.last or 0, answer.total_pages) if answer.total_pages is not None else at.last
+        done = not records or (self.size is not None and len(records) < self.size) or \
+            (answer.total_pages is not None and at.page >= answer.total_pages)
+        return Step(records, None if done else PageAt(page=at.page + 1, last=last))
+
+
+class WindowAt(Position):
+    after: datetime  # on the API's own time axis (e-guma: naive local time)
+    seconds: int  # the window's length
+
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+@dataclass
+class DateWindow:
+    """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that does not paginate.
+
+    An answer with more than ``split_threshold`` records, or one too slow, is dropped and its window halved; a
+    small answer doubles the next window, up to ``largest``. One second is the smallest window.
+    """
+
+    path: str
+    params: Callable[[datetime, datetime], dict[str, Any]]  # the query of one window
+    begin: datetime
+    end: datetime
+    first_seconds: int
+    largest: timedelta
+    split_threshold: int
+    too_slow_hint: str  # what to do when even one second is too slow
+    read_ahead: int = 1
+
+    def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
+        at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
+        return at if at.after < self.end else None
+
+    def upper(self, at: WindowAt) -> datetime:
+        return min(at.after + timedelta(seconds=at.seconds), self.end)
+
+    def request(self, at: WindowAt) -> Request:
+        return Request(self.path, self.params(at.after, self.upper(at)))
+
+    def guess(self, at: WindowAt) -> WindowAt | None:
+        return None
+
+    def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
+        upper = self.upper(at)
+        span = upper - at.after
+        if answer.too_slow is not None:
+            if span <= ONE_SECOND:
+                raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
+            return Step(None, at.model_copy(update={"seconds": _half(span)}))
+        if len(answer.records) > self.split_threshold and span > ONE_SECOND:
+            return Step(None, at.model_copy(update={"seconds": _half(span)}))
+        seconds = at.seconds
+        if len(answer.records) <= self.split_threshold // 4:
+            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
+        seconds = max(1, min(seconds, int(self.largest.total_seconds())))
+        return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
+
+
+def _half(span: timedelta) -> int:
+    return max(1, int(span.total_seconds()) // 2)
+
+
+class KeysetAt(Position):
+    range: int = 0  # index of the creation range
+    since: str | None = None  # keyset: the creation time of the last record read (None: the range's start)
+    skip: tuple[str, ...] = ()  # ids already read at ``since`` (or on earlier pages sharing one instant)
+    page: int = 1
+    per_page: int | None = None  # the page size the server answered with
+    range_modified: str | None = None  # Last-Modified of the range's first answer
+
+
+@dataclass
+class Keyset:
+    """Creation ranges read in ascending creation order; each next request starts at the last creation time read.
+
+    Records entering or leaving the result while we page cannot push an unread record past us (page numbers
+    could). Records already read at the keyset instant are dropped from the next answer; when a whole page shares
+    one instant, the next page number is asked instead. A range's first request may be conditional
+    (``If-Modified-Since``): 304 means nothing changed in it. When a range is complete its ``Last-Modified`` goes
+    into the step's memo under the range's key.
+    """
+
+    path: str
+    params: Callable[[datetime, datetime, KeysetAt], dict[str, Any]]  # query for a range from a keyset position
+    ranges: list[tuple[datetime, datetime]]
+    key: Callable[[datetime], str]  # a range's name in the state
+    id_of: Callable[[Record], str]
+    created: Callable[[Record], datetime | None]
+    stored: dict[str, str]  # each range's Last-Modified from earlier runs, by key
+    conditional: Callable[[str | None], dict[str, str]]  # headers of a range's first request, from its stored value
+    clamp: Callable[[str], str | None]  # the Last-Modified to remember for a completed range
+    read_ahead: int = 1
+
+    def start(self, saved: dict[str, Any] | None) -> KeysetAt | None:
+        at = KeysetAt.model_validate(saved) if saved else KeysetAt()
+        return at if at.range < len(self.ranges) else None
+
+    def request(self, at: KeysetAt) -> Request:
+        lo, hi = self.ranges[at.range]
+        first = at.since is None and at.page == 1
+        headers = self.conditional(self.stored.get(self.key(lo))) if first else {}
+        return Request(self.path, self.params(lo, hi, at), headers)
+
+    def guess(self, at: KeysetAt) -> KeysetAt | None:
+        return None
+
+    def step(self, at: KeysetAt, answer: Answer) -> Step[KeysetAt]:
+        lo, _ = self.ranges[at.range]
+        key = self.key(lo)
+        if at.since is None and at.page == 1:
+            modified = self.stored.get(key) if answer.not_modified else answer.last_modified
+            at = at.model_copy(update={"range_modified": modified})
+        records: list[Record] = []
+        done = answer.not_modified
+        nxt = at
+        if not answer.not_modified:
+            skip = set(at.skip)
+            records = [r for r in answer.records if self.id_of(r) not in skip]
+            size = answer.page_size or len(answer.records) or 1
+            done = len(answer.records) < size or (
+                answer.total_pages is not None and (answer.page_index or at.page) >= answer.total_pages)
+            if not done:
+                nxt = self._advance(at, answer.records, size)
+        if not done:
+            return Step(records, nxt)
+        kept = self.clamp(at.range_modified) if at.range_modified else None
+        following = KeysetAt(range=at.range + 1, per_page=at.per_page)
+        return Step(records, following if following.range < len(self.ranges) else None,
+                    {key: kept} if kept else {})
+
+    def _advance(self, at: KeysetAt, answered: list[Record], size: int) -> KeysetAt:
+        lo, _ = self.ranges[at.range]
+        bound = datetime.fromisoformat(at.since) if at.since else lo
+        created = [self.created(r) for r in answered]
+        last = created[-1] if created else None
+        if last is None or last <= bound:
+            return at.model_copy(update={"page": at.page + 1, "per_page": size,
+                                         "skip": tuple(sorted({*at.skip, *(self.id_of(r) for r in answered)}))})
+        at_last = tuple(self.id_of(r) for r, c in zip(answered, created, strict=True) if c == last)
+        return at.model_copy(update={"since": last.isoformat(), "page": 1, "per_page": size, "skip": at_last})
+
+
+# --- the one paging loop ----------------------------------------------------------------------------------------
+async def paginate(
+    fetch: Callable[[Request], Awaitable[Answer]], paginator: Paginator[P], at: P | None
+) -> AsyncGenerator[tuple[P, Step[P]], None]:
+    """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
+
+    Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
+    step whose next position is not the one guessed cancels what was asked beyond it.
+    """
+    received = 0
+    ahead: list[tuple[P, asyncio.Task[Answer]]] = []
+
+    async def ask(position: P) -> Answer:
+        nonlocal received
+        answer = await fetch(paginator.request(position))
+        received += 1
+        answer.received = received
+        return answer
+
+    window = 1
     try:
-        while True:
-            while len(pending) < window and (last_page is None or next_to_ask <= last_page):
-                pending[next_to_ask] = asyncio.ensure_future(fetch(next_to_ask))
-                next_to_ask += 1
-            if current not in pending:
-                return
-            answer = await pending.pop(current)
-            yield current, answer
-            if is_last(current, answer) or (last_page is not None and current >= last_page):
-                return
-            current += 1
-            window = max(1, concurrency)
+        while at is not None:
+            if not ahead or ahead[0][0] != at:
+                await _cancel(ahead)
+                ahead = [(at, asyncio.ensure_future(ask(at)))]
+            while len(ahead) < window:
+                guessed = paginator.guess(ahead[-1][0])
+                if guessed is None:
+                    break
+                ahead.append((guessed, asyncio.ensure_future(ask(guessed))))
+            position, task = ahead.pop(0)
+            step = paginator.step(position, await task)
+            yield position, step
+            at = step.next
+            window = max(1, paginator.read_ahead)
     finally:
-        for task in pending.values():
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending.values(), return_exceptions=True)
+        await _cancel(ahead)
 
 
-def short_page(limit: int) -> Callable[[int, Any], bool]:
-    """``is_last`` for APIs without a total: the first page with fewer than ``limit`` records is the last."""
-    return lambda _page, records: len(records) < limit
+async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:
+    for _, task in ahead:
+        task.cancel()
+    if ahead:
+        await asyncio.gather(*(t for _, t in ahead), return_exceptions=True)
+    ahead.clear()
+
+
+# --- declared streams -------------------------------------------------------------------------------------------
+class RunProgress(BaseModel):
+    """A run in progress, stored with every page: which pass, where in it, and what it has seen so far."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passes: list[str]
+    index: int = 0
+    started: datetime  # when the run started, minus the look-back: no cursor moves past it
+    end: datetime | None = None  # where window paginators stop (on the API's own time axis)
+    position: dict[str, Any] | None = None
+    seen_max: datetime | None = None  # the latest cursor-field value seen in this pass
+    seen_max_id: int | None = None  # the highest numeric id seen in this pass
+    memo: dict[str, Any] = {}
+
+    @property
+    def current(self) -> str:
+        return self.passes[self.index]
+
+
+class StreamStateWithRun(StreamState):
+    """The state every declared stream has: a time cursor, and the run in progress (None between runs)."""
+
+    cursor: datetime | None = None
+    run: RunProgress | None = None
+
+    def describe(self) -> dict[str, str]:
+        shown = {k: str(v) for k, v in self.model_dump(exclude={"version", "filters", "run"}).items()
+                 if v is not None and v != {}}
+        if self.run is not None:
+            at = ", ".join(f"{k}={v}" for k, v in (self.run.position or {}).items() if v not in (None, (), []))
+            shown["resumes"] = f"pass {self.run.current}" + (f" at {at}" if at else "")
+        return shown
+
+
+@dataclass
+class Stream(Generic[S]):
+    """One stream, declared by its API; :func:`read_stream` does the rest.
+
+    ``passes`` names the passes of a new run given the stored state (e.g. ``["all"]`` on the first run,
+    ``["new", "updated"]`` later); ``paginator`` builds the paginator of one pass from the state; ``finish``
+    folds a completed pass (``state.run`` holds what it saw) into the state; ``cursor`` reads a record's
+    cursor-field value and ``record_id`` its numeric id, if the stream tracks them.
+    """
+
+    name: str
+    state: type[S]
+    filters: dict[str, Any]
+    passes: Callable[[S], list[str]]
+    paginator: Callable[[str, S], Paginator[Any]]
+    finish: Callable[[str, S], S]
+    normalize: Callable[[Record], Rows]
+    lookback: timedelta = timedelta(0)
+    cursor: Callable[[Record], datetime | None] | None = None
+    record_id: Callable[[Record], int | None] | None = None
+    run_end: Callable[[], datetime | None] = lambda: None
+    now: Callable[[], datetime] = field(default=lambda: _utc_now())
+
+    def rows(self, records: list[Record]) -> Rows:
+        return Rows.latest(self.normalize(r) for r in records)
+
+
+def _utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def read_stream(
+    stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S
+) -> AsyncGenerator[Page, None]:
+    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored."""
+    state = state.model_copy(deep=True)
+    if state.run is None:
+        state.run = RunProgress(passes=stream.passes(state), started=stream.now() - stream.lookback,
+                                end=stream.run_end())
+    while state.run is not None:
+        run = state.run
+        paginator = stream.paginator(run.current, state)
+        start = paginator.start(run.position)
+        pages = paginate(fetch, paginator, start)
+        finished = False
+        async with contextlib.aclosing(pages):
+            async for _position, step in pages:
+                run = state.run.model_copy(deep=True)
+                _observe(stream, run, step.records or [])
+                run.memo.update(step.memo)
+                if step.next is None:
+                    finished = True
+                    state = _finish_pass(stream, state, run)
+                else:
+                    run.position = step.next.model_dump(mode="json")
+                    state = state.model_copy(update={"run": run})
+                if step.records is not None or finished:
+                    yield Page(step.records or [], state.model_copy(deep=True))
+                if finished:
+                    break
+        if not finished and state.run is not None:  # nothing to ask in this pass: complete it without a request
+            state = _finish_pass(stream, state, state.run)
+            yield Page([], state.model_copy(deep=True))
+
+
+def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> None:
+    for record in records:
+        if stream.cursor is not None:
+            run.seen_max = later(run.seen_max, stream.cursor(record))
+        if stream.record_id is not None:
+            rid = stream.record_id(record)
+            if rid is not None and (run.seen_max_id is None or rid > run.seen_max_id):
+                run.seen_max_id = rid
+
+
+def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:
+    state = stream.finish(run.current, state.model_copy(update={"run": run}))
+    if run.index + 1 < len(run.passes):
+        following = RunProgress(passes=run.passes, index=run.index + 1, started=run.started, end=run.end)
+        return state.model_copy(update={"run": following})
+    return state.model_copy(update={"run": None})

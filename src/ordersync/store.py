@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ordersync.apis.base import Row, Rows, State
 from ordersync.errors import StoreError
+from ordersync.model import Row, Rows, State
 
 SCHEMA_VERSION = 1
 

@@ -1,21 +1,28 @@
-"""The engine: for each stream, pages from the API client -> normalized rows -> one transaction per page.
+"""The engine: for each declared stream, pages (:func:`ordersync.paging.read_stream`) -> normalized rows -> one
+transaction per page, with the state that covers it.
 
-The engine knows nothing about any API: the client decides what to ask (and how to resume from the stored
-state); the engine stores each page with the state that covers it, keeps the run log and counts what changed.
-Sources run concurrently; a failing source does not stop the others.
+The engine knows nothing about any API: the client declares its streams and answers requests; the engine loads
+and checks the typed state, stores each page with its state, keeps the run log and counts what changed. Sources
+run concurrently; a failing source does not stop the others. ``stop`` (a ``threading.Event``) ends a sync
+cleanly after the page being stored: its state is kept, the run is logged as ``interrupted``, and no further
+stream or source starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from ordersync import apis
-from ordersync.apis.base import SourceSettings
+from ordersync.apis.base import SourceClient, SourceSettings
 from ordersync.errors import OrdersyncError
+from ordersync.paging import Stream, read_stream
 from ordersync.progress import Reporter, Silent
 from ordersync.store import Store, WriteResult
 
@@ -31,6 +38,8 @@ class StreamResult:
     seconds: float = 0.0
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # what the user should know although nothing failed
+    interrupted: bool = False  # stopped on request after a committed page
 
     @property
     def ok(self) -> bool:
@@ -44,7 +53,8 @@ class StreamResult:
             if result.new or result.changed or result.unchanged:
                 parts.append(f"{result.new:,} new, {result.changed:,} changed, {result.unchanged:,} unchanged {name}")
         what = "; ".join(parts) if parts else "nothing new"
-        return f"{what} ({self.requests:,} requests, {self.seconds:.1f}s)"
+        stopped = ", interrupted" if self.interrupted else ""
+        return f"{what} ({self.requests:,} requests, {self.seconds:.1f}s{stopped})"
 
 
 async def sync_source(
@@ -55,56 +65,80 @@ async def sync_source(
     full_refresh: bool = False,
     progress: Reporter | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    stop: threading.Event | None = None,
 ) -> list[StreamResult]:
     """Sync every configured stream of one source; errors end up in the results, never raised."""
     progress = progress or Silent()
-    spec = apis.get(settings.type)
-    client = spec.client(source, settings, transport)
-    streams = list(getattr(settings, "streams", client.streams))
     results: list[StreamResult] = []
+    client: SourceClient | None = None
+    current = "-"
     try:
-        for stream in streams:
-            result = StreamResult(source, stream)
+        spec = apis.get(settings.type)
+        client = spec.client(source, settings, transport)
+        declared = client.streams()
+        for current in client.chosen_streams():
+            if stop is not None and stop.is_set():
+                break
+            result = StreamResult(source, current)
+            await _sync_stream(store, client, spec.name, declared[current], full_refresh, progress, result, stop)
             results.append(result)
-            await _sync_stream(store, client, spec.name, stream, full_refresh, progress, result)
             if not result.ok:
                 break
+    except Exception as exc:  # building the client or the run log failed: this source's failure, not everyone's
+        failed = StreamResult(source, current)
+        _failed(failed, exc, client.redact if client else str)
+        results.append(failed)
     finally:
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
     return results
 
 
-async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, stream: str, full_refresh: bool,
-                       progress: Reporter, result: StreamResult) -> None:
+def _failed(result: StreamResult, exc: BaseException, redact: Any) -> None:
+    if isinstance(exc, OrdersyncError):
+        result.error = redact(str(exc))
+    else:  # a bug: record it (without secrets); --verbose shows the traceback
+        result.error = redact(f"internal error {type(exc).__name__}: {exc}")
+        result.exception = exc
+
+
+async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Stream[Any], full_refresh: bool,
+                       progress: Reporter, result: StreamResult, stop: threading.Event | None) -> None:
     source = result.source
     started = time.monotonic()
-    requests_before = client.http.requests_sent
-    run_id = await asyncio.to_thread(store.start_run, source, stream)
-    progress.started(source, stream)
+    requests_before = client.requests_sent
+    run_id = await asyncio.to_thread(store.start_run, source, stream.name)
+    progress.started(source, stream.name)
     status = "interrupted"
     try:
-        state = None if full_refresh else await asyncio.to_thread(store.load_state, source, stream)
-        async for page in client.read(stream, state, full_refresh):
-            rows = client.normalize(stream, page.records)
-            written = await asyncio.to_thread(store.write_page, source, api, stream, rows, page.state)
-            result.orders.add(written["orders"])
-            result.customers.add(written["customers"])
-            result.records += len(page.records)
-            progress.advanced(source, stream, len(page.records))
-        status = "ok"
-    except OrdersyncError as exc:
-        status, result.error = "failed", client.http.redact(str(exc))
-    except Exception as exc:  # a bug: record it (without secrets); --verbose shows the traceback
-        status, result.error = "failed", client.http.redact(f"internal error {type(exc).__name__}: {exc}")
-        result.exception = exc
+        stored = None if full_refresh else await asyncio.to_thread(store.load_state, source, stream.name)
+        state, note = stream.state.load(stored, stream.filters)
+        if note:
+            result.notes.append(note)
+        pages = read_stream(stream, client.fetch, state)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                rows = stream.rows(page.records)
+                written = await asyncio.to_thread(store.write_page, source, api, stream.name, rows, page.state.dump())
+                result.orders.add(written["orders"])
+                result.customers.add(written["customers"])
+                result.records += len(page.records)
+                progress.advanced(source, stream.name, len(page.records))
+                if stop is not None and stop.is_set():
+                    result.interrupted = True
+                    break
+        status = "interrupted" if result.interrupted else "ok"
+    except Exception as exc:
+        status = "failed"
+        _failed(result, exc, client.redact)
     finally:
         result.seconds = time.monotonic() - started
-        result.requests = client.http.requests_sent - requests_before
+        result.requests = client.requests_sent - requests_before
         total = WriteResult()
         total.add(result.orders)
         total.add(result.customers)
         await asyncio.to_thread(store.finish_run, run_id, status, total, result.requests, result.error)
-        progress.finished(source, stream, result.summary())
+        progress.finished(source, stream.name, result.summary())
 
 
 async def sync_all(
@@ -113,8 +147,10 @@ async def sync_all(
     *,
     full_refresh: bool = False,
     progress: Reporter | None = None,
+    stop: threading.Event | None = None,
 ) -> list[StreamResult]:
-    tasks = [sync_source(store, name, s, full_refresh=full_refresh, progress=progress) for name, s in sources.items()]
+    tasks = [sync_source(store, name, s, full_refresh=full_refresh, progress=progress, stop=stop)
+             for name, s in sources.items()]
     results: list[StreamResult] = []
     for source_results in await asyncio.gather(*tasks):
         results.extend(source_results)

@@ -1,27 +1,33 @@
 """The contract between the engine and one API folder.
 
 An API folder provides a :class:`SourceSettings` model (every documented filter as a validated setting), a
-:class:`SourceClient` (requests, auth, paging and the incremental plan, yielding :class:`Page` objects whose
-``state`` is safe to store once the page's rows are written), a normalizer (vendor record -> published rows)
-and a :class:`~ordersync.sandbox.app.Sandbox`. It registers them as one :class:`ApiSpec` named ``API``.
+:class:`SourceClient` that *declares* its streams (:class:`ordersync.paging.Stream`: paginator, passes, cursor,
+typed state, normalizer) and turns one request into an :class:`~ordersync.paging.Answer`, and a sandbox named
+by an import string, loaded only by ``serve`` and ``demo``. It registers them as one :class:`ApiSpec` named
+``API``. Nothing here imports the sandboxes, Starlette or Faker: the sync path never loads them.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from ordersync.http import HttpClient, HttpSettings
-from ordersync.sandbox.app import Sandbox, SandboxOptions
+from ordersync.model import Page, Record, Rows, State, StreamState  # noqa: F401  (re-exported for API folders)
+
+if TYPE_CHECKING:
+    from ordersync.paging import Answer, Request, Stream
+    from ordersync.sandbox.app import Sandbox, SandboxOptions
 
 
 def _zone_name(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -31,10 +37,6 @@ def _zone_name(value: str) -> str:
 
 ZoneName = Annotated[str, AfterValidator(_zone_name)]
 """A setting that names an IANA time zone, validated when the configuration is read."""
-
-Record = dict[str, Any]
-Row = dict[str, Any]
-State = dict[str, Any]
 
 
 class SourceSettings(BaseModel):
@@ -58,59 +60,66 @@ class SourceSettings(BaseModel):
         )
 
     def secrets(self) -> list[str]:
-        """Every secret value in these settings, so that the HTTP layer can redact them."""
+        """Every secret value in these settings (its type is ``SecretStr``), so that the HTTP layer can redact them."""
         return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
 
-
-@dataclass
-class Page:
-    """Records of one stream, and the stream state that is true once they are stored."""
-
-    records: list[Record]
-    state: State
-    requests: int = 1
+    @classmethod
+    def secret_settings(cls) -> set[str]:
+        """The names of the settings that hold secrets: those typed ``SecretStr``, whatever they are called."""
+        return {name for name, f in cls.model_fields.items() if _is_secret(f.annotation)}
 
 
-@dataclass
-class Rows:
-    """Published rows produced from some records (``source`` and ``synced_at`` are added by the store)."""
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_is_secret(a) for a in getattr(annotation, "__args__", ()))
 
-    orders: list[Row] = field(default_factory=list)
-    order_lines: list[Row] = field(default_factory=list)
-    customers: list[Row] = field(default_factory=list)
-    payments: list[Row] = field(default_factory=list)
 
-    def extend(self, other: Rows) -> None:
-        self.orders += other.orders
-        self.order_lines += other.order_lines
-        self.customers += other.customers
-        self.payments += other.payments
+@dataclass(frozen=True)
+class HttpOptions:
+    """How an API's requests are authenticated and labelled: what the client's HTTP layer is built from."""
 
-    def count(self) -> int:
-        return len(self.orders) + len(self.customers)
+    label: str
+    secrets: list[str]
+    auth_hint: str
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: httpx.Auth | None = None
 
 
 class SourceClient(ABC):
-    """Downloads the streams of one configured source."""
-
-    streams: ClassVar[tuple[str, ...]]
+    """Downloads the streams of one configured source: declares them, and answers one request at a time."""
 
     def __init__(self, source: str, settings: Any, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.source = source
         self.settings = settings
-        self.http = self.make_http(transport)
+        options = self.http_options()
+        self.http = HttpClient(settings.base_url, label=options.label, settings=settings.http_settings(),
+                               headers=options.headers, auth=options.auth, secrets=options.secrets,
+                               auth_hint=options.auth_hint, transport=transport)
 
     @abstractmethod
-    def make_http(self, transport: httpx.AsyncBaseTransport | None) -> HttpClient:
-        """The HTTP client with this API's auth, headers and secrets."""
+    def http_options(self) -> HttpOptions:
+        """This API's auth, headers and secrets (pure: called once, by ``__init__``)."""
 
     @abstractmethod
-    def read(self, stream: str, state: State | None, full_refresh: bool) -> AsyncIterator[Page]:
-        """Pages of ``stream``, resuming from ``state`` (None: first run); each page's state is storable."""
+    def streams(self) -> dict[str, Stream[Any]]:
+        """Every stream this source can read, declared (see :class:`ordersync.paging.Stream`)."""
 
     @abstractmethod
-    def normalize(self, stream: str, records: list[Record]) -> Rows:
-        """Published rows for records of ``stream``."""
+    async def fetch(self, request: Request) -> Answer:
+        """Send one request of a paginator and read its answer."""
+
+    def chosen_streams(self) -> list[str]:
+        """The streams the settings ask for (all by default), in order."""
+        return list(getattr(self.settings, "streams", None) or self.streams())
+
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of this source (and every token it was given) replaced by ``***``."""
+        return self.http.redact(text)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -122,5 +131,11 @@ class ApiSpec:
     title: str
     settings: type[SourceSettings]
     client: type[SourceClient]
-    sandbox: Callable[[SandboxOptions], Sandbox]
+    state: type[StreamState]  # the typed state of its streams (``ordersync status`` asks it to describe itself)
+    sandbox: str  # "module:Class" of the emulated API, imported only by ``serve`` and ``demo``
     config_example: str  # the commented TOML section written by ``ordersync init``
+
+    def load_sandbox(self, options: SandboxOptions) -> Sandbox:
+        module, _, name = self.sandbox.partition(":")
+        factory = getattr(importlib.import_module(module), name)
+        return factory(options)  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ import pytest
 from ordersync.apis.eguma.client import EgumaClient
 from ordersync.config import parse_source
 from ordersync.errors import ConfigError
+from ordersync.paging import read_stream
 from ordersync.store import Store
 from tests.apis.eguma.helpers import FMT, accepted_windows, local, pin_client_clock, sync_recorded
 from tests.support import Running, get, rows, running
@@ -293,7 +294,9 @@ def test_an_answer_that_is_not_json_is_one_clear_error(monkeypatch: pytest.Monke
     client = EgumaClient("v", settings, httpx.MockTransport(html))
 
     async def first_page() -> None:
-        async for _ in client.read("orders", None, False):
+        stream = client.streams()["orders"]
+        state, _ = stream.state.load(None, stream.filters)
+        async for _ in read_stream(stream, client.fetch, state):
             break
 
     with pytest.raises(Exception) as caught:

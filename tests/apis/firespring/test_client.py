@@ -191,7 +191,7 @@ def test_interrupted_run_resumes_at_the_page_it_stopped(store: Store) -> None:
         assert not broken.ok and "crash" in (broken.error or "")
         assert rows(store, "SELECT count(*) FROM orders")[0][0] == 30
         state = json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0])
-        assert state["pending"]["page"] == 4 and state["newest"] is None
+        assert state["run"]["position"]["page"] == 4 and state["cursor"] is None
         recorder = Recorder()
         [resumed] = sync_recorded(store, "web", settings, recorder)
         assert resumed.ok, resumed.error

@@ -100,24 +100,26 @@ def test_page_size_cap_is_discovered(r: Running, everything: list[Order], store:
 
 
 def test_small_pages_with_keyset_resume(r: Running, everything: list[Order], store: Store) -> None:
-    """Interrupted after three pages, the next run resumes from the stored state and completes the set."""
+    """Stopped after three pages, the next run resumes from the stored state and completes the set."""
     import asyncio
+    import threading
 
-    from ordersync.apis.prio.client import PrioClient
+    from ordersync.progress import Silent
+    from ordersync.sync import sync_source
 
     settings = parse_source("tix", r.settings(items_per_page=7, window_days=3650))
+    stop = threading.Event()
 
-    async def three_pages() -> None:
-        client = PrioClient("tix", settings)
+    class StopAfterThree(Silent):
         pages = 0
-        async for page in client.read("orders", None, False):
-            store.write_page("tix", "prio", "orders", client.normalize("orders", page.records), page.state)
-            pages += 1
-            if pages == 3:
-                break
-        await client.aclose()
 
-    asyncio.run(three_pages())
+        def advanced(self, source: str, stream: str, records: int) -> None:
+            self.pages += 1
+            if self.pages == 3:
+                stop.set()
+
+    [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterThree(), stop=stop))
+    assert stopped.ok and stopped.interrupted
     # keyset paging: each later page starts at the last creation time read, whose order is dropped as already read
     assert len(stored(store)) == 7 + 6 + 6
     rec = Recorder()

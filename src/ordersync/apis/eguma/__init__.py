@@ -1,8 +1,7 @@
 """e-guma REST API v1 (gift vouchers, Switzerland): orders, with their customers and payments."""
 
 from ordersync.apis.base import ApiSpec
-from ordersync.apis.eguma.client import EgumaClient
-from ordersync.apis.eguma.sandbox import EgumaSandbox
+from ordersync.apis.eguma.client import EgumaClient, EgumaState
 from ordersync.apis.eguma.settings import EgumaSettings
 
 CONFIG_EXAMPLE = """\
@@ -26,6 +25,7 @@ API = ApiSpec(
     title="e-guma REST API v1",
     settings=EgumaSettings,
     client=EgumaClient,
-    sandbox=EgumaSandbox,
+    state=EgumaState,
+    sandbox="ordersync.apis.eguma.sandbox:EgumaSandbox",
     config_example=CONFIG_EXAMPLE,
 )

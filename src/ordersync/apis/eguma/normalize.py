@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ordersync.apis.base import Record, Rows
+from ordersync.model import Record, Rows
 from ordersync.values import as_int, join_name, text, utc
 
 

@@ -1,8 +1,7 @@
 """Firespring API (nonprofit websites, USA): orders of one website, with their users, items and payments."""
 
 from ordersync.apis.base import ApiSpec
-from ordersync.apis.firespring.client import FirespringClient
-from ordersync.apis.firespring.sandbox import FirespringSandbox
+from ordersync.apis.firespring.client import FirespringClient, FirespringState
 from ordersync.apis.firespring.settings import FirespringSettings
 
 CONFIG_EXAMPLE = """\
@@ -28,6 +27,7 @@ API = ApiSpec(
     title="Firespring API",
     settings=FirespringSettings,
     client=FirespringClient,
-    sandbox=FirespringSandbox,
+    state=FirespringState,
+    sandbox="ordersync.apis.firespring.sandbox:FirespringSandbox",
     config_example=CONFIG_EXAMPLE,
 )

@@ -1,8 +1,7 @@
 """Frontcore API v2 (course administration, Norway): orders and customers."""
 
 from ordersync.apis.base import ApiSpec
-from ordersync.apis.frontcore.client import FrontcoreClient
-from ordersync.apis.frontcore.sandbox import FrontcoreSandbox
+from ordersync.apis.frontcore.client import FrontcoreClient, FrontcoreState
 from ordersync.apis.frontcore.settings import FrontcoreSettings
 
 CONFIG_EXAMPLE = """\
@@ -29,6 +28,7 @@ API = ApiSpec(
     title="Frontcore API v2",
     settings=FrontcoreSettings,
     client=FrontcoreClient,
-    sandbox=FrontcoreSandbox,
+    state=FrontcoreState,
+    sandbox="ordersync.apis.frontcore.sandbox:FrontcoreSandbox",
     config_example=CONFIG_EXAMPLE,
 )

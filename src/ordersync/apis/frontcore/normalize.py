@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ordersync.apis.base import Record, Rows
+from ordersync.model import Record, Rows
 from ordersync.values import as_int, join_name, text, to_minor, utc
 
 

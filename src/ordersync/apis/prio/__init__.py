@@ -1,8 +1,7 @@
 """Prio (Prioticket) Distributor API v3: orders (with their contacts and payments), OAuth2, conditional requests."""
 
 from ordersync.apis.base import ApiSpec
-from ordersync.apis.prio.client import PrioClient
-from ordersync.apis.prio.sandbox import PrioSandbox
+from ordersync.apis.prio.client import PrioClient, PrioState
 from ordersync.apis.prio.settings import PrioSettings
 
 CONFIG_EXAMPLE = """\
@@ -29,6 +28,7 @@ API = ApiSpec(
     title="Prio Distributor API v3",
     settings=PrioSettings,
     client=PrioClient,
-    sandbox=PrioSandbox,
+    state=PrioState,
+    sandbox="ordersync.apis.prio.sandbox:PrioSandbox",
     config_example=CONFIG_EXAMPLE,
 )

@@ -13,7 +13,8 @@ Plan (one stream, ``orders``):
   an unchanged window answers 304 and costs one request.
 
 The state after every page names the window, the keyset position and what has been seen, so an interrupted run
-resumes there. It never holds a token or a secret.
+resumes there. It never holds a token or a secret. The ranges and the keyset are a
+:class:`ordersync.paging.Keyset` paginator.
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ import asyncio
 import base64
 import email.utils
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from ordersync.apis.base import Page, Record, Rows, SourceClient, State
+from ordersync.apis.base import HttpOptions, SourceClient
 from ordersync.apis.prio import normalize
-from ordersync.apis.prio.settings import PrioSettings, parse_rfc3339, rfc3339
-from ordersync.cursor import as_text, from_text, later, next_cursor
+from ordersync.apis.prio.settings import PrioSettings, rfc3339
+from ordersync.cursor import later, next_cursor
 from ordersync.errors import ApiError, AuthError
-from ordersync.http import HttpClient, Response
+from ordersync.http import Response
+from ordersync.paging import Answer, Keyset, KeysetAt, Request, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
 FILTERS = (
@@ -66,8 +67,13 @@ def windows(start: datetime, end: datetime, days: int) -> list[tuple[datetime, d
     return result
 
 
+class PrioState(StreamStateWithRun):
+    """``cursor``: the ``order_modified`` cursor; ``ranges``: each creation range's last ``Last-Modified``."""
+
+    ranges: dict[str, str] = {}
+
+
 class PrioClient(SourceClient):
-    streams: ClassVar[tuple[str, ...]] = ("orders",)
     settings: PrioSettings
 
     def __init__(self, source: str, settings: PrioSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -76,19 +82,65 @@ class PrioClient(SourceClient):
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
 
-    def make_http(self, transport: httpx.AsyncBaseTransport | None) -> HttpClient:
+    @property
+    def basic(self) -> str:
         s = self.settings
-        basic = base64.b64encode(
+        return base64.b64encode(
             f"{s.client_id.get_secret_value()}:{s.client_secret.get_secret_value()}".encode()).decode()
-        self._basic = basic
-        return HttpClient(
-            s.base_url,
-            label=f"{self.source} (prio)",
-            settings=s.http_settings(),
-            secrets=[*s.secrets(), basic],
-            auth_hint=f"check client_id and client_secret in [sources.{self.source}]",
-            transport=transport,
-        )
+
+    def http_options(self) -> HttpOptions:
+        return HttpOptions(label=f"{self.source} (prio)", secrets=[*self.settings.secrets(), self.basic],
+                           auth_hint=f"check client_id and client_secret in [sources.{self.source}]")
+
+    def streams(self) -> dict[str, Stream[Any]]:
+        s = self.settings
+        return {"orders": Stream(
+            name="orders",
+            state=PrioState,
+            filters={"order_created_from": s.order_created_from, "order_created_to": s.order_created_to,
+                     "order_modified": s.order_modified, "window_days": s.window_days, **self.filter_params()},
+            passes=lambda state: ["all" if state.cursor is None else "modified"],
+            paginator=self.keyset,
+            finish=self.finish,
+            normalize=normalize.order_rows,
+            lookback=timedelta(seconds=s.lookback_seconds),
+            cursor=lambda record: utc(record.get("order_modified")),
+            run_end=lambda: s.created_to() or datetime.now(UTC) + timedelta(seconds=s.lookback_seconds),
+        )}
+
+    def keyset(self, kind: str, state: PrioState) -> Keyset:
+        s = self.settings
+        run = state.run
+        assert run is not None and run.end is not None
+        incremental = kind == "modified"
+        cursor = later(state.cursor, s.modified_after()) if incremental else s.modified_after()
+        started = run.started
+
+        def params(lo: datetime, hi: datetime, at: KeysetAt) -> dict[str, Any]:
+            since = datetime.fromisoformat(at.since) if at.since else lo
+            return {**self.filter_params(), "order_created_from": rfc3339(since), "order_created_to": rfc3339(hi),
+                    "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
+                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page, "page": at.page}
+
+        def conditional(stored: str | None) -> dict[str, str]:
+            since = http_date(stored) if incremental else None
+            return {"If-Modified-Since": email.utils.format_datetime(since, usegmt=True)} if since else {}
+
+        def clamp(value: str) -> str | None:
+            lm = http_date(value)
+            return email.utils.format_datetime(min(lm, started), usegmt=True) if lm else None
+
+        return Keyset(
+            "orders", params, windows(s.created_from(), run.end, s.window_days), key=rfc3339,
+            id_of=lambda r: str(r.get("order_reference")), created=lambda r: utc(r.get("order_created")),
+            stored=state.ranges, conditional=conditional, clamp=clamp)
+
+    @staticmethod
+    def finish(_kind: str, state: PrioState) -> PrioState:
+        run = state.run
+        assert run is not None
+        cursor = next_cursor(state.cursor, run.seen_max, run.started) or run.started  # never goes back
+        return state.model_copy(update={"cursor": cursor, "ranges": {**state.ranges, **run.memo}})
 
     # --- OAuth2 -------------------------------------------------------------------------------------------
     async def token(self, renew: bool = False, stale: str | None = None) -> str:
@@ -102,7 +154,7 @@ class PrioClient(SourceClient):
             if self.settings.scope:
                 body["scope"] = self.settings.scope
             response = await self.http.request("POST", "oauth2/token", json=body,
-                                               headers={"Authorization": f"Basic {self._basic}"})
+                                               headers={"Authorization": f"Basic {self.basic}"})
             answer = response.json()
             token = answer.get("access_token") if isinstance(answer, dict) else None
             if not isinstance(token, str) or not token:
@@ -134,97 +186,16 @@ class PrioClient(SourceClient):
     def filter_params(self) -> dict[str, Any]:
         return {name: getattr(self.settings, name) for name in FILTERS}
 
-    async def fetch(self, params: dict[str, Any], since: datetime | None) -> tuple[Response, dict[str, Any] | None]:
-        headers = {"If-Modified-Since": email.utils.format_datetime(since, usegmt=True)} if since else None
-        response = await self.get("orders", params, headers)
+    async def fetch(self, request: Request) -> Answer:
+        response = await self.get(request.path, request.params, request.headers or None)
         if response.status == 304:
-            return response, None
+            return Answer([], not_modified=True)
         body = response.json()
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise ApiError(f"{response.where} answered JSON without the documented data.items list")
-        return response, data
+        items = data["items"]
+        return Answer([r for r in items if isinstance(r, dict)], total_pages=as_int(data.get("total_pages")),
+                      page_size=as_int(data.get("items_per_page")) or len(items) or 1,
+                      page_index=as_int(data.get("page_index")), last_modified=response.headers.get("last-modified"))
 
-    async def read(self, stream: str, state: State | None, full_refresh: bool) -> AsyncIterator[Page]:
-        s = self.settings
-        state = {} if full_refresh or not state else dict(state)
-        pending = state.get("pending")
-        if not pending:
-            now = datetime.now(UTC)
-            end = s.created_to() or now + timedelta(seconds=s.lookback_seconds)
-            pending = {"started": as_text(now - timedelta(seconds=s.lookback_seconds)), "end": rfc3339(end),
-                       "incremental": state.get("cursor") is not None, "window": 0, "from": None, "skip": [],
-                       "page": 1, "items_per_page": None, "seen_max": None, "window_lm": None,
-                       "last_modified": {}}
-        started = from_text(pending["started"])
-        assert started is not None
-        spans = windows(s.created_from(), parse_rfc3339(pending["end"]), s.window_days)
-        cursor = later(from_text(state.get("cursor")), s.modified_after()) if pending["incremental"] \
-            else s.modified_after()
-        ranges: dict[str, str] = dict(state.get("ranges") or {})
-        while pending["window"] < len(spans):
-            lo, hi = spans[pending["window"]]
-            key = rfc3339(lo)
-            bound = from_text(pending["from"]) or lo
-            params = {**self.filter_params(), "order_created_from": rfc3339(bound), "order_created_to": rfc3339(hi),
-                      "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                      "order_sort_order": "ASC", "items_per_page": pending["items_per_page"] or s.items_per_page,
-                      "page": pending["page"]}
-            first = pending["from"] is None and pending["page"] == 1
-            since = http_date(ranges.get(key)) if first and pending["incremental"] else None
-            response, data = await self.fetch(params, since)
-            pending = dict(pending)
-            records: list[Record] = []
-            done = data is None
-            if first:
-                pending["window_lm"] = response.headers.get("last-modified") if data is not None else ranges.get(key)
-            if data is not None:
-                answered = [r for r in data["items"] if isinstance(r, dict)]
-                skip = set(pending["skip"])
-                records = [r for r in answered if str(r.get("order_reference")) not in skip]
-                page_size = as_int(data.get("items_per_page")) or len(answered) or 1
-                total_pages = as_int(data.get("total_pages"))
-                page_index = as_int(data.get("page_index")) or pending["page"]
-                done = len(data["items"]) < page_size or (total_pages is not None and page_index >= total_pages)
-                seen = from_text(pending["seen_max"])
-                for record in records:
-                    seen = later(seen, utc(record.get("order_modified")))
-                pending["seen_max"] = as_text(seen)
-                if not done:
-                    pending.update(self.advance(pending, answered, bound, page_size))
-            if done:
-                lm = http_date(pending["window_lm"])
-                if lm is not None:
-                    pending["last_modified"] = {**pending["last_modified"], key: email.utils.format_datetime(
-                        min(lm, started), usegmt=True)}
-                pending.update({"window": pending["window"] + 1, "from": None, "skip": [], "page": 1,
-                                "window_lm": None})
-            if pending["window"] >= len(spans):
-                state = self.finish(state, pending, started, ranges)
-            else:
-                state = {**state, "pending": pending}
-            yield Page(records, dict(state))
-
-    @staticmethod
-    def advance(pending: dict[str, Any], answered: list[Record], bound: datetime, page_size: int) -> dict[str, Any]:
-        """The next keyset position: from the last creation time read, or the next page if all share ``bound``."""
-        created = [utc(r.get("order_created")) for r in answered]
-        last = created[-1] if created else None
-        if last is None or last <= bound:
-            return {"page": pending["page"] + 1, "items_per_page": page_size,
-                    "skip": sorted({*pending["skip"], *(str(r.get("order_reference")) for r in answered)})}
-        at_last = [str(r.get("order_reference")) for r, c in zip(answered, created, strict=True) if c == last]
-        return {"from": rfc3339(last), "page": 1, "items_per_page": page_size, "skip": at_last}
-
-    @staticmethod
-    def finish(state: State, pending: dict[str, Any], started: datetime, ranges: dict[str, str]) -> State:
-        previous = from_text(state.get("cursor"))
-        cursor = next_cursor(previous, from_text(pending["seen_max"]), started) or started  # never goes back
-        return {"cursor": as_text(cursor), "ranges": {**ranges, **pending["last_modified"]}, "pending": None}
-
-    def normalize(self, stream: str, records: list[Record]) -> Rows:
-        rows = Rows()
-        for record in records:
-            if isinstance(record, dict):
-                rows.extend(normalize.order_rows(record))
-        return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ordersync.apis.base import Record, Rows
+from ordersync.model import OrderLineRow, Record, Rows
 from ordersync.values import as_int, join_name, text, to_minor, utc
 
 PAID_STATUSES = frozenset({"PAYMENT_CAPTURED", "PAYMENT_PAID", "PAID", "CAPTURED"})
@@ -121,7 +121,7 @@ def order_rows(record: Record) -> Rows:
     return rows
 
 
-def line_row(order_id: str, number: int, booking: Any, order_currency_code: str | None) -> dict[str, Any]:
+def line_row(order_id: str, number: int, booking: Any, order_currency_code: str | None) -> OrderLineRow:
     """One line per booking: quantity is the sum of its product types; a unit price only when it has one type."""
     b = obj(booking)
     pricing = obj(b.get("booking_pricing"))

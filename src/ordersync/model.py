@@ -1,0 +1,181 @@
+"""The neutral data of ordersync: vendor records, published rows, pages and typed stream state.
+
+The engine, the store and every API import this module; it imports none of them (only pydantic), so no import
+chain leads from the contract, the engine or the store to the sandboxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Self, TypedDict
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+Record = dict[str, Any]
+"""One vendor record, exactly as parsed from the API's JSON."""
+
+State = dict[str, Any]
+"""A stream state as the store keeps it: a JSON object (see :class:`StreamState` for its typed form)."""
+
+
+class OrderRow(TypedDict):
+    """One row of ``orders`` (``source`` and ``synced_at`` are added by the store)."""
+
+    order_id: str
+    api: str
+    order_number: str | None
+    status: str | None
+    currency: str | None
+    total_minor: int | None
+    discount_minor: int | None
+    tax_minor: int | None
+    is_paid: bool | None
+    customer_id: str | None
+    customer_name: str | None
+    customer_email: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    raw: Any
+
+
+class OrderLineRow(TypedDict):
+    """One row of ``order_lines``."""
+
+    order_id: str
+    line_no: int
+    line_id: str | None
+    product_id: str | None
+    name: str | None
+    quantity: int | None
+    unit_price_minor: int | None
+    total_minor: int | None
+    currency: str | None
+    raw: Any
+
+
+class CustomerRow(TypedDict):
+    """One row of ``customers`` (``source`` and ``synced_at`` are added by the store)."""
+
+    customer_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    country: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    raw: Any
+
+
+class PaymentRow(TypedDict):
+    """One row of ``payments``."""
+
+    order_id: str
+    payment_no: int
+    method: str | None
+    amount_minor: int | None
+    currency: str | None
+    raw: Any
+
+
+Row = Mapping[str, Any]
+"""Any published row, as the store handles them alike (the four types above are what normalizers produce)."""
+
+
+@dataclass
+class Rows:
+    """Published rows produced from some records."""
+
+    orders: list[OrderRow] = field(default_factory=list)
+    order_lines: list[OrderLineRow] = field(default_factory=list)
+    customers: list[CustomerRow] = field(default_factory=list)
+    payments: list[PaymentRow] = field(default_factory=list)
+
+    def extend(self, other: Rows) -> None:
+        self.orders += other.orders
+        self.order_lines += other.order_lines
+        self.customers += other.customers
+        self.payments += other.payments
+
+    def count(self) -> int:
+        return len(self.orders) + len(self.customers)
+
+    @classmethod
+    def latest(cls, parts: Iterable[Rows]) -> Rows:
+        """The rows of several records, one version of each order (with its own lines and payments) and of each
+        customer: the last one read. A page may hold the same record twice (a row repeated across a page shift, or
+        a vendor's bug); its lines must then be stored once, not twice."""
+        orders: dict[str, tuple[OrderRow, list[OrderLineRow], list[PaymentRow]]] = {}
+        customers: dict[str, CustomerRow] = {}
+        for part in parts:
+            for order in part.orders:
+                key = order["order_id"]
+                orders.pop(key, None)
+                orders[key] = (order, [r for r in part.order_lines if r["order_id"] == key],
+                               [r for r in part.payments if r["order_id"] == key])
+            for customer in part.customers:
+                customers.pop(customer["customer_id"], None)
+                customers[customer["customer_id"]] = customer
+        rows = cls(customers=list(customers.values()))
+        for order, lines, payments in orders.values():
+            rows.orders.append(order)
+            rows.order_lines += lines
+            rows.payments += payments
+        return rows
+
+
+@dataclass
+class Page:
+    """Records of one stream, and the stream state that is true once they are stored."""
+
+    records: list[Record]
+    state: StreamState
+    requests: int = 1
+
+
+class StreamState(BaseModel):
+    """What a stream remembers between runs, typed per API, stored as JSON with the page it covers.
+
+    ``version`` says which shape the JSON has: a state written by another version is not guessed at, the stream
+    starts over (and says so). ``filters`` are the settings the state was built for: when they change, what the
+    stream covers changed, so it starts over too and reads everything the new filters cover.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    VERSION: ClassVar[int] = 1
+
+    version: int = 0
+    filters: dict[str, Any] = {}
+
+    @classmethod
+    def fresh(cls, filters: dict[str, Any]) -> Self:
+        return cls(version=cls.VERSION, filters=filters)
+
+    @classmethod
+    def load(cls, stored: State | None, filters: dict[str, Any]) -> tuple[Self, str | None]:
+        """The typed state from the stored JSON, or a fresh one with the reason why the stored one cannot be used."""
+        if not stored:
+            return cls.fresh(filters), None
+        if stored.get("version") != cls.VERSION:
+            return cls.fresh(filters), "the stored state was written by another version of ordersync: reading " \
+                                       "everything again"
+        try:
+            state = cls.model_validate(stored)
+        except ValidationError:
+            return cls.fresh(filters), "the stored state could not be read: reading everything again"
+        if state.filters != filters:
+            changed = sorted(k for k in {*filters, *state.filters} if filters.get(k) != state.filters.get(k))
+            what = ", ".join(f"{k}: {state.filters.get(k)!r} -> {filters.get(k)!r}" for k in changed)
+            return cls.fresh(filters), f"the filters changed since the last run ({what}): reading everything " \
+                                       "the new filters cover"
+        return state, None
+
+    def dump(self) -> State:
+        return self.model_dump(mode="json")
+
+    def describe(self) -> dict[str, str]:
+        """What ``ordersync status`` shows: the cursor(s), and whether a run stopped half way."""
+        return {}
