@@ -1,4 +1,5 @@
-"""Helpers every test uses: a real sandbox on 127.0.0.1, a real store, a sync run through the real engine."""
+"""Helpers every test uses: a sandbox (in-process, or on 127.0.0.1 where a socket matters), a real store, a sync
+run through the real engine."""
 
 from __future__ import annotations
 
@@ -52,6 +53,35 @@ def running(api: str, **options: Any) -> Iterator[Running]:
         yield Running(sandbox, server)
     finally:
         server.stop()
+
+
+@dataclass
+class InProcess:
+    """A sandbox called in-process through ``httpx.ASGITransport``: no socket, no server thread."""
+
+    sandbox: Sandbox
+    url: str = "http://sandbox.test"
+
+    def __post_init__(self) -> None:
+        self.app = self.sandbox.app()
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.ASGITransport(app=self.app)
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        base = self.sandbox.demo_settings(self.url)
+        return {**base, "requests_per_second": None, "max_retries": 2, **overrides}
+
+    def sync(self, store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False,
+             transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> list[StreamResult]:
+        parsed = parse_source(name, settings)
+        return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh,
+                                       transport=transport or self.transport(), **kwargs))
+
+
+def in_process(api: str, **options: Any) -> InProcess:
+    options.setdefault("anchor", ANCHOR)
+    return InProcess(apis.get(api).load_sandbox(SandboxOptions(**options)))
 
 
 def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -240,6 +241,12 @@ class HttpClient:
             raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
         except httpx.TimeoutException:
             raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
+        except httpx.ConnectError as exc:
+            if _unknown_host(exc):  # no retry can make a name resolve: say which host, at once
+                host = self.redact(self._client.base_url.host)
+                raise TransportError(f"{where} failed: the host {host} is unknown (DNS lookup failed); check "
+                                     f"base_url") from None
+            raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
         except httpx.TransportError as exc:
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
         response = Response(raw.status_code, raw.headers, raw.content, where)
@@ -265,6 +272,19 @@ class HttpClient:
             return min(exc.retry_after, self.settings.backoff_max)
         backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
         return float(backoff(state))
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name does not resolve (not a DNS server that is unreachable
+    for now, ``EAI_AGAIN``, which is worth a retry)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror):
+            return seen.errno != socket.EAI_AGAIN
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _flatten(params: Mapping[str, Any] | None) -> list[tuple[str, str | int | float | bool | None]]:
