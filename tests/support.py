@@ -4,7 +4,6 @@ run through the real engine."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,17 +91,18 @@ def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool =
 
 
 class Recording(httpx.AsyncBaseTransport):
-    """A real HTTP transport that remembers every request it sent (URL, headers, time), to check what a client asks."""
+    """A real HTTP transport that remembers every request it sent and the status answered."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.requests: list[httpx.Request] = []
-        self.times: list[float] = []
+        self.statuses: list[int] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        self.times.append(time.monotonic())
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        self.statuses.append(response.status_code)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()

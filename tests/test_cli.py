@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -84,8 +85,15 @@ def test_init_writes_a_template_once(tmp_path: Path) -> None:
     assert again.returncode == 1 and "exists already" in again.stderr
 
 
+def free_port() -> int:
+    """A port the system just gave out (port 0), so that parallel runs never collide on a fixed one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_serve_binds_loopback_and_answers_like_the_api(tmp_path: Path) -> None:
-    port = 18765
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ordersync", "serve", "frontcore", "--port", str(port),
                              "--orders", "120", "--seed", "7", "--api-key", "secret"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,11 +1,15 @@
-"""The HTTP layer against real servers on 127.0.0.1: answers that are not JSON, Retry-After, redaction."""
+"""The HTTP layer: answers that are not JSON, Retry-After, redaction, unreachable hosts, slow answers.
+
+The app is called in-process (``httpx.ASGITransport``) with an injected sleep, so retry waits are observed, not
+lived through; only the time-out test needs a real socket (time-outs are the transport's).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,18 +20,22 @@ from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, Tr
 from ordersync.http import HttpClient, HttpSettings, Redactor, parse_retry_after
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 
-calls: dict[str, int] = {}
-
 
 async def html(request: Request) -> Response:
     return Response("<html><body>Maintenance</body></html>", media_type="text/html", status_code=200)
 
 
-async def busy_then_ok(request: Request) -> Response:
-    calls["busy"] = calls.get("busy", 0) + 1
-    if calls["busy"] < 3:
-        return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
-    return Response(b'{"ok": true}', media_type="application/json")
+def busy_then_ok() -> Route:
+    """429 twice (each asking for one second), then an answer; the count belongs to this route, not the module."""
+    calls = {"busy": 0}
+
+    async def busy(request: Request) -> Response:
+        calls["busy"] += 1
+        if calls["busy"] < 3:
+            return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
+        return Response(b'{"ok": true}', media_type="application/json")
+
+    return Route("/busy", busy)
 
 
 async def always_500(request: Request) -> Response:
@@ -43,24 +51,37 @@ async def forbidden(request: Request) -> Response:
     return Response(b'{"error": "Wrong API Key"}', status_code=401, media_type="application/json")
 
 
+def app() -> Starlette:
+    return Starlette(routes=[Route("/html", html), busy_then_ok(), Route("/boom", always_500),
+                             Route("/auth", forbidden), Route("/slow", slow)])
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    return []
+
+
+def client(waits: list[float], **settings: float) -> HttpClient:
+    """An HttpClient calling a fresh app in-process; its retry waits are recorded in ``waits``, not slept."""
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    return HttpClient("http://test.local", label="test", secrets=["TOPSECRET"], sleep=sleep,
+                      transport=httpx.ASGITransport(app=app()),
+                      settings=HttpSettings(backoff_initial=0.01, **settings))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    app = Starlette(routes=[Route("/html", html), Route("/busy", busy_then_ok), Route("/boom", always_500),
-                            Route("/auth", forbidden),
-                            Route("/slow", slow)])
-    running = start_in_thread(app)
+    running = start_in_thread(app())
     yield running
     running.stop()
 
 
-def client(server: RunningServer, **settings: float) -> HttpClient:
-    return HttpClient(server.base_url, label="test", secrets=["TOPSECRET"],
-                      settings=HttpSettings(backoff_initial=0.01, **settings))  # type: ignore[arg-type]
-
-
-def test_a_body_that_is_not_json_names_the_request_the_status_and_the_first_bytes(server: RunningServer) -> None:
+def test_a_body_that_is_not_json_names_the_request_the_status_and_the_first_bytes(waits: list[float]) -> None:
     async def go() -> None:
-        async with client(server) as http:
+        async with client(waits) as http:
             response = await http.request("GET", "html", params={"apikey": "TOPSECRET", "page": 2})
             with pytest.raises(NotJsonError) as err:
                 response.json()
@@ -71,20 +92,19 @@ def test_a_body_that_is_not_json_names_the_request_the_status_and_the_first_byte
     asyncio.run(go())
 
 
-def test_retry_after_is_honoured(server: RunningServer) -> None:
-    async def go() -> float:
-        async with client(server, max_retries=5) as http:
-            started = time.monotonic()
-            response = await http.request("GET", "busy")
-            assert response.json() == {"ok": True}
-            return time.monotonic() - started
-
-    assert asyncio.run(go()) >= 1.9  # two 429s, each asking for one second
-
-
-def test_5xx_gives_up_after_the_retry_budget_with_a_redacted_message(server: RunningServer) -> None:
+def test_retry_after_is_honoured(waits: list[float]) -> None:
     async def go() -> None:
-        async with client(server, max_retries=2) as http:
+        async with client(waits, max_retries=5) as http:
+            response = await http.request("GET", "busy")
+            assert response.json() == {"ok": True} and http.requests_sent == 3
+
+    asyncio.run(go())
+    assert waits == [1.0, 1.0]  # two 429s, each asking for one second
+
+
+def test_5xx_gives_up_after_the_retry_budget_with_a_redacted_message(waits: list[float]) -> None:
+    async def go() -> None:
+        async with client(waits, max_retries=2) as http:
             with pytest.raises(ApiError) as err:
                 await http.request("GET", "boom", params={"apikey": "TOPSECRET"})
             assert "HTTP 500" in str(err.value) and "3 attempts" in str(err.value)
@@ -94,9 +114,9 @@ def test_5xx_gives_up_after_the_retry_budget_with_a_redacted_message(server: Run
     asyncio.run(go())
 
 
-def test_401_is_an_auth_error_with_the_vendor_message_and_a_hint(server: RunningServer) -> None:
+def test_401_is_an_auth_error_with_the_vendor_message_and_a_hint(waits: list[float]) -> None:
     async def go() -> None:
-        async with client(server) as http:
+        async with client(waits) as http:
             with pytest.raises(AuthError) as err:
                 await http.request("GET", "auth")
             assert "Wrong API Key" in str(err.value) and "check" in str(err.value)
@@ -128,7 +148,8 @@ def test_retry_after_in_seconds_or_http_date() -> None:
 
 def test_a_slow_answer_is_retried_unless_the_caller_asks_to_hear_of_it(server: RunningServer) -> None:
     async def go() -> None:
-        async with client(server, timeout=0.2, max_retries=2) as http:
+        async with HttpClient(server.base_url, label="test", secrets=["TOPSECRET"],
+                              settings=HttpSettings(backoff_initial=0.01, timeout=0.2, max_retries=2)) as http:
             with pytest.raises(TransportError, match="failed after 3 attempts"):
                 await http.request("GET", "slow")
             assert http.requests_sent == 3

@@ -6,12 +6,13 @@ an error message, a log line or a progress label, whichever API it belongs to.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,8 +147,10 @@ class HttpClient:
         secrets: Iterable[str | None] = (),
         auth_hint: str = "check the credentials in the configuration",
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.label = label
+        self._sleep = sleep or asyncio.sleep  # tests inject theirs: waits are then observed, not lived through
         self.settings = settings or HttpSettings()
         self.redact = Redactor(secrets)
         self.auth_hint = auth_hint
@@ -201,6 +204,7 @@ class HttpClient:
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             reraise=True,
+            sleep=self._sleep,
         )
         try:
             async for attempt in retrying:
