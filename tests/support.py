@@ -54,18 +54,83 @@ def running(api: str, **options: Any) -> Iterator[Running]:
         server.stop()
 
 
+_IN_PROCESS: dict[str, Any] = {}  # host -> ASGI app of the in-process sandboxes alive now
+
+
+class Router(httpx.AsyncBaseTransport):
+    """In-process sandboxes (``http://<name>.sandbox.test``) through ``httpx.ASGITransport``; the rest over the
+    network. Every helper below sends through one, so a test picks in-process or a real socket by its sandbox."""
+
+    def __init__(self) -> None:
+        self.network = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        app = _IN_PROCESS.get(request.url.host)
+        if app is None:
+            return await self.network.handle_async_request(request)
+        return await httpx.ASGITransport(app=app).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.network.aclose()
+
+
+class SyncRouter(httpx.BaseTransport):
+    """:class:`Router` for synchronous helpers (``httpx.get`` style calls from a test, outside any event loop)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            router = Router()
+            try:
+                response = await router.handle_async_request(request)
+                content = await response.aread()
+            finally:
+                await router.aclose()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return asyncio.run(send())
+
+
+def http() -> httpx.Client:
+    """A synchronous client that reaches in-process sandboxes as well as real ones."""
+    return httpx.Client(transport=SyncRouter(), timeout=30)
+
+
 @dataclass
 class InProcess:
-    """A sandbox called in-process through ``httpx.ASGITransport``: no socket, no server thread."""
+    """A sandbox called in-process through ``httpx.ASGITransport``: no socket, no server thread. It offers what
+    :class:`Running` offers (``url``, ``settings``, ``control``), so a test changes one line to use it."""
 
     sandbox: Sandbox
-    url: str = "http://sandbox.test"
+    host: str = ""
 
     def __post_init__(self) -> None:
         self.app = self.sandbox.app()
+        self.host = f"{self.sandbox.name}-{id(self)}.sandbox.test"
+
+    def __enter__(self) -> InProcess:
+        _IN_PROCESS[self.host] = self.app  # helpers that take a URL (``get``, ``sync``) reach it while open
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _IN_PROCESS.pop(self.host, None)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.ASGITransport(app=self.app)
+
+    def control(self, method: str, path: str, json: Any = None) -> Any:
+        """Call one of the sandbox's ``/_sandbox`` control endpoints."""
+
+        async def call() -> Any:
+            async with httpx.AsyncClient(transport=self.transport(), base_url=self.url) as client:
+                response = await client.request(method, f"/_sandbox/{path}", json=json)
+                response.raise_for_status()
+                return response.json()
+
+        return asyncio.run(call())
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         base = self.sandbox.demo_settings(self.url)
@@ -87,14 +152,14 @@ def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool =
          transport: httpx.AsyncBaseTransport | None = None) -> list[StreamResult]:
     """One ``ordersync sync`` of one source, through the real engine and HTTP."""
     parsed = parse_source(name, settings)
-    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=transport))
+    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=transport or Router()))
 
 
 class Recording(httpx.AsyncBaseTransport):
     """A real HTTP transport that remembers every request it sent and the status answered."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = Router()
         self.requests: list[httpx.Request] = []
         self.statuses: list[int] = []
 
@@ -117,4 +182,5 @@ def rows(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
-    return httpx.get(url, timeout=30, **kwargs)
+    with http() as client:
+        return client.get(url, **kwargs)

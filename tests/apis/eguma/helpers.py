@@ -15,6 +15,7 @@ from ordersync.apis.eguma import localtime
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
+from tests.support import Router
 
 FMT = "%Y-%m-%dT%H:%M:%S"
 
@@ -30,7 +31,7 @@ class Exchange:
 class Recorder(httpx.AsyncBaseTransport):
     """Wraps the real transport: the requests are sent over loopback as usual, and kept here."""
 
-    inner: httpx.AsyncBaseTransport = field(default_factory=httpx.AsyncHTTPTransport)
+    inner: httpx.AsyncBaseTransport = field(default_factory=Router)
     exchanges: list[Exchange] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 

@@ -19,7 +19,7 @@ from ordersync.errors import ConfigError
 from ordersync.paging import read_stream
 from ordersync.store import Store
 from tests.apis.eguma.helpers import FMT, accepted_windows, local, pin_client_clock, sync_recorded
-from tests.support import Running, get, rows, running
+from tests.support import Running, get, in_process, rows, running
 
 CLIENT_NOW = "2026-06-20T00:00:00+00:00"  # after the sandbox's generated history (anchor 2026-06-15)
 
@@ -39,7 +39,7 @@ def assert_contiguous(windows: list[Any], start: str, end: str) -> None:
 def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=300, seed=5) as r:
+    with in_process("eguma", orders=300, seed=5) as r:
         expected = everything(r)
         results, rec = sync_recorded(store, "v", r.settings(split_threshold=60))
     assert results[0].ok, results[0].error
@@ -65,7 +65,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
 
 def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=0) as r:
+    with in_process("eguma", orders=0) as r:
         _, rec = sync_recorded(store, "v", r.settings(window_days=1, start_date="2026-01-01T00:00:00"))
     spans = [local(ex.params["updated_at_before"]) - local(ex.params["updated_at_after"]) for ex in rec.exchanges]
     assert spans[:4] == [timedelta(days=1), timedelta(days=2), timedelta(days=4), timedelta(days=8)]
@@ -74,7 +74,7 @@ def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.Mon
 
 def test_a_crowded_second_is_accepted_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=0) as r:
+    with in_process("eguma", orders=0) as r:
         r.control("POST", "clock", {"now": "2026-05-01T10:00:00+00:00"})
         made = {r.control("POST", "orders", {})["id"] for _ in range(3)}
         _, rec = sync_recorded(store, "v", r.settings(split_threshold=1, start_date="2026-04-30T00:00:00"))
@@ -112,7 +112,7 @@ def test_too_slow_even_for_one_second_is_one_clear_error(store: Store, monkeypat
 @pytest.mark.parametrize("name", ["created_at_after", "created_at_before"])
 def test_creation_filters_are_sent_and_honoured(store: Store, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=200, seed=4) as r:
+    with in_process("eguma", orders=200, seed=4) as r:
         records = everything(r)
         boundary = sorted(o["created_at"] for o in records)[120]
         _, rec = sync_recorded(store, "v", r.settings(**{name: boundary}))
@@ -126,7 +126,7 @@ def test_creation_filters_are_sent_and_honoured(store: Store, monkeypatch: pytes
 
 def test_modification_filters_bound_the_windows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=200, seed=4) as r:
+    with in_process("eguma", orders=200, seed=4) as r:
         records = everything(r)
         updated = sorted(o["updated_at"] for o in records)
         after, before = updated[40], updated[160]
@@ -139,7 +139,7 @@ def test_modification_filters_bound_the_windows(store: Store, monkeypatch: pytes
 def test_incremental_run_sees_cancellations_and_customer_changes(store: Store,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=200, seed=6) as r:
+    with in_process("eguma", orders=200, seed=6) as r:
         settings = r.settings()
         sync_recorded(store, "v", settings)
         old = [o for o in everything(r) if o["status"] == "completed" and len(o["order_lines"]) > 1][:3]
@@ -165,7 +165,7 @@ def test_incremental_run_sees_cancellations_and_customer_changes(store: Store,
 
 def test_full_refresh_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=50, seed=6) as r:
+    with in_process("eguma", orders=50, seed=6) as r:
         sync_recorded(store, "v", r.settings())
         _, again = sync_recorded(store, "v", r.settings())
         _, full = sync_recorded(store, "v", r.settings(), full_refresh=True)
@@ -180,7 +180,7 @@ SPRING = ["2026-03-29T00:30:00", "2026-03-29T00:59:59", "2026-03-29T01:00:00", "
 
 def test_dst_edges_are_synced_exactly_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
-    with running("eguma", orders=0) as r:
+    with in_process("eguma", orders=0) as r:
         made: dict[str, str] = {}
         for instant in AUTUMN + SPRING:
             r.control("POST", "clock", {"now": instant + "+00:00"})
@@ -214,7 +214,7 @@ def test_dst_edges_are_synced_exactly_once(store: Store, monkeypatch: pytest.Mon
 
 
 def test_second_pass_of_the_repeated_hour_is_not_skipped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    with running("eguma", orders=0) as r:
+    with in_process("eguma", orders=0) as r:
         r.control("POST", "clock", {"now": "2025-10-26T00:10:00+00:00"})  # 02:10, first pass
         first = r.control("POST", "orders", {})["id"]
         pin_client_clock(monkeypatch, "2025-10-26T00:40:00+00:00")  # 02:40 first pass
@@ -263,7 +263,7 @@ def test_the_key_never_leaks(store: Store, monkeypatch: pytest.MonkeyPatch, capl
     caplog.set_level(logging.DEBUG)
     encoded = httpx.QueryParams({"k": SECRET}).get("k")
     errors = []
-    with running("eguma", orders=30, api_key=SECRET) as r:
+    with in_process("eguma", orders=30, api_key=SECRET) as r:
         ok, rec = sync_recorded(store, "v", r.settings())
         assert ok[0].ok and rec.exchanges[0].params["apikey"] == encoded == SECRET
         wrong, _ = sync_recorded(Store(f"sqlite:///{tmp_path / 'w.db'}"), "w", r.settings(api_key=SECRET + "x"))

@@ -12,7 +12,7 @@ import pytest
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
-from tests.support import Running, running
+from tests.support import Router, Running, http, running
 
 KEY = "sandbox-key"
 ALL_INCLUDES = (
@@ -32,7 +32,8 @@ def shared() -> Iterator[Running]:
 def api(r: Running, path: str = "/websites/4/orders", key: str | None = KEY,
         headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
     auth = (key, "") if key is not None else None
-    return httpx.get(f"{r.url}{path}", params=params, auth=auth, headers=headers, timeout=30)
+    with http() as client:
+        return client.get(f"{r.url}{path}", params=params, auth=auth, headers=headers)
 
 
 def fetch_all(r: Running, website: int = 4, includes: str = ALL_INCLUDES) -> list[dict[str, Any]]:
@@ -51,7 +52,7 @@ class Recorder(httpx.AsyncBaseTransport):
     """A real transport that remembers every request, and can fail on one page to simulate a crash."""
 
     def __init__(self, fail_on_page: int | None = None) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = Router()
         self.requests: list[httpx.Request] = []
         self.fail_on_page = fail_on_page
 

@@ -19,7 +19,7 @@ from ordersync.errors import ConfigError
 from ordersync.store import Store
 from ordersync.sync import sync_source
 from tests.apis.firespring.conftest import KEY, Recorder, api, fetch_all, sync_recorded
-from tests.support import ANCHOR, Running, rows, running, sync
+from tests.support import ANCHOR, Running, in_process, rows, sync
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_response.json"
 REQUIRED = {"billing_address", "items", "message", "payment_transactions", "user"}
@@ -148,7 +148,7 @@ def test_sample_response_normalizes_to_expected_rows() -> None:
 
 # --- incremental: the look-back window ------------------------------------------------------------------
 def test_lookback_window_sees_recent_changes_not_old_ones(store: Store) -> None:
-    with running("firespring", orders=300, seed=5) as r:
+    with in_process("firespring", orders=300, seed=5) as r:
         everything = fetch_all(r)
         newest = max(datetime.fromisoformat(x["date_created"]) for x in everything)
         settings = r.settings(lookback_days=30)
@@ -184,7 +184,7 @@ def test_lookback_window_sees_recent_changes_not_old_ones(store: Store) -> None:
 
 
 def test_interrupted_run_resumes_at_the_page_it_stopped(store: Store) -> None:
-    with running("firespring", orders=300, seed=9) as r:
+    with in_process("firespring", orders=300, seed=9) as r:
         everything = fetch_all(r)
         settings = r.settings(count=10, concurrency=1)
         [broken] = sync_recorded(store, "web", settings, Recorder(fail_on_page=4))
@@ -202,7 +202,7 @@ def test_interrupted_run_resumes_at_the_page_it_stopped(store: Store) -> None:
 
 
 def test_orders_created_while_paging_are_read_in_the_same_run(store: Store) -> None:
-    with running("firespring", orders=120, seed=4) as r:
+    with in_process("firespring", orders=120, seed=4) as r:
         total = len(fetch_all(r))
         created: list[int] = []
 
@@ -230,7 +230,7 @@ def test_changing_filters_starts_over(shared: Running, store: Store) -> None:
 
 # --- errors and secrets ---------------------------------------------------------------------------------
 def test_wrong_key_is_one_clear_line_without_the_key(store: Store) -> None:
-    with running("firespring", orders=20, seed=2, api_key="the-real-key-9") as r:
+    with in_process("firespring", orders=20, seed=2, api_key="the-real-key-9") as r:
         wrong = "wrong-secret-key-123"
         [result] = sync(store, "web", r.settings(api_key=wrong))
         assert not result.ok

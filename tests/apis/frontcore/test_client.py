@@ -11,7 +11,7 @@ from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.store import Store
 from tests.apis.frontcore.conftest import KEY
-from tests.support import Recording, rows, running, sync
+from tests.support import Recording, in_process, rows, running, sync
 
 
 def test_settings_are_validated_before_any_request() -> None:
@@ -34,7 +34,7 @@ def test_settings_are_validated_before_any_request() -> None:
 
 
 def test_the_client_sends_the_documented_parameters() -> None:
-    with running("frontcore", orders=300, seed=2, api_key=KEY) as fc:
+    with in_process("frontcore", orders=300, seed=2, api_key=KEY) as fc:
         recorder = Recording()
         store = Store("sqlite://")
         settings = fc.settings(limit=100, course_id=22354, created_at_min="2024-01-01",
@@ -56,7 +56,7 @@ def test_the_client_sends_the_documented_parameters() -> None:
 
 
 def test_paging_stops_at_the_first_short_page() -> None:
-    with running("frontcore", orders=250, seed=3, api_key=KEY) as fc:
+    with in_process("frontcore", orders=250, seed=3, api_key=KEY) as fc:
         recorder = Recording()
         [orders] = sync(Store("sqlite://"), "c", fc.settings(limit=100, streams=["orders"], concurrency=1),
                         transport=recorder)
@@ -65,7 +65,7 @@ def test_paging_stops_at_the_first_short_page() -> None:
 
 
 def test_first_run_gets_every_order_including_exported_ones_and_lines_add_up(store: Store) -> None:
-    with running("frontcore", orders=700, seed=4, api_key=KEY) as fc:
+    with in_process("frontcore", orders=700, seed=4, api_key=KEY) as fc:
         [orders, customers] = sync(store, "courses", fc.settings())
         assert orders.ok and orders.orders.new == 700
         assert customers.customers.new == 175
@@ -81,7 +81,7 @@ def test_first_run_gets_every_order_including_exported_ones_and_lines_add_up(sto
 
 
 def test_incremental_run_catches_new_orders_with_null_updated_at_and_updated_ones(store: Store) -> None:
-    with running("frontcore", orders=400, seed=6, api_key=KEY) as fc:
+    with in_process("frontcore", orders=400, seed=6, api_key=KEY) as fc:
         settings = fc.settings()
         sync(store, "courses", settings)
         new = fc.control("POST", "orders", {"is_paid": False})
@@ -107,7 +107,7 @@ def test_incremental_run_catches_new_orders_with_null_updated_at_and_updated_one
 
 
 def test_full_refresh_reads_everything_again(store: Store) -> None:
-    with running("frontcore", orders=300, seed=8, api_key=KEY) as fc:
+    with in_process("frontcore", orders=300, seed=8, api_key=KEY) as fc:
         sync(store, "courses", fc.settings())
         [orders, _] = sync(store, "courses", fc.settings(), full_refresh=True)
         assert orders.orders.unchanged == 300 and orders.orders.new == 0
@@ -136,7 +136,7 @@ def test_retries_survive_429_5xx_resets_and_truncated_bodies(store: Store) -> No
 
 
 def test_wrong_key_is_one_clear_error_and_nothing_is_written(store: Store) -> None:
-    with running("frontcore", orders=50, api_key=KEY) as fc:
+    with in_process("frontcore", orders=50, api_key=KEY) as fc:
         [orders] = sync(store, "courses", fc.settings(api_key="wrong-key-123"))
         assert not orders.ok
         assert "Wrong API Key" in (orders.error or "") and "api_key" in (orders.error or "")

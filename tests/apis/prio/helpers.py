@@ -11,14 +11,15 @@ import httpx
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
-from tests.support import Running
+from tests.support import Router, Running, http
 
 BASE = "/v3.4/distributor"
 WIDE = {"order_created_from": "2000-01-01T00:00:00+00:00", "order_created_to": "2100-01-01T00:00:00+00:00"}
 
 
 def token(r: Running) -> str:
-    answer = httpx.post(f"{r.url}{BASE}/oauth2/token", auth=(r.sandbox.client_id, r.sandbox.client_secret),  # type: ignore[attr-defined]
+    with http() as client:
+        answer = client.post(f"{r.url}{BASE}/oauth2/token", auth=(r.sandbox.client_id, r.sandbox.client_secret),  # type: ignore[attr-defined]
                         json={"grant_type": "client_credentials"}, timeout=30)
     answer.raise_for_status()
     return str(answer.json()["access_token"])
@@ -27,7 +28,8 @@ def token(r: Running) -> str:
 def api_get(r: Running, params: dict[str, Any] | None = None, tok: str | None = None,
             headers: dict[str, str] | None = None) -> httpx.Response:
     auth = {"Authorization": f"Bearer {tok or token(r)}"}
-    return httpx.get(f"{r.url}{BASE}/orders", params=params, headers={**auth, **(headers or {})}, timeout=30)
+    with http() as client:
+        return client.get(f"{r.url}{BASE}/orders", params=params, headers={**auth, **(headers or {})})
 
 
 def fetch_all(r: Running, **params: Any) -> list[dict[str, Any]]:
@@ -57,7 +59,7 @@ class Recorder(httpx.AsyncBaseTransport):
     """Passes requests to the network and keeps them, so tests can check what the client sent."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = Router()
         self.requests: list[httpx.Request] = []
         self.statuses: list[int] = []
 
@@ -77,4 +79,4 @@ class Recorder(httpx.AsyncBaseTransport):
 def run(store: Store, name: str, settings: dict[str, Any], recorder: Recorder | None = None,
         full_refresh: bool = False) -> list[StreamResult]:
     parsed = parse_source(name, settings)
-    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=recorder))
+    return asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=recorder or Router()))

@@ -13,7 +13,7 @@ from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.store import Store
 from tests.apis.prio.helpers import Recorder, fetch_all, refs, run, when
-from tests.support import Running, rows, running
+from tests.support import Router, Running, in_process, rows, running
 
 SECRET = "pr10-s3cret-value-xyz"
 Order = dict[str, Any]
@@ -21,7 +21,7 @@ Order = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def r() -> Iterator[Running]:
-    with running("prio", orders=300, seed=21, api_key=SECRET) as server:
+    with in_process("prio", orders=300, seed=21, api_key=SECRET) as server:
         yield server
 
 
@@ -71,7 +71,7 @@ def test_unchanged_second_run_is_one_304_per_range(r: Running, store: Store) -> 
 
 
 def test_changes_are_picked_up_incrementally(store: Store) -> None:
-    with running("prio", orders=120, seed=4) as r:
+    with in_process("prio", orders=120, seed=4) as r:
         run(store, "tix", r.settings())
         r.control("POST", "clock", {"now": "2026-11-01T10:00:00+00:00"})
         ids = sorted(refs(fetch_all(r)))
@@ -118,7 +118,8 @@ def test_small_pages_with_keyset_resume(r: Running, everything: list[Order], sto
             if self.pages == 3:
                 stop.set()
 
-    [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterThree(), stop=stop))
+    [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterThree(), stop=stop,
+                                        transport=Router()))
     assert stopped.ok and stopped.interrupted
     # keyset paging: each later page starts at the last creation time read, whose order is dropped as already read
     assert len(stored(store)) == 7 + 6 + 6
@@ -157,7 +158,7 @@ class Expiring(Recorder):
 
 
 def test_401_renews_once_and_retries(store: Store) -> None:
-    with running("prio", orders=100, seed=3) as r:
+    with in_process("prio", orders=100, seed=3) as r:
         rec = Expiring(r, after=2, action="expire")
         [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650), rec)
         assert result.ok, result.error
@@ -167,7 +168,7 @@ def test_401_renews_once_and_retries(store: Store) -> None:
 
 
 def test_401_after_renewal_fails_clearly(store: Store) -> None:
-    with running("prio", orders=10, seed=3, api_key=SECRET, extra={"token_ttl": "0"}) as r:
+    with in_process("prio", orders=10, seed=3, api_key=SECRET, extra={"token_ttl": "0"}) as r:
         rec = Recorder()
         [result] = run(store, "tix", r.settings(), rec)
         assert not result.ok and result.error is not None
@@ -179,7 +180,7 @@ def test_401_after_renewal_fails_clearly(store: Store) -> None:
 
 
 def test_403_revoked_is_a_clear_error(store: Store) -> None:
-    with running("prio", orders=50, seed=3) as r:
+    with in_process("prio", orders=50, seed=3) as r:
         rec = Expiring(r, after=1, action="revoke")
         [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650), rec)
         assert not result.ok and result.error is not None
