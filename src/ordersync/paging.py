@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from ordersync.cursor import later
@@ -140,6 +141,7 @@ class DateWindow:
     largest: timedelta
     split_threshold: int
     too_slow_hint: str  # what to do when even one second is too slow
+    moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
@@ -163,12 +165,25 @@ class DateWindow:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
         if len(answer.records) > self.split_threshold and span > ONE_SECOND:
+            self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
         seconds = at.seconds
         if len(answer.records) <= self.split_threshold // 4:
             seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
         seconds = max(1, min(seconds, int(self.largest.total_seconds())))
         return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
+
+
+    def _check_inside(self, after: datetime, before: datetime, records: list[Record]) -> None:
+        if self.moment is None:
+            return
+        for record in records:
+            moment = self.moment(record)
+            if moment is not None and not after <= moment < before:
+                raise ApiError(
+                    f"{self.path} answered records outside the window asked for ({moment.isoformat()} is not in "
+                    f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters, and "
+                    "splitting the window would never end; stopped")
 
 
 def _half(span: timedelta) -> int:
@@ -266,6 +281,7 @@ async def paginate(
     """
     received = 0
     ahead: list[tuple[P, asyncio.Task[Answer]]] = []
+    guard = LoopGuard()
 
     async def ask(position: P) -> Answer:
         nonlocal received
@@ -286,12 +302,40 @@ async def paginate(
                     break
                 ahead.append((guessed, asyncio.ensure_future(ask(guessed))))
             position, task = ahead.pop(0)
-            step = paginator.step(position, await task)
+            answer = await task
+            step = paginator.step(position, answer)
+            if step.records is not None:
+                guard.check(paginator.request(position).path, position, answer, step.records)
             yield position, step
             at = step.next
             window = max(1, paginator.read_ahead)
     finally:
         await _cancel(ahead)
+
+
+@dataclass
+class LoopGuard:
+    """Stops a pass whose pages never end: an answer identical to the one before it, or ``patience`` answers in a
+    row that bring no record not already read in this pass (a server ignoring its paging parameters)."""
+
+    patience: int = 5
+    previous: list[Record] | None = None
+    seen: set[int] = field(default_factory=set)
+    idle: int = 0
+
+    def check(self, path: str, position: BaseModel, answer: Answer, records: list[Record]) -> None:
+        at = ", ".join(f"{k}={v}" for k, v in position.model_dump(mode="json").items() if v not in (None, [], ()))
+        if answer.records and answer.records == self.previous:
+            raise ApiError(f"{path} ({at}) answered the same records as the request before it: the API seems to "
+                           "ignore the paging parameters; stopped (the pages before are stored)")
+        self.previous = answer.records
+        digests = {hash(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)) for r in records}
+        fresh = digests - self.seen
+        self.seen |= digests
+        self.idle = self.idle + 1 if answer.records and not fresh else 0
+        if self.idle >= self.patience:
+            raise ApiError(f"{path} ({at}): {self.patience} answers in a row brought nothing new: the API seems to "
+                           "ignore the paging parameters; stopped (the pages before are stored)")
 
 
 async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:

@@ -69,7 +69,8 @@ class EgumaClient(SourceClient):
         return DateWindow(
             PATH, self.window_params, begin=max(state.cursor or lower, lower), end=state.run.end,
             first_seconds=max(1, first), largest=largest, split_threshold=s.split_threshold,
-            too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]")
+            too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]",
+            moment=lambda record: parse_local(str(record.get("updated_at") or "")))
 
     @staticmethod
     def finish(_kind: str, state: EgumaState) -> EgumaState:

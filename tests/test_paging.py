@@ -1,0 +1,90 @@
+"""The one paging loop against servers that misbehave: pages that never end, windows that never shrink."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from ordersync.config import parse_source
+from ordersync.store import Store
+from ordersync.sync import StreamResult, sync_source
+
+CAP = 300  # a test server answers 400 after this many requests, so that a loop that never ends still ends here
+
+
+def capped(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) > CAP:
+            return httpx.Response(400, json={"error": "test cap reached"})
+        return answer(request)
+
+    return httpx.MockTransport(handler), sent
+
+
+def run(settings: dict[str, Any], transport: httpx.AsyncBaseTransport) -> StreamResult:
+    parsed = parse_source("s", {"max_retries": 0, **settings})
+    results = asyncio.run(sync_source(Store("sqlite://"), "s", parsed, transport=transport))
+    return results[0]
+
+
+def test_a_server_that_repeats_the_same_page_is_stopped_with_one_line() -> None:
+    page = [{"id": 1000 - n, "lines": [], "customer": None} for n in range(10)]
+    transport, sent = capped(lambda request: httpx.Response(200, json=page))
+    result = run({"type": "frontcore", "api_key": "k-123", "base_url": "http://fc.test/v2", "limit": 10,
+                  "streams": ["orders"], "requests_per_second": None}, transport)
+    assert not result.ok and "test cap" not in (result.error or "")
+    assert "same records" in (result.error or "") and "\n" not in (result.error or "")
+    assert len(sent) < 10
+
+
+def test_a_firespring_server_announcing_endless_pages_of_the_same_orders_is_stopped() -> None:
+    body = {"data": [{"id": n, "date_created": "2024-01-01T00:00:00Z"} for n in range(5)],
+            "meta": {"pagination": {"total": 5 * 10**7, "count": 5, "per_page": 5, "current_page": 1,
+                                    "total_pages": 10**7}}}
+    transport, sent = capped(lambda request: httpx.Response(200, json=body))
+    result = run({"type": "firespring", "api_key": "k-123", "base_url": "http://fs.test", "website_id": 4,
+                  "count": 5}, transport)
+    assert not result.ok and "test cap" not in (result.error or "") and "same records" in (result.error or "")
+    assert len(sent) < 12
+
+
+def test_a_prio_server_that_ignores_its_parameters_is_stopped() -> None:
+    items = [{"order_reference": f"R{n}", "order_created": "2024-01-01T00:00:00.000Z",
+              "order_modified": "2024-01-01T00:00:00.000Z"} for n in range(10)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok-abc", "expires_in": 3600})
+        return httpx.Response(200, json={"data": {"items": items, "items_per_page": 10, "total_pages": 10**7,
+                                                  "page_index": 1}})
+
+    transport, sent = capped(answer)
+    result = run({"type": "prio", "client_id": "id-1", "client_secret": "secret-1",
+                  "base_url": "http://prio.test/v3.4/distributor"}, transport)
+    assert not result.ok and "test cap" not in (result.error or "") and "ignore the paging" in (result.error or "")
+    assert len(sent) < 12
+
+
+def test_an_eguma_server_that_ignores_the_date_filters_is_stopped_at_the_first_split() -> None:
+    orders = [{"id": f"u{n}", "updated_at": "2020-01-01T00:00:00", "created_at": "2020-01-01T00:00:00"}
+              for n in range(1500)]
+    transport, sent = capped(lambda request: httpx.Response(200, json=orders))
+    result = run({"type": "eguma", "api_key": "k-123456", "base_url": "http://eg.test/v1"}, transport)
+    error = result.error or ""
+    assert not result.ok and "test cap" not in error and "outside the window" in error and "\n" not in error
+    assert "k-123456" not in error and len(sent) == 1
+
+
+def test_a_server_cycling_over_the_same_pages_is_stopped_when_nothing_new_comes() -> None:
+    pages = [[{"id": 1000 - 10 * p - n, "lines": [], "customer": None} for n in range(10)] for p in range(2)]
+    transport, sent = capped(lambda request: httpx.Response(200, json=pages[int(request.url.params["page"]) % 2]))
+    result = run({"type": "frontcore", "api_key": "k-123", "base_url": "http://fc.test/v2", "limit": 10,
+                  "streams": ["orders"], "requests_per_second": None, "concurrency": 1}, transport)
+    assert not result.ok and "test cap" not in (result.error or "") and "nothing new" in (result.error or "")
+    assert len(sent) == 2 + 5 and result.orders.new == 20
