@@ -49,7 +49,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
         datetime.strptime(ex.params["updated_at_after"], FMT), datetime.strptime(ex.params["updated_at_before"], FMT)
     kept = accepted_windows(rec.exchanges)
     # from the default start_date to "now" minus the 300 s look-back, in Zurich summer time (UTC+2)
-    assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T01:55:00")
+    assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T02:00:00")  # up to the run's start
     assert all(len(ex.body) <= 60 for ex in kept)
     assert any(len(ex.body) > 60 for ex in rec.exchanges)  # the threshold forced at least one split
     ids = Counter(o["id"] for ex in kept for o in ex.body)
@@ -165,13 +165,36 @@ def test_incremental_run_sees_cancellations_and_customer_changes(store: Store,
     assert updated == [("2026-06-20T06:00:00Z",)]
 
 
+def test_a_change_made_a_minute_before_a_run_is_in_that_run(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows end at the run's start, not five minutes before it; the look-back lives in the stored cursor."""
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with in_process("eguma", orders=50, seed=6) as r:
+        settings = r.settings()
+        sync_recorded(store, "v", settings)
+        old = next(o for o in everything(r) if o["status"] == "completed")
+        r.control("POST", "clock", {"now": "2026-06-20T06:59:00+00:00"})
+        r.control("PATCH", f"orders/{old['id']}", {"cancel": True})
+        new = r.control("POST", "orders", {})
+        pin_client_clock(monkeypatch, "2026-06-20T07:00:00+00:00")
+        [result], _ = sync_recorded(store, "v", settings)
+        pin_client_clock(monkeypatch, "2026-06-20T07:30:00+00:00")
+        [again], rec = sync_recorded(store, "v", settings)
+    assert result.ok and result.orders.new == 1 and result.orders.changed >= 1
+    status = dict(rows(store, "select order_id, status from orders where order_id in (?, ?)", old["id"], new["id"]))
+    assert status == {old["id"]: "cancelled", new["id"]: "completed"}
+    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T08:55:00"  # 09:00 Zurich minus the look-back
+    assert again.ok and again.orders.new == 0 and again.orders.changed == 0
+
+
 def test_full_refresh_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=50, seed=6) as r:
         sync_recorded(store, "v", r.settings())
         _, again = sync_recorded(store, "v", r.settings())
         _, full = sync_recorded(store, "v", r.settings(), full_refresh=True)
-    assert again.exchanges == []  # nothing after the cursor yet (the clock is pinned)
+    # the clock is pinned: the next run only re-reads the look-back below the last end
+    assert [(ex.params["updated_at_after"], ex.params["updated_at_before"]) for ex in again.exchanges] == [
+        ("2026-06-20T01:55:00", "2026-06-20T02:00:00")]
     assert full.exchanges[0].params["updated_at_after"] == "2015-01-01T00:00:00"
 
 

@@ -15,7 +15,7 @@ api_key = "${EGUMA_API_KEY}"         # sent as ?apikey=...; never logged, printe
 # max_window_days = 366
 # split_threshold = 1000             # an answer with more orders than this is split
 # timeout = 60                       # seconds; a slower answer is split, not failed
-# lookback_seconds = 300             # windows end this long before now
+# lookback_seconds = 300             # each run re-reads this much before the last one's end
 # created_at_after = "2024-01-01T00:00:00"   # the documented filters, local time, format 2019-06-04T23:15:14
 # created_at_before / updated_at_after / updated_at_before likewise
 """

@@ -72,12 +72,14 @@ class EgumaClient(SourceClient):
             too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]",
             moment=lambda record: parse_local(str(record.get("updated_at") or "")))
 
-    @staticmethod
-    def finish(_kind: str, state: EgumaState) -> EgumaState:
+    def finish(self, _kind: str, state: EgumaState) -> EgumaState:
+        """The next run starts ``lookback_seconds`` before this run's end (a late write, a clock a little behind
+        ours), never before the cursor it had."""
         run = state.run
         assert run is not None and run.end is not None
         seconds = (run.position or {}).get("seconds")
-        cursor = max(state.cursor, run.end) if state.cursor else run.end
+        cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
+        cursor = max(state.cursor, cursor) if state.cursor else cursor
         return state.model_copy(update={"cursor": cursor, "window_seconds": seconds or state.window_seconds})
 
     def window_params(self, after: datetime, before: datetime) -> dict[str, Any]:
@@ -106,10 +108,10 @@ class EgumaClient(SourceClient):
         return Answer(body)
 
     def window_end(self) -> datetime:
-        """Now minus the look-back on the local axis (held at the start of a repeated autumn hour), or the
-        configured ``updated_at_before`` if earlier."""
+        """Now on the local axis (held at the start of a repeated autumn hour), or the configured
+        ``updated_at_before`` if earlier: a run holds every change the API had when it started."""
         s = self.settings
-        end = safe_end(localtime.utc_now() - timedelta(seconds=s.lookback_seconds), ZoneInfo(s.timezone))
+        end = safe_end(localtime.utc_now(), ZoneInfo(s.timezone))
         if s.updated_at_before:
             end = min(end, parse_local(s.updated_at_before) or end)
         return end

@@ -28,7 +28,7 @@ class EgumaSettings(SourceSettings):
     window_days: float = Field(30.0, gt=0, le=366, description="size of the first date window, in days")
     max_window_days: float = Field(366.0, gt=0, description="windows never grow beyond this many days")
     split_threshold: int = Field(1000, ge=1, description="an answer with more orders than this is split in two")
-    lookback_seconds: int = Field(300, ge=0, description="windows end this long before now (late writes)")
+    lookback_seconds: int = Field(300, ge=0, description="each run re-reads this much before the last one's end")
 
     @field_validator("created_at_after", "created_at_before", "updated_at_after", "updated_at_before", "start_date")
     @classmethod
