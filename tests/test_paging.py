@@ -11,6 +11,7 @@ import httpx
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
+from tests.support import in_process, rows
 
 CAP = 300  # a test server answers 400 after this many requests, so that a loop that never ends still ends here
 
@@ -88,3 +89,35 @@ def test_a_server_cycling_over_the_same_pages_is_stopped_when_nothing_new_comes(
                   "streams": ["orders"], "requests_per_second": None, "concurrency": 1}, transport)
     assert not result.ok and "test cap" not in (result.error or "") and "nothing new" in (result.error or "")
     assert len(sent) == 2 + 5 and result.orders.new == 20
+
+
+def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders_arrive(store: Store) -> None:
+    """Page 2 fails (500) after page 3 was answered; a new order arrives before page 2 is retried, which pushes
+    page 2's last order onto page 3. Page 3 was read before the shift, so it must be read again."""
+    fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
+    before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
+    page_3_answered = asyncio.Event()
+    inner = fc.transport()
+
+    class Shifting(httpx.AsyncBaseTransport):
+        failed = False
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            page = request.url.params.get("page")
+            if page == "2" and not self.failed:
+                self.failed = True
+                await page_3_answered.wait()
+                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
+                return httpx.Response(500, json={"error": "busy"})
+            response = await inner.handle_async_request(request)
+            if page == "3":
+                page_3_answered.set()
+            return response
+
+    settings = fc.settings(limit=10, concurrency=3, streams=["orders"], max_retries=3)
+    [result] = fc.sync(store, "c", settings, transport=Shifting())
+    assert result.ok, result.error
+    assert {r[0] for r in rows(store, "select order_id from orders")} == before  # the new order: next run
+    fc.sync(store, "c", settings)
+    assert {r[0] for r in rows(store, "select order_id from orders")} == {str(d["id"]) for d in
+                                                                        fc.sandbox.store.find("orders")}

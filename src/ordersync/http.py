@@ -75,6 +75,7 @@ class Response:
     headers: httpx.Headers
     content: bytes
     where: str  # "GET /path?query" with secrets redacted, for messages
+    sent: int = 0  # this client's count of requests when the attempt that got this answer was sent
     _json: Any = field(default=None, repr=False)
 
     def json(self) -> Any:
@@ -234,6 +235,7 @@ class HttpClient:
         if self._limiter is not None:
             await self._limiter.acquire()
         self.requests_sent += 1
+        sent = self.requests_sent
         log.debug("%s", where)
         try:
             raw = await self._client.request(
@@ -253,7 +255,7 @@ class HttpClient:
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
         except httpx.TransportError as exc:
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
-        response = Response(raw.status_code, raw.headers, raw.content, where)
+        response = Response(raw.status_code, raw.headers, raw.content, where, sent)
         if raw.status_code in ok_statuses:
             return response
         message = self.redact(vendor_message(raw.content))

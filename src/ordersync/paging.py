@@ -56,6 +56,7 @@ class Answer:
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
     received: int = 0  # set by the loop: the order in which answers arrived (read-ahead answers can overtake)
+    sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
 
 
 @dataclass
@@ -89,14 +90,16 @@ class PageNumber:
     """Numbered pages: ``page`` = 1, 2, ...; the last is the first short page (no total) or the announced one.
 
     Up to ``read_ahead`` pages are in flight once a full page shows there is more; answers are used strictly in
-    page order. Each answer carries the order it arrived in (``Answer.received``), so a rule about pages that
-    overtook their predecessor can live in :meth:`step`.
+    page order. A page whose request was sent before the request that got its predecessor's answer (the
+    predecessor was retried meanwhile) is read again: a record created in between moves the predecessor's last
+    record onto it, after it was read, and would be lost. Answered in the order sent, a shift only repeats rows.
     """
 
     path: str
     params: dict[str, Any]
     size: int | None = None  # a page with fewer records is the last (APIs without a total)
     read_ahead: int = 1
+    sent: dict[int, int] = field(default_factory=dict)  # page -> send order of the answer used for it
 
     def start(self, saved: dict[str, Any] | None) -> PageAt:
         return PageAt.model_validate(saved) if saved else PageAt(page=1)
@@ -110,6 +113,10 @@ class PageNumber:
         return PageAt(page=at.page + 1, last=at.last)
 
     def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
+        before = self.sent.get(at.page - 1)
+        if before is not None and answer.sent and answer.sent < before:
+            return Step(None, at)  # read before its predecessor: ask again
+        self.sent[at.page] = answer.sent
         records = answer.records
         last = max(at.last or 0, answer.total_pages) if answer.total_pages is not None else at.last
         done = not records or (self.size is not None and len(records) < self.size) or \
