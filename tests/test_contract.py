@@ -194,10 +194,23 @@ def test_a_changed_filter_is_reported_and_the_next_run_reads_what_it_adds(api: s
 def test_a_state_of_another_version_is_not_guessed_at(store: Store) -> None:
     fc = in_process("frontcore", orders=20, seed=1, api_key=KEY)
     settings = fc.settings(streams=["orders"])
-    store.write_page("c", "frontcore", "orders", Rows(), {"max_id": 10**9, "time_cursor": "2100-01-01T00:00:00"})
+    store.write_page("c", "frontcore", "orders", Rows(), {"version": 99, "max_id": 10**9})
     [result] = fc.sync(store, "c", settings)
     assert result.ok and any("another version" in note for note in result.notes)
     assert len(order_ids(store)) == 20
+
+
+def test_a_state_written_by_ordersync_0_1_is_upgraded_not_read_again(store: Store) -> None:
+    fc = in_process("frontcore", orders=20, seed=1, api_key=KEY)
+    settings = fc.settings(streams=["orders"])
+    newest = max(int(d["id"]) for d in fc.sandbox.store.find("orders"))
+    store.write_page("c", "frontcore", "orders", Rows(), {"max_id": newest, "time_cursor": "2100-01-01T00:00:00+00:00",
+                                                          "pending": None})
+    recorder = Hooked(fc.transport(), lambda request: None)
+    [result] = fc.sync(store, "c", settings, transport=recorder)
+    assert result.ok and not result.notes and result.orders.new == 0  # nothing new since that run
+    assert [r.url.params.get("since_id") for r in recorder.requests][0] == str(newest)
+    assert state_of(store)["version"] == 1 and state_of(store)["max_id"] == newest
 
 
 def test_status_asks_the_api_to_describe_its_state(store: Store) -> None:
@@ -296,3 +309,16 @@ def test_in_process_sandboxes_answer_like_the_api(store: Store) -> None:
     sandbox: InProcess = in_process("firespring", orders=30, seed=5)
     [result] = sandbox.sync(store, "c", sandbox.settings(count=7))
     assert result.ok and result.orders.new == len(order_ids(store)) > 0
+
+
+def test_states_of_ordersync_0_1_keep_their_cursors_unless_a_run_stopped_half_way() -> None:
+    from ordersync.apis.eguma.client import EgumaState
+    from ordersync.apis.prio.client import PrioState
+
+    eguma, note = EgumaState.load({"cursor": "2026-06-20T01:55:00", "window_seconds": 86400}, {"f": 1})
+    assert note is None and eguma.cursor == datetime(2026, 6, 20, 1, 55) and eguma.window_seconds == 86400
+    ranges = {"2025-01-01T00:00:00.000+00:00": "Wed, 01 Jan 2025 00:00:00 GMT"}
+    prio, note = PrioState.load({"cursor": "2026-06-01T00:00:00+00:00", "ranges": ranges, "pending": None}, {})
+    assert note is None and prio.ranges == ranges and prio.cursor == datetime(2026, 6, 1, tzinfo=UTC)
+    midway, note = PrioState.load({"cursor": None, "ranges": {}, "pending": {"window": 3}}, {})
+    assert midway.cursor is None and note is not None and "another version" in note

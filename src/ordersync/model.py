@@ -159,6 +159,10 @@ class StreamState(BaseModel):
         """The typed state from the stored JSON, or a fresh one with the reason why the stored one cannot be used."""
         if not stored:
             return cls.fresh(filters), None
+        if "version" not in stored:  # written before states had a version: take what still means the same
+            upgraded = cls.upgrade(stored)
+            if upgraded is not None:
+                stored = {**upgraded, "version": cls.VERSION, "filters": filters}
         if stored.get("version") != cls.VERSION:
             return cls.fresh(filters), "the stored state was written by another version of ordersync: reading " \
                                        "everything again"
@@ -172,6 +176,11 @@ class StreamState(BaseModel):
             return cls.fresh(filters), f"the filters changed since the last run ({what}): reading everything " \
                                        "the new filters cover"
         return state, None
+
+    @classmethod
+    def upgrade(cls, legacy: State) -> State | None:
+        """This API's state from one written by ordersync 0.1 (no version), if it can be read safely; else None."""
+        return None
 
     def dump(self) -> State:
         return self.model_dump(mode="json")

@@ -37,6 +37,13 @@ class EgumaState(StreamStateWithRun):
 
     window_seconds: int | None = None
 
+    @classmethod
+    def upgrade(cls, legacy: dict[str, Any]) -> dict[str, Any] | None:
+        cursor = parse_local(str(legacy.get("cursor") or ""))  # 0.1's cursor already had the look-back taken off
+        if cursor is None:
+            return None
+        return {"cursor": cursor.isoformat(), "window_seconds": legacy.get("window_seconds")}
+
 
 class EgumaClient(SourceClient):
     settings: EgumaSettings

@@ -31,6 +31,11 @@ from ordersync.values import as_int, utc
 class FirespringState(StreamStateWithRun):
     """``cursor``: the newest ``date_created`` stored; the look-back window of the next run hangs below it."""
 
+    @classmethod
+    def upgrade(cls, legacy: dict[str, Any]) -> dict[str, Any] | None:
+        # 0.1 kept a signature of the filters; unknown here whether it matches: re-read once, as a filter change does
+        return None
+
 
 class FirespringClient(SourceClient):
     settings: FirespringSettings

@@ -40,6 +40,12 @@ class FrontcoreState(StreamStateWithRun):
 
     max_id: int | None = None
 
+    @classmethod
+    def upgrade(cls, legacy: dict[str, Any]) -> dict[str, Any] | None:
+        if legacy.get("pending") or legacy.get("max_id") is None:
+            return None  # a run stopped half way: its page positions meant something else
+        return {"max_id": legacy["max_id"], "cursor": legacy.get("time_cursor")}
+
 
 STREAMS = {
     "orders": StreamSpec("orders", ("created_at", "updated_at", "exported_at"), normalize.order_rows),

@@ -72,6 +72,12 @@ class PrioState(StreamStateWithRun):
 
     ranges: dict[str, str] = {}
 
+    @classmethod
+    def upgrade(cls, legacy: dict[str, Any]) -> dict[str, Any] | None:
+        if legacy.get("pending") or legacy.get("cursor") is None:
+            return None
+        return {"cursor": legacy["cursor"], "ranges": legacy.get("ranges") or {}}
+
 
 class PrioClient(SourceClient):
     settings: PrioSettings
