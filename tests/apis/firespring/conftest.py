@@ -12,7 +12,7 @@ import pytest
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
-from tests.support import Router, Running, http, running
+from tests.support import InProcess, Router, Running, http, running
 
 KEY = "sandbox-key"
 ALL_INCLUDES = (
@@ -29,14 +29,14 @@ def shared() -> Iterator[Running]:
         yield r
 
 
-def api(r: Running, path: str = "/websites/4/orders", key: str | None = KEY,
+def api(r: Running | InProcess, path: str = "/websites/4/orders", key: str | None = KEY,
         headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
     auth = (key, "") if key is not None else None
     with http() as client:
         return client.get(f"{r.url}{path}", params=params, auth=auth, headers=headers)
 
 
-def fetch_all(r: Running, website: int = 4, includes: str = ALL_INCLUDES) -> list[dict[str, Any]]:
+def fetch_all(r: Running | InProcess, website: int = 4, includes: str = ALL_INCLUDES) -> list[dict[str, Any]]:
     """Every order of a website, unfiltered, through the list endpoint (ascending by creation)."""
     records: list[dict[str, Any]] = []
     page = 1

@@ -19,7 +19,7 @@ from ordersync.errors import ConfigError
 from ordersync.store import Store
 from ordersync.sync import sync_source
 from tests.apis.firespring.conftest import KEY, Recorder, api, fetch_all, sync_recorded
-from tests.support import ANCHOR, Running, in_process, rows, sync
+from tests.support import ANCHOR, InProcess, Running, in_process, rows, sync
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_response.json"
 REQUIRED = {"billing_address", "items", "message", "payment_transactions", "user"}
@@ -63,7 +63,12 @@ def test_defaults() -> None:
 
 
 # --- requests as documented -----------------------------------------------------------------------------
-def test_client_sends_documented_requests(shared: Running, store: Store) -> None:
+def test_client_sends_documented_requests(store: Store) -> None:
+    with in_process("firespring", orders=400, seed=11) as shared:  # in-process: no connection error to retry
+        sends_documented_requests(shared, store)
+
+
+def sends_documented_requests(shared: InProcess, store: Store) -> None:
     everything = fetch_all(shared)
     days = sorted({datetime.fromisoformat(r["date_created"]).date() for r in everything})
     start, end = days[10].isoformat(), days[-10].isoformat()
