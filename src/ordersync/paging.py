@@ -55,7 +55,6 @@ class Answer:
     not_modified: bool = False  # 304 to a conditional request
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
-    received: int = 0  # set by the loop: the order in which answers arrived (read-ahead answers can overtake)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
 
 
@@ -284,30 +283,26 @@ async def paginate(
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
     Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
-    step whose next position is not the one guessed cancels what was asked beyond it.
+    step whose next position is not the one guessed cancels what was asked beyond it. :class:`LoopGuard` stops a
+    pass whose pages never end.
     """
-    received = 0
     ahead: list[tuple[P, asyncio.Task[Answer]]] = []
     guard = LoopGuard()
 
-    async def ask(position: P) -> Answer:
-        nonlocal received
-        answer = await fetch(paginator.request(position))
-        received += 1
-        answer.received = received
-        return answer
+    def ask(position: P) -> asyncio.Task[Answer]:
+        return asyncio.ensure_future(fetch(paginator.request(position)))
 
     window = 1
     try:
         while at is not None:
             if not ahead or ahead[0][0] != at:
                 await _cancel(ahead)
-                ahead = [(at, asyncio.ensure_future(ask(at)))]
+                ahead = [(at, ask(at))]
             while len(ahead) < window:
                 guessed = paginator.guess(ahead[-1][0])
                 if guessed is None:
                     break
-                ahead.append((guessed, asyncio.ensure_future(ask(guessed))))
+                ahead.append((guessed, ask(guessed)))
             position, task = ahead.pop(0)
             answer = await task
             step = paginator.step(position, answer)
