@@ -6,7 +6,6 @@ and ``ordersync sync`` never loads a sandbox (Starlette, Faker, uvicorn).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -125,6 +124,8 @@ def sync(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Incremental sync of the named sources (all when none are named)."""
+    import asyncio
+
     from ordersync import config
     from ordersync.progress import reporter
     from ordersync.store import Store
