@@ -393,7 +393,7 @@ class Store:
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
             while chunk := result.fetchmany(batch):
-                yield [{k: _utc(v) for k, v in row._mapping.items()} for row in chunk]
+                yield [{str(k): _utc(v) for k, v in row._mapping.items()} for row in chunk]
 
 
 def _utc(value: Any) -> Any:

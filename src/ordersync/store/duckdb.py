@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from ordersync.errors import StoreError
 from ordersync.store.base import Row, Store
 from ordersync.store.sqlite import FileLocks, check_file, database_path
+from ordersync.store.tables import arrow_schema
 
 _HOLDER = re.compile(r"\(PID (\d+)\)")
 
@@ -67,7 +68,7 @@ class DuckdbStore(FileLocks, Store):
         import pyarrow as pa
 
         columns = [c.name for c in table.columns]
-        data = pa.Table.from_pylist(rows, schema=_arrow_schema(table))
+        data = pa.Table.from_pylist(rows, schema=arrow_schema(list(table.columns)))
         duck = conn.connection.driver_connection
         name = f"_ordersync_stage_{table.name}"
         duck.register(name, data)  # type: ignore[union-attr]
@@ -83,18 +84,3 @@ class DuckdbStore(FileLocks, Store):
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         self._arrow(conn, table, rows, "INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
 
-
-def _arrow_schema(table: sa.Table) -> Any:
-    """The Arrow types of ``table``'s columns, so that DuckDB casts nothing by guesswork."""
-    import pyarrow as pa
-
-    def arrow_type(column: sa.Column[Any]) -> Any:
-        if isinstance(column.type, sa.Boolean):
-            return pa.bool_()
-        if isinstance(column.type, sa.Integer):
-            return pa.int64()
-        if isinstance(column.type, sa.DateTime):
-            return pa.timestamp("s", tz="UTC")
-        return pa.string()
-
-    return pa.schema([(c.name, arrow_type(c)) for c in table.columns])

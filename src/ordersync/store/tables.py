@@ -161,3 +161,19 @@ PUBLISHED = {"orders": orders, "order_lines": order_lines, "customers": customer
 def published_columns(table: sa.Table) -> list[sa.Column[Any]]:
     """The columns a user sees (exports, comparisons): bookkeeping columns left out."""
     return [c for c in table.columns if not c.info.get("internal")]
+
+
+def arrow_schema(columns: list[sa.Column[Any]]) -> Any:
+    """Arrow types for these columns: int64 amounts, UTC timestamps, booleans, strings (``raw`` as JSON text)."""
+    import pyarrow as pa
+
+    def arrow_type(column: sa.Column[Any]) -> Any:
+        if isinstance(column.type, sa.Boolean):
+            return pa.bool_()
+        if isinstance(column.type, sa.Integer):
+            return pa.int64()
+        if isinstance(column.type, sa.DateTime):
+            return pa.timestamp("s", tz="UTC")
+        return pa.string()
+
+    return pa.schema([(c.name, arrow_type(c)) for c in columns])
