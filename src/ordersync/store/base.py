@@ -253,8 +253,9 @@ class Store:
 
     @staticmethod
     def _complete(table: sa.Table, row: Row) -> Row:
-        """Every column of ``table`` (missing ones None, unknown keys dropped), in the table's order."""
-        return {c.name: row.get(c.name) for c in table.columns}
+        """Every column of ``table`` (missing ones None, unknown keys dropped), in the table's order; times in
+        whole seconds on every destination (the vendor's exact value stays in ``raw``)."""
+        return {c.name: _seconds(row.get(c.name)) for c in table.columns}
 
     def _upsert_changed(self, conn: Connection, table: sa.Table, key: str, source: str, rows: list[Row],
                         hashes: list[str], synced_at: datetime, result: WriteResult, **extra: Any) -> list[Row]:
@@ -394,6 +395,10 @@ class Store:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
             while chunk := result.fetchmany(batch):
                 yield [{str(k): _utc(v) for k, v in row._mapping.items()} for row in chunk]
+
+
+def _seconds(value: Any) -> Any:
+    return value.replace(microsecond=0) if isinstance(value, datetime) else value
 
 
 def _utc(value: Any) -> Any:

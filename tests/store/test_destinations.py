@@ -1,0 +1,60 @@
+"""SQLite, PostgreSQL and DuckDB hold the same published rows after the same sync, with native types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.store.helpers import open_all, snapshot
+from tests.support import running, sync
+
+
+@pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
+def test_every_api_gives_the_same_rows_in_every_destination(api: str, tmp_path: Path, pg_url: str) -> None:
+    stores = open_all(tmp_path, pg_url)
+    with running(api, orders=120, seed=11) as sandbox:
+        for store in stores.values():
+            results = sync(store, "shop", sandbox.settings())
+            assert all(r.ok for r in results), [r.error for r in results]
+    seen = {name: snapshot(store) for name, store in stores.items()}
+    assert seen["sqlite"]["orders"], "the sandbox gave no orders"
+    for table, rows in seen["sqlite"].items():
+        assert seen["postgresql"][table] == rows, f"{table}: PostgreSQL differs from SQLite"
+        assert seen["duckdb"][table] == rows, f"{table}: DuckDB differs from SQLite"
+    for store in stores.values():  # the same again finds nothing new anywhere
+        with running(api, orders=120, seed=11) as sandbox:
+            results = sync(store, "shop", sandbox.settings(), full_refresh=True)
+        assert all(r.orders.new + r.orders.changed + r.customers.new + r.customers.changed == 0 for r in results)
+        store.close()
+
+
+def _types(store_url: str, query: str) -> dict[str, str]:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return {name: kind.lower() for name, kind in conn.exec_driver_sql(query).all()}
+    finally:
+        engine.dispose()
+
+
+def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
+    stores = open_all(tmp_path, pg_url)
+    with running("frontcore", orders=40, seed=2) as sandbox:
+        for store in stores.values():
+            assert all(r.ok for r in sync(store, "courses", sandbox.settings(streams=["orders"])))
+    query = ("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders' "
+             "AND column_name IN ('created_at', 'total_minor', 'is_paid', 'raw')")
+    pg = _types(pg_url.replace("postgresql://", "postgresql+psycopg://"), query)
+    assert pg == {"created_at": "timestamp with time zone", "total_minor": "bigint", "is_paid": "boolean",
+                  "raw": "jsonb"}
+    stores["duckdb"].close()
+    duck = _types(f"duckdb:///{tmp_path / 'orders.duckdb'}", query)
+    assert duck == {"created_at": "timestamp with time zone", "total_minor": "bigint", "is_paid": "boolean",
+                    "raw": "json"}
+    with stores["postgresql"].engine.connect() as conn:  # raw->>'field' works in SQL on PostgreSQL
+        ids = conn.exec_driver_sql("SELECT order_id, raw->>'id' FROM orders").all()
+    assert ids and all(order_id == raw_id for order_id, raw_id in ids)
+    for store in stores.values():
+        store.close()
