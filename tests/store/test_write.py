@@ -39,7 +39,7 @@ def test_rows_and_state_are_written_together_or_not_at_all(any_store: Store, mon
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(any_store, "_upsert_small", broken)  # the state write fails after the rows were written
+    monkeypatch.setattr(any_store, "_save_state", broken)  # the state write fails after the rows were written
     with pytest.raises(StoreError):
         any_store.write_page("shop", "frontcore", "orders", order("2"), {"cursor": 2})
     monkeypatch.undo()

@@ -247,9 +247,12 @@ class Store:
                                  results["customers"])
             if rejects:
                 self._write_rejects(conn, source, stream, rejects)
-            self._upsert_small(conn, stream_state, [{"source": source, "stream": stream, "api": api,
-                                                     "state": dumps(state), "updated_at": synced_at}])
+            self._save_state(conn, source, api, stream, state, synced_at)
         return results
+
+    def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
+        self._upsert_small(conn, stream_state, [{"source": source, "stream": stream, "api": api,
+                                                 "state": dumps(state), "updated_at": at}])
 
     @staticmethod
     def _complete(table: sa.Table, row: Row) -> Row:
