@@ -59,7 +59,8 @@ class PgServer:
     bin: Path
 
     @classmethod
-    def start(cls) -> PgServer:
+    def start(cls, durable: bool = False) -> PgServer:
+        """Start a server; ``durable`` keeps PostgreSQL's default fsync settings (for benchmarks)."""
         binaries = bin_dir()
         folder = Path(tempfile.mkdtemp(prefix="ordersync-pg-"))
         data = folder / "data"
@@ -72,8 +73,9 @@ class PgServer:
                            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8",
                            "--locale=C"]))
         port = free_port()
-        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=100")
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=100"
+        if not durable:  # tests need no crash safety of the server itself: faster
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
                            "-w", "-t", "60", "start"]))
         return cls(folder, port, binaries)

@@ -75,6 +75,10 @@ def content_hash(value: Any) -> str:
     return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
+def _raw_text(rows: list[Row]) -> list[Row]:
+    return [{**row, "raw": dumps(row["raw"])} for row in rows]
+
+
 def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
     """A page may hold the same record twice: keep the last copy, so that no key is written twice."""
     latest: dict[tuple[Any, ...], Row] = {}
@@ -220,16 +224,17 @@ class Store:
         new or changed. ``rows`` has lists ``orders``, ``order_lines``, ``customers`` and ``payments``."""
         synced_at = now_utc()
         results = {"orders": WriteResult(), "customers": WriteResult()}
-        page_orders = last_wins(rows.orders, ("order_id",))
-        lines = last_wins(rows.order_lines, ("order_id", "line_no"))
-        pays = last_wins(getattr(rows, "payments", []), ("order_id", "payment_no"))
+        # raw as JSON text once: it is hashed and stored as such (the vendor's record exactly as received)
+        page_orders = _raw_text(last_wins(rows.orders, ("order_id",)))
+        lines = _raw_text(last_wins(rows.order_lines, ("order_id", "line_no")))
+        pays = _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no")))
         children: dict[str, dict[str, list[Row]]] = {}
         for name, items in (("lines", lines), ("payments", pays)):
             for child in items:
                 children.setdefault(child["order_id"], {"lines": [], "payments": []})[name].append(child)
         empty: dict[str, list[Row]] = {"lines": [], "payments": []}
         order_hashes = [content_hash({"order": o, **children.get(o["order_id"], empty)}) for o in page_orders]
-        page_customers = last_wins(rows.customers, ("customer_id",))
+        page_customers = _raw_text(last_wins(rows.customers, ("customer_id",)))
         customer_hashes = [content_hash(c) for c in page_customers]
         with self.transaction() as conn:
             changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes, synced_at,
@@ -239,7 +244,7 @@ class Store:
                 chosen = set(ids)
                 for table, items in ((order_lines, lines), (payments, pays)):
                     conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
-                    fresh = [self._complete(table, {**c, "source": source, "raw": dumps(c["raw"])})
+                    fresh = [self._complete(table, {**c, "source": source})
                              for c in items if c["order_id"] in chosen]
                     if fresh:
                         self._insert(conn, table, fresh)
@@ -268,20 +273,22 @@ class Store:
         existing = dict(conn.execute(
             sa.select(table.c[key], table.c.row_hash).where(table.c.source == source, table.c[key].in_(keys))
         ).all())
+        new: list[Row] = []
         changed: list[Row] = []
         for row, row_hash in zip(rows, hashes, strict=True):
-            if row[key] in existing:
-                if existing[row[key]] == row_hash:
-                    result.unchanged += 1
-                    continue
-                result.changed += 1
-            else:
-                result.new += 1
-            changed.append(self._complete(table, {**row, **extra, "source": source, "synced_at": synced_at,
-                                                  "raw": dumps(row["raw"]), "row_hash": row_hash}))
+            if existing.get(row[key], "") == row_hash:
+                result.unchanged += 1
+                continue
+            complete = self._complete(table, {**row, **extra, "source": source, "synced_at": synced_at,
+                                              "row_hash": row_hash})
+            (changed if row[key] in existing else new).append(complete)
+        result.new += len(new)
+        result.changed += len(changed)
+        if new:  # keys known to be free (this source's lock keeps other writers out): a plain bulk insert
+            self._insert(conn, table, new)
         if changed:
             self._upsert(conn, table, changed)
-        return changed
+        return new + changed
 
     def _upsert_small(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         """A few rows by primary key through SQLAlchemy (``INSERT ... ON CONFLICT`` on all three databases)."""
