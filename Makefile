@@ -32,4 +32,4 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) ordersync-demo.db .ordersync-demo
+	rm -rf $(VENV) ordersync-demo.db ordersync-demo.db.locks .ordersync-demo
