@@ -58,3 +58,22 @@ def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
     assert ids and all(order_id == raw_id for order_id, raw_id in ids)
     for store in stores.values():
         store.close()
+
+
+def test_the_schema_setting_holds_every_table_and_its_own_locks(pg_url: str) -> None:
+    from ordersync.store import Store
+    from tests.store.test_write import order
+
+    reports = Store(pg_url, schema="reports", lock_wait=0)
+    plain = Store(pg_url, lock_wait=0)
+    reports.lock("shop")
+    plain.lock("shop")  # the same source name in another schema is another source
+    reports.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
+    with plain.engine.connect() as conn:
+        where = conn.exec_driver_sql("SELECT table_schema, count(*) FROM information_schema.tables WHERE table_name "
+                                     "IN ('orders', '_ordersync_rejects') GROUP BY 1 ORDER BY 1").all()
+        assert [tuple(r) for r in where] == [("public", 2), ("reports", 2)]
+        assert conn.exec_driver_sql("SELECT count(*) FROM reports.orders").scalar() == 1
+    assert plain.count("orders") == 0 and reports.count("orders") == 1
+    reports.close()
+    plain.close()
