@@ -19,9 +19,26 @@ from sqlalchemy.engine.url import URL
 from ordersync.errors import StoreError
 from ordersync.store.base import Row, Store
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
+from ordersync.store.tables import RawJson
 from ordersync.store.urls import redact
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_JSONB_V1 = b"\x01"  # jsonb's binary input: format version 1, then the JSON text
+
+
+def _binary_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type whose binary form a COPY of ``column`` sends."""
+    if isinstance(column.type, RawJson):
+        return "bytea"  # sent as is: the version byte and the text, which jsonb's binary input reads
+    if isinstance(column.type, sa.Boolean):
+        return "bool"
+    if isinstance(column.type, sa.BigInteger):
+        return "int8"
+    if isinstance(column.type, sa.Integer):
+        return "int4"
+    if isinstance(column.type, sa.DateTime):
+        return "timestamptz"
+    return "text"
 
 
 def _explain(reason: str, url: URL) -> str:
@@ -113,11 +130,17 @@ class PostgresStore(Store):
 
     # --- bulk writes ----------------------------------------------------------------------------------------
     @staticmethod
-    def _copy(cursor: Any, target: str, columns: list[str], rows: list[Row]) -> None:
-        names = ", ".join(columns)
-        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+    def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
+        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
+        (a version byte, then the JSON text), so nothing is encoded twice."""
+        columns = [c.name for c in table.columns]
+        kinds = [_binary_type(c) for c in table.columns]
+        raw = [kind == "bytea" for kind in kinds]
+        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(kinds)
             for row in rows:
-                copy.write_row([row[c] for c in columns])
+                copy.write_row([_JSONB_V1 + row[c].encode() if is_raw and row[c] is not None else row[c]
+                                for c, is_raw in zip(columns, raw, strict=True)])
 
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         columns = [c.name for c in table.columns]
@@ -125,7 +148,7 @@ class PostgresStore(Store):
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with contextlib.closing(cursor):
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
-            self._copy(cursor, stage, columns, rows)
+            self._copy(cursor, stage, table, rows)
             keys = ", ".join(c.name for c in table.primary_key)
             update = ", ".join(f"{c} = excluded.{c}" for c in columns if not table.c[c].primary_key)
             names = ", ".join(columns)
@@ -135,4 +158,4 @@ class PostgresStore(Store):
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with contextlib.closing(cursor):
-            self._copy(cursor, table.name, [c.name for c in table.columns], rows)
+            self._copy(cursor, table.name, table, rows)
