@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from ordersync.store import Store
 from tests.store.helpers import open_all, snapshot
+from tests.store.test_write import order
 from tests.support import running, sync
 
 
@@ -61,9 +67,6 @@ def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
 
 
 def test_the_schema_setting_holds_every_table_and_its_own_locks(pg_url: str) -> None:
-    from ordersync.store import Store
-    from tests.store.test_write import order
-
     reports = Store(pg_url, schema="reports", lock_wait=0)
     plain = Store(pg_url, lock_wait=0)
     reports.lock("shop")
@@ -77,3 +80,24 @@ def test_the_schema_setting_holds_every_table_and_its_own_locks(pg_url: str) -> 
     assert plain.count("orders") == 0 and reports.count("orders") == 1
     reports.close()
     plain.close()
+
+
+def test_every_command_on_a_duckdb_destination(tmp_path: Path) -> None:
+    def ordersync(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ordersync", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=240, env={**os.environ, "FC_KEY": "duck-key"})
+
+    url = f"duckdb:///{tmp_path / 'orders.duckdb'}"
+    with running("frontcore", orders=50, seed=3, api_key="duck-key") as fc:
+        (tmp_path / "ordersync.toml").write_text(
+            f'[destination]\nurl = "{url}"\n\n[sources.courses]\ntype = "frontcore"\napi_key = "${{FC_KEY}}"\n'
+            f'base_url = "{fc.url}/v2"\nrequests_per_second = 1000\nstreams = ["orders"]\n')
+        synced = ordersync("sync")
+    assert synced.returncode == 0, synced.stderr
+    status = ordersync("status")
+    assert status.returncode == 0 and "courses" in status.stdout and "50" in status.stdout
+    exported = ordersync("export", "orders", "--format", "jsonl")
+    assert exported.returncode == 0 and len([json.loads(x) for x in exported.stdout.splitlines()]) == 50
+    demo = ordersync("demo", "--orders", "20", "--db", f"duckdb:///{tmp_path / 'demo.duckdb'}")
+    assert demo.returncode == 0, demo.stderr
+    assert "order lines:" in demo.stdout and "demo.duckdb" in demo.stdout
