@@ -47,8 +47,12 @@ class FileLock:
     """An exclusive lock on ``path``, waiting at most ``wait`` seconds; the file says who holds it."""
 
     def __init__(self, path: Path, name: str, wait: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {path}: {exc.strerror}; syncs need a writable folder "
+                             "beside the database") from None
         deadline = time.monotonic() + wait
         while True:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ class FileLocks:
         return FileLock(lock_file(self.path, source), source, self.lock_wait)
 
     def _migration_lock(self) -> contextlib.AbstractContextManager[object]:
-        if self.path is None:
-            return contextlib.nullcontext()
+        if self.path is None or not os.access(self.path.parent, os.W_OK):
+            return contextlib.nullcontext()  # a read-only folder: nobody can upgrade it, reading needs no lock
         return file_lock(lock_file(self.path, "_schema"), "schema upgrade", max(self.lock_wait, 60.0))
 
 
