@@ -75,7 +75,7 @@ def test_a_sync_killed_mid_run_resumes_with_exact_counts(tmp_path: Path, pg_url:
 
 
 def test_two_sources_at_once_and_the_same_source_twice(tmp_path: Path, pg_url: str) -> None:
-    with running("frontcore", orders=400, seed=5, api_key=KEY, faults="latency:100") as fc:  # 20 pages: > 2 s
+    with running("frontcore", orders=400, seed=5, api_key=KEY, faults="latency:200") as fc:  # 20 pages: > 4 s
         write_config(tmp_path, pg_url, fc.url, sources=("left", "right"), extra="limit = 20\nconcurrency = 1\n",
                      destination="lock_wait_seconds = 0.5\n")
         assert ordersync("status", cwd=tmp_path).returncode == 0  # creates the tables

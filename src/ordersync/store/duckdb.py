@@ -34,7 +34,8 @@ class DuckdbStore(FileLocks, Store):
         self.path = database_path(self.url)
         check_file(self.path, create)
         target = f"duckdb:///{self.path}" if self.path else "duckdb:///:memory:"
-        engine = sa.create_engine(target, poolclass=sa.pool.SingletonThreadPool if self.path is None else None)
+        # in memory: one shared connection, or each thread would see a database of its own
+        engine = sa.create_engine(target, poolclass=sa.pool.StaticPool if self.path is None else None)
 
         @sa.event.listens_for(engine, "connect")
         def _utc(dbapi_connection: Any, _record: Any) -> None:
