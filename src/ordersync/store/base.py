@@ -237,13 +237,14 @@ class Store:
         page_customers = _raw_text(last_wins(rows.customers, ("customer_id",)))
         customer_hashes = [content_hash(c) for c in page_customers]
         with self.transaction() as conn:
-            changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes, synced_at,
-                                           results["orders"], api=api)
-            if changed:
-                ids = [o["order_id"] for o in changed]
-                chosen = set(ids)
+            new, changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes,
+                                                synced_at, results["orders"], api=api)
+            if new or changed:  # an order's lines and payments are replaced with it (new orders have none yet)
+                chosen = {o["order_id"] for o in new + changed}
                 for table, items in ((order_lines, lines), (payments, pays)):
-                    conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
+                    if changed:
+                        ids = [o["order_id"] for o in changed]
+                        conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
                     fresh = [self._complete(table, {**c, "source": source})
                              for c in items if c["order_id"] in chosen]
                     if fresh:
@@ -266,9 +267,11 @@ class Store:
         return {c.name: _seconds(row.get(c.name)) for c in table.columns}
 
     def _upsert_changed(self, conn: Connection, table: sa.Table, key: str, source: str, rows: list[Row],
-                        hashes: list[str], synced_at: datetime, result: WriteResult, **extra: Any) -> list[Row]:
+                        hashes: list[str], synced_at: datetime, result: WriteResult,
+                        **extra: Any) -> tuple[list[Row], list[Row]]:
+        """Write the rows whose hash differs from the stored one; return them as (new, changed)."""
         if not rows:
-            return []
+            return [], []
         keys = [row[key] for row in rows]
         existing = dict(conn.execute(
             sa.select(table.c[key], table.c.row_hash).where(table.c.source == source, table.c[key].in_(keys))
@@ -288,7 +291,7 @@ class Store:
             self._insert(conn, table, new)
         if changed:
             self._upsert(conn, table, changed)
-        return new + changed
+        return new, changed
 
     def _upsert_small(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         """A few rows by primary key through SQLAlchemy (``INSERT ... ON CONFLICT`` on all three databases)."""
