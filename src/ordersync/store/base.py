@@ -12,6 +12,7 @@ consistent, and the next run resumes from the last state written. A row whose no
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -264,7 +265,13 @@ class Store:
     def _complete(table: sa.Table, row: Row) -> Row:
         """Every column of ``table`` (missing ones None, unknown keys dropped), in the table's order; times in
         whole seconds on every destination (the vendor's exact value stays in ``raw``)."""
-        return {c.name: _seconds(row.get(c.name)) for c in table.columns}
+        names, times = _layout(table)
+        complete = {name: row.get(name) for name in names}
+        for name in times:
+            value = complete[name]
+            if value is not None:
+                complete[name] = value.replace(microsecond=0)
+        return complete
 
     def _upsert_changed(self, conn: Connection, table: sa.Table, key: str, source: str, rows: list[Row],
                         hashes: list[str], synced_at: datetime, result: WriteResult,
@@ -410,8 +417,10 @@ class Store:
                 yield [{str(k): _utc(v) for k, v in row._mapping.items()} for row in chunk]
 
 
-def _seconds(value: Any) -> Any:
-    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+@functools.cache
+def _layout(table: sa.Table) -> tuple[list[str], list[str]]:
+    """A table's column names, and those that hold times."""
+    return [c.name for c in table.columns], [c.name for c in table.columns if isinstance(c.type, sa.DateTime)]
 
 
 def _utc(value: Any) -> Any:
