@@ -59,8 +59,9 @@ class PgServer:
     bin: Path
 
     @classmethod
-    def start(cls, durable: bool = False) -> PgServer:
-        """Start a server; ``durable`` keeps PostgreSQL's default fsync settings (for benchmarks)."""
+    def start(cls, durable: bool = False, settings: str = "") -> PgServer:
+        """Start a server; ``durable`` keeps PostgreSQL's default fsync settings (for benchmarks); ``settings``
+        adds server options such as ``"-c shared_buffers=512MB"``."""
         binaries = bin_dir()
         folder = Path(tempfile.mkdtemp(prefix="ordersync-pg-"))
         data = folder / "data"
@@ -76,6 +77,7 @@ class PgServer:
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=100"
         if not durable:  # tests need no crash safety of the server itself: faster
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += f" {settings}" if settings else ""
         _run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
                            "-w", "-t", "60", "start"]))
         return cls(folder, port, binaries)
