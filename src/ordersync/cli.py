@@ -20,7 +20,7 @@ from ordersync.errors import OrdersyncError
 from ordersync.progress import reporter
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import serve_forever
-from ordersync.store import LockBusy, Store, redact
+from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_all
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -40,6 +40,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="traceba
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
+    from ordersync.store.urls import redact  # a destination URL's password never reaches the terminal
+
     err.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -126,6 +128,8 @@ def sync(
             if unknown:
                 raise fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(cfg.sources)}")
             chosen = {name: cfg.sources[name] for name in sources}
+        from ordersync.store import LockBusy
+
         store = Store(cfg.destination, **cfg.store_options())
         busy: list[str] = []
         locked: list[str] = []
@@ -168,6 +172,8 @@ def status(config_path: ConfigOption = None) -> None:
             store.close()
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
+    from ordersync.store.urls import redact
+
     table = Table()
     for column in ("source", "stream", "last run", "result", "cursor", "orders", "lines", "customers", "payments",
                    "rejected", "last error"):
