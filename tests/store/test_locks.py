@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ordersync.errors import StoreError
-from ordersync.store import LockBusy, Store
+from ordersync.store import LockBusy, Store, WriteResult
 
 HOLD = """
 import sys
@@ -67,4 +67,18 @@ def test_duckdb_says_a_second_process_cannot_write_the_file(tmp_path: Path) -> N
         message = str(refused.value)
         assert f"open in process {proc.pid}" in message and "DuckDB lets one process write a file at a time" in message
     store = Store(dest_url, lock_wait=10)  # the holder was killed: the file is free again
+    store.close()
+
+
+def test_locked_holds_every_named_source_for_the_block(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    store, other = Store(url), Store(url, lock_wait=0)
+    with store.locked(["a", "b"]):
+        run_id = store.start_run("a", "orders")  # a run inside the block takes the lock again (it counts)
+        store.finish_run(run_id, "ok", WriteResult(), 1)
+        for source in ("a", "b"):
+            with pytest.raises(LockBusy, match=f"source '{source}'"):
+                other.lock(source)
+    other.lock("a")
+    other.close()
     store.close()
