@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean postgresql
 
 $(BIN)/ordersync: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(VENV)/.test-deps: $(BIN)/ordersync
 demo: $(BIN)/ordersync
 	$(BIN)/ordersync demo
 
-test: $(VENV)/.test-deps
+# The tests start a real PostgreSQL server of their own (tests/pg_server.py): install Debian's server where missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
+test: $(VENV)/.test-deps postgresql
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -27,4 +32,4 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) ordersync-demo.db .ordersync-demo
+	rm -rf $(VENV) ordersync-demo.db ordersync-demo.db.locks .ordersync-demo

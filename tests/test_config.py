@@ -35,7 +35,7 @@ def test_a_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: py
     ('[sources.c]\ntype = "shopify"\n', "type 'shopify' is unknown"),
     ('[sourcez.c]\ntype = "frontcore"\n', "unknown section"),
     ('[destination]\nurl = "sqlite:///x.db"\ndb = 1\n[sources.c]\ntype = "frontcore"\napi_key = "k"\n',
-     "[destination] takes one setting"),
+     "[destination] takes the settings"),
     ("[sources.c\n", "not valid TOML"),
     ('[sources.c]\ntype = "frontcore"\n', "'api_key' is required"),
 ])

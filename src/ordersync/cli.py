@@ -40,7 +40,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="traceba
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    from ordersync.store.urls import redact  # a destination URL's password never reaches the terminal
+
+    err.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -77,10 +79,11 @@ def print_results(results: list[StreamResult], seconds: float) -> None:
 @app.command()
 def demo(
     orders: Annotated[int, typer.Option(help="orders per sandbox", min=1)] = 2000,
-    db: Annotated[Path, typer.Option(help="SQLite file to sync into")] = Path("ordersync-demo.db"),
+    db: Annotated[str, typer.Option(help="SQLite file, or any destination URL (postgresql://..., duckdb:///...)"
+                                    )] = "ordersync-demo.db",
     seed: Annotated[int, typer.Option(help="seed of the generated data")] = 7,
 ) -> None:
-    """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file. Offline, no keys."""
+    """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file (or --db URL). Offline."""
     from ordersync.demo import run_demo
     from ordersync.progress import reporter
 
@@ -92,7 +95,7 @@ def demo(
     finally:
         progress.close()
     print_results(results, seconds)
-    totals = Table(title=f"{db}", title_justify="left")
+    totals = Table(title=escape(store.describe()), title_justify="left")
     for column in ("source", "api", "currency", "orders", "total"):
         totals.add_column(column, justify="right" if column in ("orders", "total") else "left")
     for row in store.totals():
@@ -139,17 +142,35 @@ def sync(
             if unknown:
                 raise fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(cfg.sources)}")
             chosen = {name: cfg.sources[name] for name in sources}
-        store = Store(cfg.destination)
-        progress = reporter(err, quiet)
-        started = time.monotonic()
+        from ordersync.store import LockBusy
+
+        store = Store(cfg.destination, **cfg.store_options())
+        busy: list[str] = []
+        locked: list[str] = []
         try:
-            results = asyncio.run(sync_all(store, chosen, full_refresh=full_refresh, progress=progress))
+            for name in chosen:  # one sync per source at a time, across processes and machines
+                try:
+                    store.lock(name)
+                    locked.append(name)
+                except LockBusy as exc:
+                    busy.append(str(exc))
+            progress = reporter(err, quiet)
+            started = time.monotonic()
+            try:
+                runnable = {name: chosen[name] for name in locked}
+                results = asyncio.run(sync_all(store, runnable, full_refresh=full_refresh, progress=progress))
+            finally:
+                progress.close()
         finally:
-            progress.close()
+            store.close()
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
-    print_results(results, time.monotonic() - started)
-    if not report_failures(results):
+    if results:
+        print_results(results, time.monotonic() - started)
+    ok = report_failures(results)
+    for line in busy:
+        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    if busy or not ok:
         raise typer.Exit(1)
 
 
@@ -162,12 +183,18 @@ def status(config_path: ConfigOption = None) -> None:
 
     try:
         cfg = config.load(config_path)
-        rows = Store(cfg.destination).status()
+        store = Store(cfg.destination, **cfg.store_options(), create=False)
+        try:
+            rows = store.status()
+        finally:
+            store.close()
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
+    from ordersync.store.urls import redact
+
     table = Table()
     for column in ("source", "stream", "last run", "result", "cursor", "orders", "lines", "customers", "payments",
-                   "last error"):
+                   "rejected", "last error"):
         table.add_column(column)
     for row in rows:
         cursor = describe(cfg.sources.get(row["source"]), row["stream"], row["state"])
@@ -175,7 +202,7 @@ def status(config_path: ConfigOption = None) -> None:
         table.add_row(row["source"], row["stream"], f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
                       row["last_status"] or "-", escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
                       str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
-                      str(counts["payments"]), escape(row["last_error"] or ""))
+                      str(counts["payments"]), str(row["rejected"]), escape(redact(row["last_error"] or "")))
     out.print(table if rows else "No sync has run yet.")
 
 
@@ -186,16 +213,25 @@ def export(
     out_path: Annotated[Path | None, typer.Option("--out", help="file to write (default: standard output)")] = None,
     source: Annotated[str | None, typer.Option(help="only this source")] = None,
     config_path: ConfigOption = None,
-    db: Annotated[Path | None, typer.Option(help="a SQLite file instead of the configured destination")] = None,
+    db: Annotated[str | None, typer.Option(help="a SQLite file or a destination URL instead of the configured "
+                                                "destination")] = None,
 ) -> None:
-    """Write one published table to a file."""
+    """Write one published table to a file, from any destination."""
     from ordersync import config
     from ordersync.export import export as run_export
     from ordersync.store import Store
 
     try:
-        url = f"sqlite:///{db}" if db else config.load(config_path).destination
-        count = run_export(Store(url), table, fmt, out_path, source)
+        if db:
+            url, options = (db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"), {}
+        else:
+            cfg = config.load(config_path)
+            url, options = cfg.destination, cfg.store_options()
+        store = Store(url, **options, create=False)  # a missing file is an error, never a new empty database
+        try:
+            count = run_export(store, table, fmt, out_path, source)
+        finally:
+            store.close()
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
     if out_path:

@@ -18,13 +18,21 @@ from ordersync.errors import ConfigError
 DEFAULT_PATH = "ordersync.toml"
 DEFAULT_DESTINATION = "sqlite:///orders.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DESTINATION_SETTINGS = ("url", "schema", "lock_wait_seconds")
+_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
 class Config:
     path: Path | None
-    destination: str
+    destination: str  # the URL, ${VAR} expanded (it may hold a password: show it only through store.redact)
     sources: dict[str, SourceSettings]
+    schema: str | None = None  # PostgreSQL schema for every table (created on first use)
+    lock_wait: float = 30.0  # seconds a sync waits for another sync of the same source before it refuses
+
+    def store_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Store(cfg.destination, ...)``."""
+        return {"schema": self.schema, "lock_wait": self.lock_wait}
 
 
 def config_path(explicit: str | None) -> Path:
@@ -49,14 +57,26 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
         names = ", ".join(sorted(unknown))
         raise ConfigError(f"{where}: unknown section(s) {names}; use [destination] and [sources.NAME]")
     destination = raw.get("destination", {})
-    if not isinstance(destination, dict) or set(destination) - {"url"}:
-        raise ConfigError(f"{where}: [destination] takes one setting, url = \"sqlite:///orders.db\"")
+    if not isinstance(destination, dict) or set(destination) - set(_DESTINATION_SETTINGS):
+        raise ConfigError(f"{where}: [destination] takes the settings {', '.join(_DESTINATION_SETTINGS)}, "
+                          'e.g. url = "sqlite:///orders.db"')
     url = _expand(destination.get("url", DEFAULT_DESTINATION), "destination.url")
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"{where}: [destination] url must look like sqlite:///PATH, "
+                          "postgresql://USER@HOST:5432/DB or duckdb:///PATH")
+    schema = destination.get("schema")
+    if schema is not None and (not isinstance(schema, str) or not _SCHEMA.match(schema)):
+        raise ConfigError(f"{where}: [destination] schema must be a plain name (letters, digits, _), got {schema!r}")
+    if schema is not None and not url.startswith(("postgresql", "postgres:")):
+        raise ConfigError(f"{where}: [destination] schema applies to PostgreSQL urls only; remove it")
+    lock_wait = destination.get("lock_wait_seconds", 30.0)
+    if isinstance(lock_wait, bool) or not isinstance(lock_wait, int | float) or not 0 <= lock_wait <= 86400:
+        raise ConfigError(f"{where}: [destination] lock_wait_seconds must be a number of seconds (0 to 86400)")
     sources_raw = raw.get("sources", {})
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{where}: no sources; add a [sources.NAME] section with a type (see 'ordersync init')")
     sources = {name: parse_source(name, section) for name, section in sources_raw.items()}
-    return Config(path, url, sources)
+    return Config(path, url, sources, schema, float(lock_wait))
 
 
 def parse_source(name: str, section: Any) -> SourceSettings:
@@ -114,6 +134,11 @@ def template() -> str:
         "# ordersync configuration. Secrets: write ${VAR} and export VAR; they are never stored in the database.\n",
         "[destination]\n",
         'url = "sqlite:///orders.db"\n',
+        '# url = "postgresql://ordersync@db.example.com:5432/orders?sslmode=require"   # password: ${VAR}, '
+        'PGPASSWORD or ~/.pgpass\n',
+        '# schema = "ordersync"             # PostgreSQL only: the schema that holds every table\n',
+        '# url = "duckdb:///orders.duckdb"\n',
+        "# lock_wait_seconds = 30           # how long a sync waits for another sync of the same source\n",
     ]
     for spec in apis.registry().values():
         parts.append("\n" + spec.config_example)

@@ -22,8 +22,13 @@ from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_all
 
 
-def demo_folder(db: Path) -> Path:
-    return db.expanduser().resolve().parent / ".ordersync-demo"
+def destination(db: str) -> tuple[str, Path]:
+    """The demo's destination URL and the folder for the sandboxes' data: ``--db`` is a SQLite file or any URL."""
+    if "://" in db:
+        path = db.split(":///", 1)[1] if db.startswith(("sqlite:", "duckdb:")) and ":///" in db else ""
+        return db, (Path(path).expanduser().resolve().parent if path else Path.cwd()) / ".ordersync-demo"
+    file = Path(db).expanduser().resolve()
+    return f"sqlite:///{file}", file.parent / ".ordersync-demo"
 
 
 def _anchor(folder: Path) -> datetime:
@@ -37,9 +42,9 @@ def _anchor(folder: Path) -> datetime:
 
 
 @contextlib.contextmanager
-def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, SourceSettings]]:
+def running_sandboxes(db: Path | str, orders: int, seed: int) -> Iterator[dict[str, SourceSettings]]:
     """Start every API's sandbox and yield the source settings that sync from them."""
-    folder = demo_folder(db)
+    folder = destination(str(db))[1]
     folder.mkdir(parents=True, exist_ok=True)
     anchor = _anchor(folder)
     servers: list[RunningServer] = []
@@ -58,9 +63,10 @@ def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, So
             server.stop()
 
 
-def run_demo(db: Path, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[StreamResult], float]:
-    db.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{db}")
+def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[StreamResult], float]:
+    url, folder = destination(str(db))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(url)
     with running_sandboxes(db, orders, seed) as sources:
         started = datetime.now(UTC)
         results = asyncio.run(sync_all(store, sources, progress=progress))

@@ -1,0 +1,87 @@
+"""DuckDB (``duckdb:///PATH``): the analyst's destination. Bulk pages through Arrow; one writing process per file.
+
+DuckDB lets one process open a file for writing at a time. Sources synced by one ``ordersync sync`` share that
+process and run side by side; a second process waits up to ``lock_wait`` seconds for the file, then is told who
+holds it. Locks per source are files beside the database, as for SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ordersync.errors import StoreError
+from ordersync.store.base import Row, Store
+from ordersync.store.sqlite import FileLocks, check_file, database_path
+from ordersync.store.tables import arrow_schema
+
+_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+class DuckdbStore(FileLocks, Store):
+    scheme = "duckdb"
+
+    def _connect(self, create: bool) -> Engine:
+        try:
+            import duckdb  # noqa: F401
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise StoreError("DuckDB destinations need the duckdb extra: pip install 'ordersync[duckdb]'") from None
+        self.path = database_path(self.url)
+        check_file(self.path, create)
+        target = f"duckdb:///{self.path}" if self.path else "duckdb:///:memory:"
+        # in memory: one shared connection, or each thread would see a database of its own
+        engine = sa.create_engine(target, poolclass=sa.pool.StaticPool if self.path is None else None)
+
+        @sa.event.listens_for(engine, "connect")
+        def _utc(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("SET TimeZone = 'UTC'")
+
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                return engine
+            except sa.exc.DBAPIError as exc:
+                reason = self._reason(exc)
+                if "lock" not in reason.lower():
+                    engine.dispose()
+                    raise StoreError(f"cannot open the DuckDB file {self.path}: {reason}") from None
+                if time.monotonic() >= deadline:
+                    engine.dispose()
+                    holder = _HOLDER.search(reason)
+                    who = f"process {holder.group(1)}" if holder else "another process"
+                    raise StoreError(
+                        f"the DuckDB file {self.path} is open in {who}: DuckDB lets one process write a file at a "
+                        f"time (waited {self.lock_wait:g}s); sync several sources from one 'ordersync sync', wait "
+                        "for the other to finish, or use PostgreSQL for syncs from several processes") from None
+                time.sleep(0.2)
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return (sa.exc.OperationalError, sa.exc.DBAPIError)
+
+    def _arrow(self, conn: Connection, table: sa.Table, rows: list[Row], sql: str) -> None:
+        import pyarrow as pa
+
+        columns = [c.name for c in table.columns]
+        data = pa.Table.from_pylist(rows, schema=arrow_schema(list(table.columns)))
+        duck = conn.connection.driver_connection
+        name = f"_ordersync_stage_{table.name}"
+        duck.register(name, data)  # type: ignore[union-attr]
+        try:
+            names = ", ".join(columns)
+            duck.execute(sql.format(table=table.name, names=names, stage=name))  # type: ignore[union-attr]
+        finally:
+            duck.unregister(name)  # type: ignore[union-attr]
+
+    def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
+        self._arrow(conn, table, rows, "INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM {stage}")
+
+    def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
+        self._arrow(conn, table, rows, "INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
+

@@ -1,0 +1,75 @@
+"""Schema versions: every database is stamped in ``_ordersync_schema``; older ones are upgraded in place.
+
+Why not Alembic: the schema is small and changes by adding tables and columns, and the three databases all have
+transactional DDL. So each migration below runs in one transaction together with the version stamp it reaches:
+a step either happened completely (and says so) or not at all. Concurrent openers are serialized by a lock taken
+before the version is read (a PostgreSQL transaction-level advisory lock; a file lock for SQLite and DuckDB),
+so two processes never run the same step. A fresh database is created from :mod:`tables` directly and stamped
+with :data:`LATEST`; ``tests/store/test_migrations.py`` checks that an upgraded database equals a fresh one.
+
+Adding a table (say ``order_versions``): define it in :mod:`tables`, then add
+``3: lambda conn: tables.order_versions.create(conn)`` to :data:`MIGRATIONS`. That is all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ordersync.errors import StoreError
+from ordersync.store import tables
+
+FIRST = 1  # the schema of the first release (SQLite only): the published tables, state and run log
+
+
+def _v2(conn: Connection) -> None:
+    """The normalized row's hash decides "unchanged" (a normalizer fix reaches stored rows); rejected records."""
+    for table in (tables.orders, tables.customers):
+        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN row_hash TEXT"))
+    tables.rejects.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
+LATEST = max(MIGRATIONS, default=FIRST)
+
+
+def read_version(conn: Connection) -> int | None:
+    """The stamped version, or None for a database ordersync has not written yet."""
+    if not sa.inspect(conn).has_table(tables.schema_version.name):
+        if sa.inspect(conn).has_table(tables.orders.name):
+            raise StoreError("the destination has an 'orders' table but no ordersync schema stamp: it was not "
+                             "written by ordersync; use another database (or schema)")
+        return None
+    return conn.execute(sa.select(sa.func.max(tables.schema_version.c.version))).scalar()
+
+
+def _stamp(conn: Connection, version: int) -> None:
+    conn.execute(tables.schema_version.delete())
+    conn.execute(tables.schema_version.insert().values(version=version))
+
+
+def prepare(engine: Engine, outer_lock: AbstractContextManager[object], tx_lock: Callable[[Connection], None],
+            where: str) -> int:
+    """Create the tables on first use, or upgrade an older schema step by step; return the version found."""
+    with outer_lock:
+        with engine.begin() as conn:
+            tx_lock(conn)
+            found = read_version(conn)
+            if found is None:
+                tables.metadata.create_all(conn)
+                _stamp(conn, LATEST)
+                return LATEST
+            if found > LATEST:
+                raise StoreError(f"{where} was written by a newer ordersync (schema {found}; this one knows up to "
+                                 f"{LATEST}): upgrade ordersync (pip install -U ordersync) before using it")
+        for version in range(found + 1, LATEST + 1):
+            with engine.begin() as conn:
+                tx_lock(conn)
+                if read_version(conn) != version - 1:  # another process did this step meanwhile
+                    continue
+                MIGRATIONS[version](conn)
+                _stamp(conn, version)
+        return found

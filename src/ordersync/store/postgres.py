@@ -1,0 +1,161 @@
+"""PostgreSQL (psycopg 3): the destination for teams. Bulk pages through COPY; per-source advisory locks.
+
+A page's changed rows are copied into a temporary staging table and merged with one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE``; child rows (lines, payments) are copied straight into their table
+after the order's old ones are deleted. The password comes from the URL (``${VAR}`` in the configuration), from
+libpq's own environment (``PGPASSWORD``) or from ``~/.pgpass``; it is never shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
+
+from ordersync.errors import StoreError
+from ordersync.store.base import Row, Store
+from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
+from ordersync.store.tables import RawJson
+from ordersync.store.urls import redact
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_JSONB_V1 = b"\x01"  # jsonb's binary input: format version 1, then the JSON text
+
+
+def _binary_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type whose binary form a COPY of ``column`` sends."""
+    if isinstance(column.type, RawJson):
+        return "bytea"  # sent as is: the version byte and the text, which jsonb's binary input reads
+    if isinstance(column.type, sa.Boolean):
+        return "bool"
+    if isinstance(column.type, sa.BigInteger):
+        return "int8"
+    if isinstance(column.type, sa.Integer):
+        return "int4"
+    if isinstance(column.type, sa.DateTime):
+        return "timestamptz"
+    return "text"
+
+
+def _explain(reason: str, url: URL) -> str:
+    """What to check, from libpq's message."""
+    text = reason.lower()
+    if "password authentication failed" in text:
+        return (f"wrong password for user '{url.username}': check the password (${{VAR}} in the url, "
+                "PGPASSWORD or ~/.pgpass)")
+    if "no password supplied" in text or "fe_sendauth" in text:
+        return f"the server wants a password for user '{url.username}': set PGPASSWORD, ~/.pgpass or ${{VAR}}"
+    if "does not exist" in text and "database" in text:
+        return f"the database '{url.database}' does not exist: create it (createdb {url.database}) or fix the url"
+    if "does not exist" in text and "role" in text:
+        return f"the user '{url.username}' does not exist on the server: fix the user in the url"
+    if "connection refused" in text or "could not connect" in text or "timeout" in text or "timed out" in text:
+        return "nothing answers there: check the host and port, and that the server is running and reachable"
+    if "could not translate host name" in text or "name or service not known" in text:
+        return "unknown host name: check the host in the url"
+    if "ssl" in text:
+        return f"SSL failed ({redact(reason)}): check sslmode in the url"
+    return redact(reason)
+
+
+class PostgresStore(Store):
+    scheme = "postgresql"
+
+    def describe(self) -> str:
+        return self._url.render_as_string(hide_password=True).replace("postgresql+psycopg://", "postgresql://")
+
+    def _connect(self, create: bool) -> Engine:
+        try:
+            url = make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise StoreError(f"'{redact(self.url)}' is not a PostgreSQL url: use postgresql://USER@HOST:5432/DB"
+                             ) from None
+        self._url = url.set(drivername="postgresql+psycopg")
+        if self.schema is not None and not _IDENTIFIER.match(self.schema):
+            raise StoreError(f"[destination] schema '{self.schema}' is not a plain name (letters, digits, _)")
+        self._namespace = f"{url.host}/{url.database}/{self.schema or 'public'}"
+        # synchronous_commit=off: a commit does not wait for the server's disk flush. A killed ordersync loses
+        # nothing committed, and a server crash can lose only the last pages, rows and state together (each page
+        # is one transaction), which the next run reads again: the guarantee SQLite's WAL mode gives here too.
+        # lz4 compresses the large raw documents several times faster than PostgreSQL's default pglz
+        options = "-c TimeZone=UTC -c synchronous_commit=off -c default_toast_compression=lz4"
+        if self.schema:
+            options += f" -c search_path={self.schema}"
+        self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
+        engine = sa.create_engine(self._url, connect_args={**self._connect_args, "application_name": "ordersync"})
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise self._connection_failed(exc) from None
+        return engine
+
+    def _connection_failed(self, exc: BaseException) -> StoreError:
+        reason = self._reason(exc)
+        where = f"{self._url.host or 'localhost'}:{self._url.port or 5432}"
+        return StoreError(f"cannot connect to PostgreSQL at {where} (database {self._url.database}, user "
+                          f"{self._url.username}): {_explain(reason, self._url)}")
+
+    def _open_error(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, sa.exc.OperationalError):
+            return self._connection_failed(exc)
+        return StoreError(f"cannot prepare the tables in {self.describe()}: {redact(self._reason(exc))}")
+
+    def _reason(self, exc: BaseException) -> str:
+        return redact(super()._reason(exc))
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return (sa.exc.OperationalError, sa.exc.InternalError)
+
+    def _migration_tx_lock(self, conn: Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", advisory_key(self._namespace, "_schema"))
+        if self.schema:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    def _acquire(self, source: str) -> SourceLock:
+        import psycopg
+
+        conninfo = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            connection = psycopg.connect(conninfo, autocommit=True, application_name=holder_label()[:63],
+                                         **self._connect_args)
+        except psycopg.OperationalError as exc:
+            raise self._connection_failed(exc) from None
+        return PgAdvisoryLock(connection, self._namespace, source, self.lock_wait)
+
+    # --- bulk writes ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
+        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
+        (a version byte, then the JSON text), so nothing is encoded twice."""
+        columns = [c.name for c in table.columns]
+        kinds = [_binary_type(c) for c in table.columns]
+        raw = [kind == "bytea" for kind in kinds]
+        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(kinds)
+            for row in rows:
+                copy.write_row([_JSONB_V1 + row[c].encode() if is_raw and row[c] is not None else row[c]
+                                for c, is_raw in zip(columns, raw, strict=True)])
+
+    def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
+        columns = [c.name for c in table.columns]
+        stage = f"_ordersync_stage_{table.name}"
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with contextlib.closing(cursor):
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+            self._copy(cursor, stage, table, rows)
+            keys = ", ".join(c.name for c in table.primary_key)
+            update = ", ".join(f"{c} = excluded.{c}" for c in columns if not table.c[c].primary_key)
+            names = ", ".join(columns)
+            cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+                           f"ON CONFLICT ({keys}) DO UPDATE SET {update}")
+
+    def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with contextlib.closing(cursor):
+            self._copy(cursor, table.name, table, rows)

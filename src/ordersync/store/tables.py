@@ -1,0 +1,179 @@
+"""The tables every destination holds, at the latest schema version, with native types per database.
+
+One definition serves SQLite, PostgreSQL and DuckDB: ``Timestamp`` is ``timestamptz`` / ``TIMESTAMPTZ`` (and ISO text
+on SQLite), amounts are ``bigint``, ``raw`` is ``jsonb`` on PostgreSQL (so ``raw->>'field'`` works in SQL), ``JSON``
+on DuckDB and text on SQLite. Columns marked ``info={"internal": True}`` are bookkeeping, not published: exports leave
+them out. A new table or column is one entry in :mod:`ordersync.store.migrations` plus its definition here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+_ISO = "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02dZ"
+Timestamp = sa.DateTime(timezone=True).with_variant(
+    sqlite.DATETIME(storage_format=_ISO, regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z"), "sqlite"
+)
+Money = sa.BigInteger
+
+
+class _DuckJson(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "JSON"
+
+
+class RawJson(TypeDecorator[str]):
+    """A JSON document held as its text in Python on every database (``jsonb`` on PostgreSQL, ``JSON`` on DuckDB)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        if dialect.name == "duckdb":
+            return dialect.type_descriptor(_DuckJson())
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is not None and dialect.name == "postgresql":
+            return orjson.loads(value)  # JSONB serializes it again
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return orjson.dumps(value).decode()
+
+
+def _internal(name: str, type_: Any, **kw: Any) -> sa.Column[Any]:
+    return sa.Column(name, type_, info={"internal": True}, **kw)
+
+
+metadata = sa.MetaData()
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("api", sa.Text, nullable=False),
+    sa.Column("order_number", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("currency", sa.Text),
+    sa.Column("total_minor", Money),
+    sa.Column("discount_minor", Money),
+    sa.Column("tax_minor", Money),
+    sa.Column("is_paid", sa.Boolean),
+    sa.Column("customer_id", sa.Text),
+    sa.Column("customer_name", sa.Text),
+    sa.Column("customer_email", sa.Text),
+    sa.Column("created_at", Timestamp),
+    sa.Column("updated_at", Timestamp),
+    sa.Column("synced_at", Timestamp, nullable=False),
+    sa.Column("raw", RawJson, nullable=False),
+    _internal("row_hash", sa.Text),  # schema 2: the normalized row's hash decides "unchanged"
+)
+order_lines = sa.Table(
+    "order_lines", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("line_id", sa.Text),
+    sa.Column("product_id", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("quantity", sa.Integer),
+    sa.Column("unit_price_minor", Money),
+    sa.Column("total_minor", Money),
+    sa.Column("currency", sa.Text),
+    sa.Column("raw", RawJson, nullable=False),
+)
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("company", sa.Text),
+    sa.Column("country", sa.Text),
+    sa.Column("created_at", Timestamp),
+    sa.Column("updated_at", Timestamp),
+    sa.Column("synced_at", Timestamp, nullable=False),
+    sa.Column("raw", RawJson, nullable=False),
+    _internal("row_hash", sa.Text),  # schema 2
+)
+payments = sa.Table(
+    "payments", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("payment_no", sa.Integer, primary_key=True),
+    sa.Column("method", sa.Text),
+    sa.Column("amount_minor", Money),
+    sa.Column("currency", sa.Text),
+    sa.Column("raw", RawJson, nullable=False),
+)
+stream_state = sa.Table(
+    "_ordersync_state", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("api", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+runs = sa.Table(
+    "_ordersync_runs", metadata,
+    # DuckDB has no serial type: a sequence numbers the runs there (SQLite and PostgreSQL ignore it / use it alike)
+    sa.Column("run_id", sa.Integer, sa.Sequence("_ordersync_runs_seq"), primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("new_rows", sa.Integer, nullable=False, default=0),
+    sa.Column("changed_rows", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged_rows", sa.Integer, nullable=False, default=0),
+    sa.Column("requests", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+)
+rejects = sa.Table(  # schema 2: records that could not be stored, kept so that one bad record never blocks a source
+    "_ordersync_rejects", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("reject_key", sa.Text, primary_key=True),  # the record id, or a hash of the record when it has none
+    sa.Column("record_id", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", RawJson, nullable=False),
+    sa.Column("seen_at", Timestamp, nullable=False),
+)
+schema_version = sa.Table("_ordersync_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+PUBLISHED = {"orders": orders, "order_lines": order_lines, "customers": customers, "payments": payments}
+
+
+def published_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    """The columns a user sees (exports, comparisons): bookkeeping columns left out."""
+    return [c for c in table.columns if not c.info.get("internal")]
+
+
+def arrow_schema(columns: list[sa.Column[Any]]) -> Any:
+    """Arrow types for these columns: int64 amounts, UTC timestamps, booleans, strings (``raw`` as JSON text)."""
+    import pyarrow as pa
+
+    def arrow_type(column: sa.Column[Any]) -> Any:
+        if isinstance(column.type, sa.Boolean):
+            return pa.bool_()
+        if isinstance(column.type, sa.Integer):
+            return pa.int64()
+        if isinstance(column.type, sa.DateTime):
+            return pa.timestamp("s", tz="UTC")
+        return pa.string()
+
+    return pa.schema([(c.name, arrow_type(c)) for c in columns])

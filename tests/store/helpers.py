@@ -1,0 +1,34 @@
+"""What the destination tests share: open one store per kind of destination, read tables back comparably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ordersync.store import PUBLISHED, Store
+
+
+def open_all(tmp_path: Path, pg_url: str) -> dict[str, Store]:
+    """A fresh SQLite file, PostgreSQL database and DuckDB file."""
+    return {
+        "sqlite": Store(f"sqlite:///{tmp_path / 'orders.db'}"),
+        "postgresql": Store(pg_url),
+        "duckdb": Store(f"duckdb:///{tmp_path / 'orders.duckdb'}"),
+    }
+
+
+def published(store: Store, table: str) -> list[dict[str, Any]]:
+    """Every published row of ``table`` in key order, ``raw`` parsed, without ``synced_at`` (a time of writing)."""
+    rows = []
+    for batch in store.iter_rows(table):
+        for row in batch:
+            row.pop("synced_at", None)
+            row["raw"] = orjson.loads(row["raw"])
+            rows.append(row)
+    return rows
+
+
+def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    return {table: published(store, table) for table in PUBLISHED}

@@ -1,0 +1,130 @@
+"""Schema versions: a first-release database is upgraded in place without losing rows; a newer one is refused;
+an upgraded database is the same as a fresh one; a failed step leaves the database as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordersync.errors import StoreError
+from ordersync.store import SCHEMA_VERSION, Store, migrations
+from tests.store.helpers import snapshot
+from tests.store.test_write import order
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def first_release_db(path: Path) -> str:
+    """A SQLite file exactly as ordersync 0.1 (schema 1) left it, with one order, its line, a customer, a state."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript((FIXTURES / "schema_v1.sql").read_text(encoding="utf-8"))
+    return f"sqlite:///{path}"
+
+
+def version(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT version FROM _ordersync_schema")).scalar_one())
+
+
+def layout(store: Store) -> dict[str, Any]:
+    """Tables, columns (name, type, nullable, in order) and primary keys, as the database reports them."""
+    if store.engine.dialect.name == "sqlite":
+        inspector = sa.inspect(store.engine)
+        return {
+            table: ([(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+                    inspector.get_pk_constraint(table)["constrained_columns"])
+            for table in sorted(inspector.get_table_names())
+        }
+    query = ("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+             "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+    keys = ("SELECT c.table_name, k.column_name FROM information_schema.table_constraints c JOIN "
+            "information_schema.key_column_usage k ON k.constraint_name = c.constraint_name AND k.table_name = "
+            "c.table_name WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = current_schema() "
+            "ORDER BY c.table_name, k.ordinal_position")
+    found: dict[str, Any] = {}
+    with store.engine.connect() as conn:
+        for table, column, kind, nullable in conn.exec_driver_sql(query):
+            found.setdefault(table, ([], []))[0].append((column, kind, nullable))
+        for table, column in conn.exec_driver_sql(keys):
+            found[table][1].append(column)
+    return found
+
+
+def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = first_release_db(tmp_path / "old.db")
+    store = Store(url)
+    assert store.found_version == 1 and version(store) == SCHEMA_VERSION
+    rows = snapshot(store)
+    assert [(o["order_id"], o["customer_name"], o["total_minor"], o["raw"]["name"]) for o in rows["orders"]] == [
+        ("1001", "Åse Øberg", 150000, "Åse Øberg")]
+    assert len(rows["order_lines"]) == 1 and len(rows["customers"]) == 1
+    assert store.load_state("courses", "orders") == {"max_id": 1001, "pending": None}
+    assert [r["last_status"] for r in store.status()] == ["ok"]
+    written = store.write_page("courses", "frontcore", "orders", order("1002"), {"max_id": 1002})
+    assert written["orders"].new == 1 and store.count("orders") == 2
+    fresh = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert layout(store) == layout(fresh)
+    store.close()
+    fresh.close()
+
+
+def _downgrade_to_first(store: Store) -> None:
+    """Turn a fresh database of this release back into schema 1 (what 0.1 would have created on it)."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE _ordersync_rejects"))
+        for table in ("orders", "customers"):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN row_hash"))
+        conn.execute(sa.text("UPDATE _ordersync_schema SET version = 1"))
+
+
+def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: str) -> None:
+    store = Store(dest_url)
+    fresh_layout = layout(store)
+    assert "row_hash" in str(fresh_layout["orders"]) and fresh_layout["orders"][1] == ["source", "order_id"]
+    store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
+    before = snapshot(store)
+    _downgrade_to_first(store)
+    store.close()
+    with ThreadPoolExecutor(2) as pool:  # two processes opening the old database at once: one upgrades it
+        opened = list(pool.map(lambda _: Store(dest_url), range(2)))
+    assert sorted(s.found_version for s in opened) in ([1, 2], [1, 1])
+    upgraded = opened[0]
+    assert version(upgraded) == SCHEMA_VERSION and layout(upgraded) == fresh_layout
+    assert snapshot(upgraded) == before
+    for s in opened:
+        s.close()
+
+
+def test_a_failed_step_leaves_the_old_schema_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = first_release_db(tmp_path / "old.db")
+
+    def half_done(conn: Connection) -> None:
+        conn.execute(sa.text("ALTER TABLE orders ADD COLUMN row_hash TEXT"))
+        raise RuntimeError("power cut")
+
+    monkeypatch.setitem(migrations.MIGRATIONS, 2, half_done)
+    with pytest.raises(RuntimeError):
+        Store(url)
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(orders)")]
+        assert "row_hash" not in columns
+        assert conn.execute("SELECT version FROM _ordersync_schema").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+    monkeypatch.undo()
+    assert Store(url).found_version == 1  # the real step then runs
+
+
+def test_a_newer_database_is_refused_with_one_clear_line(dest_url: str) -> None:
+    store = Store(dest_url)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE _ordersync_schema SET version = 99"))
+    store.close()
+    with pytest.raises(StoreError, match=r"written by a newer ordersync \(schema 99; this one knows up to \d+\): "
+                                         r"upgrade ordersync"):
+        Store(dest_url)

@@ -1,0 +1,100 @@
+"""Page writes on every destination: atomic with their state, "unchanged" judged on the normalized row, rejects,
+the same order twice in a page, stale runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ordersync.errors import StoreError
+from ordersync.store import Store, WriteResult
+from tests.store.helpers import published
+
+
+@dataclass
+class Page:
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    order_lines: list[dict[str, Any]] = field(default_factory=list)
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def order(order_id: str, status: str = "paid", total: int = 1500, lines: int = 2) -> Page:
+    raw = {"id": order_id, "state": status, "lines": [{"n": i} for i in range(lines)], "name": "Åse Øberg-Müller"}
+    return Page(
+        orders=[{"order_id": order_id, "order_number": f"N{order_id}", "status": status, "currency": "NOK",
+                 "total_minor": total, "is_paid": status == "paid", "raw": raw}],
+        order_lines=[{"order_id": order_id, "line_no": i + 1, "name": f"line {i}", "quantity": 1,
+                      "total_minor": total // lines, "currency": "NOK", "raw": raw["lines"][i]} for i in range(lines)],
+        payments=[{"order_id": order_id, "payment_no": 1, "amount_minor": total, "currency": "NOK", "raw": {}}],
+        customers=[{"customer_id": f"c{order_id}", "name": "Åse", "raw": {"id": f"c{order_id}"}}],
+    )
+
+
+def test_rows_and_state_are_written_together_or_not_at_all(any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    any_store.write_page("shop", "frontcore", "orders", order("1"), {"cursor": 1})
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(any_store, "_save_state", broken)  # the state write fails after the rows were written
+    with pytest.raises(StoreError):
+        any_store.write_page("shop", "frontcore", "orders", order("2"), {"cursor": 2})
+    monkeypatch.undo()
+    assert any_store.load_state("shop", "orders") == {"cursor": 1}
+    assert [r["order_id"] for r in published(any_store, "orders")] == ["1"]
+    assert any_store.count("order_lines") == 2 and any_store.count("payments") == 1
+
+
+def test_a_normalizer_fix_reaches_stored_rows_with_the_same_raw(any_store: Store) -> None:
+    first = any_store.write_page("shop", "frontcore", "orders", order("1"), {})
+    assert first["orders"].new == 1
+    again = any_store.write_page("shop", "frontcore", "orders", order("1"), {})
+    assert (again["orders"].unchanged, again["customers"].unchanged) == (1, 1)
+    fixed = order("1")
+    fixed.orders[0]["total_minor"] = 150000  # the normalizer now reads the amount right; raw is the same
+    fixed.order_lines[1]["name"] = "line one, fixed"
+    result = any_store.write_page("shop", "frontcore", "orders", fixed, {})
+    assert result["orders"].changed == 1
+    [stored] = published(any_store, "orders")
+    assert stored["total_minor"] == 150000
+    assert [r["name"] for r in published(any_store, "order_lines")] == ["line 0", "line one, fixed"]
+
+
+def test_the_same_order_twice_in_a_page_is_stored_once(any_store: Store) -> None:
+    page = order("7", status="pending")
+    later = order("7", status="paid")
+    twice = Page(orders=page.orders + later.orders, order_lines=page.order_lines + later.order_lines,
+                 payments=page.payments + later.payments, customers=page.customers + later.customers)
+    result = any_store.write_page("shop", "frontcore", "orders", twice, {})
+    assert result["orders"].new == 1
+    assert [r["status"] for r in published(any_store, "orders")] == ["paid"]
+    assert any_store.count("order_lines") == 2 and any_store.count("payments") == 1
+
+
+def test_rejected_records_are_kept_once_and_counted_in_status(any_store: Store) -> None:
+    bad = [{"record_id": "9", "reason": "total_minor out of 64-bit range", "raw": {"id": 9, "total": "1e30"}},
+           {"record_id": None, "reason": "record without id", "raw": {"total": 1}}]
+    any_store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1}, rejects=bad)
+    any_store.write_page("shop", "frontcore", "orders", Page(), {"c": 2}, rejects=bad)  # read again: still two
+    [row] = any_store.status()
+    assert row["rejected"] == 2 and row["rows"]["orders"] == 1
+    with any_store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT record_id, reason FROM _ordersync_rejects ORDER BY reason").all()
+    assert [tuple(r) for r in stored] == [(None, "record without id"), ("9", "total_minor out of 64-bit range")]
+
+
+def test_runs_left_running_by_a_dead_process_become_interrupted(dest_url: str) -> None:
+    dead = Store(dest_url)
+    killed = dead.start_run("shop", "orders")
+    dead.close()  # as a killed process: the run stays "running", its lock is gone
+    store = Store(dest_url)
+    run_id = store.start_run("shop", "orders")
+    other = store.start_run("elsewhere", "orders")
+    with store.engine.connect() as conn:
+        statuses = dict(conn.exec_driver_sql("SELECT run_id, status FROM _ordersync_runs").all())
+    assert statuses == {killed: "interrupted", run_id: "running", other: "running"}
+    store.finish_run(run_id, "ok", WriteResult(), 3)
+    store.close()
