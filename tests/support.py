@@ -45,7 +45,9 @@ class Running:
 
 @contextmanager
 def running(api: str, **options: Any) -> Iterator[Running]:
+    """A sandbox on a thread-served socket; tests lift the vendor's rate limit unless they pass ``rate_limit``."""
     options.setdefault("anchor", ANCHOR)
+    options.setdefault("rate_limit", False)
     sandbox = apis.get(api).sandbox(SandboxOptions(**options))
     server = start_in_thread(sandbox.app())
     try:

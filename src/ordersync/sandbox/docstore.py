@@ -87,7 +87,7 @@ class DocStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        sql = f"SELECT doc FROM {name}{_where(where)} ORDER BY {order_by}"
+        sql = f"SELECT doc FROM {name}{where_sql(where)} ORDER BY {order_by}"
         args = list(params)
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -98,7 +98,7 @@ class DocStore:
 
     def count(self, name: str, where: Sequence[str] = (), params: Sequence[Any] = ()) -> int:
         with self.lock:
-            return int(self.conn.execute(f"SELECT count(*) FROM {name}{_where(where)}", list(params)).fetchone()[0])
+            return int(self.conn.execute(f"SELECT count(*) FROM {name}{where_sql(where)}", list(params)).fetchone()[0])
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.lock:
@@ -137,5 +137,5 @@ class DocStore:
             self.conn.close()
 
 
-def _where(clauses: Sequence[str]) -> str:
+def where_sql(clauses: Sequence[str]) -> str:
     return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""

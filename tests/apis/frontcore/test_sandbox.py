@@ -234,8 +234,9 @@ def test_openapi_describes_every_documented_parameter(fc: Running) -> None:
     doc = httpx.get(f"{fc.url}/openapi.json").json()
     names = {p["name"] for p in doc["paths"]["/v2/orders"]["get"]["parameters"]}
     assert names >= {"course_id", "limit", "page", "since_id", "created_at_min", "created_at_max", "updated_at_min",
-                     "updated_at_max", "exported_at_min", "exported_at_max", "user_data", "exported", "include[]",
-                     "X-API-Key"}
+                     "updated_at_max", "exported_at_min", "exported_at_max", "user_data", "exported", "include[]"}
+    assert doc["components"]["securitySchemes"]["apiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert doc["security"] == [{"apiKey": []}] and doc["servers"][0]["url"] == fc.url
     assert "/v2/customers" in doc["paths"]
 
 
