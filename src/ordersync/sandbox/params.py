@@ -62,3 +62,11 @@ def datetime_param(name: str, value: str, hint: str) -> datetime:
 def db_time(moment: datetime | None) -> str | None:
     """How instants are kept in the store's index columns: UTC, sortable text to the second."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+# Regular expressions for the OpenAPI documents: only real calendar dates (29 February aside) and clock times, so
+# that a value the document allows is one the sandbox accepts.
+CALENDAR_DATE = (r"[12]\d{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+                 r"|02-(?:0[1-9]|1\d|2[0-8]))")
+CLOCK_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+UTC_OFFSET = r"[+-](?:0\d|1[0-4]):[0-5]\d"

@@ -130,8 +130,8 @@ def test_openapi_describes_both_endpoints(sandbox: Running) -> None:
     assert set(paths) == {"/v1/vouchers/orders.json", "/v1/vouchers/orders/{id}.json"}
     names = [p["name"] for p in paths["/v1/vouchers/orders.json"]["get"]["parameters"]]
     assert names == ["created_at_after", "created_at_before", "updated_at_after", "updated_at_before"]
-    assert doc.json()["components"]["securitySchemes"]["apikey"] == {
-        "type": "apiKey", "in": "query", "name": "apikey", "description": "the shop's API key (missing: 400, wrong: 401)"}
+    scheme = doc.json()["components"]["securitySchemes"]["apikey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "query", "apikey")
     schema = paths["/v1/vouchers/orders.json"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert list(schema["items"]["properties"]) == ORDER_FIELDS
 

@@ -34,6 +34,7 @@ from ordersync.apis.eguma.localtime import EXAMPLE, local_text, parse_local
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.errors import ApiError, BadParam, PlainText
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
+from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME
 
 FILTERS = {
     "created_at_after": ("created", ">="),
@@ -263,7 +264,7 @@ class EgumaSandbox(Sandbox):
                            "description": "the shop's API key (missing: 400, wrong: 401)"}}
 
     def openapi_paths(self) -> dict[str, Any]:
-        date = {"pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", "example": EXAMPLE}
+        date = {"pattern": f"^{CALENDAR_DATE}T{CLOCK_TIME}$", "example": EXAMPLE}
         filters = [
             query_param("created_at_after", "string", "orders created at or after (local time, no zone)", **date),
             query_param("created_at_before", "string", "orders created before (local time, no zone)", **date),

@@ -335,12 +335,14 @@ class FirespringSandbox(Sandbox):
                           "description": "the API key as user name, an empty password"}}
 
     def openapi_paths(self) -> dict[str, Any]:
+        one_include = "|".join(re.escape(name) for name in INCLUDES)
         common = [
             {"name": "website_id", "in": "path", "required": True,
              "schema": {"type": "integer", "enum": list(WEBSITES)}},
             {"name": "Firespring-Api-Version", "in": "header", "required": False,
              "schema": {"type": "string", "enum": list(VERSIONS), "default": "1"}},
-            query_param("includes", "string", "Comma separated list of: " + ", ".join(INCLUDES)),
+            query_param("includes", "string", "Comma separated list of: " + ", ".join(INCLUDES),
+                        pattern=f"^({one_include})(,({one_include}))*$"),
         ]
         listing = [
             *common,

@@ -13,6 +13,7 @@ Filter semantics, as we read the documentation (see ``api-docs/frontcore-v2-*.tx
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from datetime import datetime
@@ -27,7 +28,7 @@ from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.docstore import Item
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorField
 from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
-from ordersync.sandbox.params import bool_param, datetime_param, db_time, int_param
+from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME, bool_param, datetime_param, db_time, int_param
 
 ORDER_INCLUDES = ("lines.database_relations.course", "lines.database_relations.participants", "campaign")
 CUSTOMER_INCLUDES = ("employees",)
@@ -289,7 +290,7 @@ class FrontcoreSandbox(Sandbox):
     def openapi_paths(self) -> dict[str, Any]:
         dates = [
             query_param(f"{f}_{s}", "string", f"{f} {'at or after' if s == 'min' else 'before'} this Oslo time "
-                        f"({DATE_HINT})", pattern=_DATE.pattern)
+                        f"({DATE_HINT})", pattern=f"^{CALENDAR_DATE}( {CLOCK_TIME})?$")
             for f in ("created_at", "updated_at", "exported_at") for s in ("min", "max")
         ]
         paging = [
@@ -312,10 +313,10 @@ class FrontcoreSandbox(Sandbox):
              "style": "form", "explode": True},
         ]
         docs = self.sample("orders", 150)
-        order = infer_schema([*self.render_orders([dict(d) for d in docs], False, set()),
+        order = infer_schema([*self.render_orders(copy.deepcopy(docs), False, set()),
                               *self.render_orders(docs, True, set(ORDER_INCLUDES))])
         customers = self.sample("customers", 150)
-        customer = infer_schema([*(self.render_customer(dict(c), False) for c in customers),
+        customer = infer_schema([*(self.render_customer(c, False) for c in copy.deepcopy(customers)),
                                  *(self.render_customer(c, True) for c in customers)])
         errors = error_answers(self.error_style, {"400": "bad parameter (Invalid ...)", "401": "Wrong API Key"})
         listing = {"200": json_answer("a JSON array, newest first", {"type": "array", "items": order}), **errors}

@@ -15,8 +15,9 @@ documentation (``api-docs/prio-v3-orders.txt`` and NOTES.md); **assumptions** wh
   booking matches (``filter_bookings=true`` then keeps only those bookings); contact filters match any contact;
   ``order_contact_name`` equals (case-insensitively) a contact's first name, last name or "first last";
   ``order_contact_email`` and ``order_created_email`` compare case-insensitively;
-* ``order_search_query`` (only with ``cache=true``, else 400): every word must occur in the order's references,
-  contact names and e-mails, booking references or product titles; ``*`` is a wildcard;
+* ``cache`` defaults to true (the documentation recommends against disabling it: **assumption**);
+  ``order_search_query`` (only with the cache, so 400 with ``cache=false``): every word must occur in the
+  order's references, contact names and e-mails, booking references or product titles; ``*`` is a wildcard;
 * ``order_sort_by`` ``ORDER_CREATED`` (default) or ``ORDER_MODIFIED``; ties by ``order_reference``;
 * errors are ``{error, error_description, errors[]}`` everywhere (faults included);
 * ``items_per_page`` default 10, capped at ``max_items_per_page`` (option, default 100); ``start_index`` (1-based)
@@ -50,7 +51,15 @@ from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.docstore import where_sql
 from ordersync.sandbox.errors import ApiError, BadParam, OAuthErrors
 from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
-from ordersync.sandbox.params import INT64_MAX, bool_param, datetime_param, int_param
+from ordersync.sandbox.params import (
+    CALENDAR_DATE,
+    CLOCK_TIME,
+    INT64_MAX,
+    UTC_OFFSET,
+    bool_param,
+    datetime_param,
+    int_param,
+)
 
 PREFIXES = ("", "/v3.4/distributor")
 DEFAULT_ITEMS_PER_PAGE = 10
@@ -451,7 +460,7 @@ class PrioSandbox(Sandbox):
         if view and view != "DISTRIBUTOR":
             raise BadParam("order_view_type", f"order_view_type '{view}' is outside the scope of these credentials "
                                               "(DISTRIBUTOR)")
-        cache = bool_param("cache", q.get("cache"))
+        cache = bool_param("cache", q.get("cache"), default=True)  # "disabling ... is not recommended"
         if q.get("order_search_query"):
             if not cache:
                 raise BadParam("order_search_query",
@@ -464,15 +473,17 @@ class PrioSandbox(Sandbox):
 
     def openapi_paths(self) -> dict[str, Any]:
         filters = [
-            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (*INT_FILTERS, "supplier_id")),
+            *(query_param(n, "integer", f"[FILTER] on {n}", minimum=0, maximum=INT64_MAX)
+              for n in (*INT_FILTERS, "supplier_id")),
             *(query_param(n, "string", f"[FILTER] on {n}") for n in (
                 "order_reference", "order_external_reference", "order_contact_uid", "order_contact_name",
                 "order_contact_email", "booking_reference", "booking_external_reference", "product_id",
                 "order_created_email")),
             query_param("order_status", "string", "[FILTER] on order_status", enum=list(ORDER_STATUSES)),
-            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (
+            *(query_param(n, "integer", f"[FILTER] on {n}", minimum=0, maximum=INT64_MAX) for n in (
                 "product_type_code", "product_availability_id", "product_availability_capacity_id")),
-            *(query_param(n, "string", f"[FILTER] RFC 3339 with an offset ('Z' is refused): {d}", format="date-time")
+            *(query_param(n, "string", f"[FILTER] RFC 3339 with an offset ('Z' is refused): {d}",
+                          pattern=f"^{CALENDAR_DATE}T{CLOCK_TIME}(\\.\\d{{1,6}})?{UTC_OFFSET}$")
               for n, d in (("order_created_from", "created at or after"), ("order_created_to", "created at or before"),
                            ("order_modified", "modified (or created) after"))),
             query_param("order_search_query", "string", "[SEARCH] words, * wildcard; needs cache=true"),
@@ -481,10 +492,13 @@ class PrioSandbox(Sandbox):
             query_param("order_sort_by", "string", "[SORT]", enum=list(SORTS), default="ORDER_CREATED"),
             query_param("order_sort_order", "string", "[SORT]", enum=["ASC", "DESC"], default="DESC"),
             query_param("items_per_page", "integer", f"[PAGING] at most {self.max_items_per_page} are served",
-                        default=DEFAULT_ITEMS_PER_PAGE, minimum=1),
-            query_param("start_index", "integer", "[PAGING] 1-based index of the first item", minimum=1),
-            query_param("page", "integer", "[PAGING] 1-based page", minimum=1, default=1),
-            query_param("cache", "boolean", "[CACHE] load from the caching server"),
+                        default=DEFAULT_ITEMS_PER_PAGE, minimum=1, maximum=INT64_MAX),
+            query_param("start_index", "integer", "[PAGING] 1-based index of the first item", minimum=1,
+                        maximum=INT64_MAX),
+            query_param("page", "integer", "[PAGING] 1-based page", minimum=1, default=1,
+                        maximum=INT64_MAX // self.max_items_per_page),
+            query_param("cache", "boolean", "[CACHE] load from the caching server (default true: the documentation "
+                        "recommends against disabling it)", default=True),
             {"name": "If-Modified-Since", "in": "header", "required": False, "schema": {"type": "string"}},
         ]
         errors = error_answers(self.error_style, {"400": "INVALID_REQUEST", "401": "invalid or expired token",
