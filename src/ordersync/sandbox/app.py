@@ -112,6 +112,11 @@ class Sandbox(ABC):
             return self.options.anchor.astimezone(UTC)
         if stored:
             return datetime.fromisoformat(stored)
+        return self.today()
+
+    @staticmethod
+    def today() -> datetime:
+        """00:00 UTC of the current day: the anchor of a new generation when none is given or kept."""
         return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     # --- data -------------------------------------------------------------------------------------------
