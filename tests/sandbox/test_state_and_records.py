@@ -111,3 +111,17 @@ def test_prio_records_fill_every_documented_field_and_totals_add_up() -> None:
         assert Decimal(pricing["price_total"]) == total
         for invoice in order["order_invoices"]:
             assert invoice["invoice_amount"] == pricing["price_total"]
+
+
+def test_eguma_payments_add_up_to_the_total_after_lines_are_cancelled() -> None:
+    eguma = InProcess("eguma", orders=400)
+    orders = eguma.sandbox.store.find("orders")
+    trimmed = [o for o in orders if any(p["amount_in_cents"] < 0 for p in o["payments"])]
+    assert trimmed  # some generated orders lost a voucher line and were refunded
+    for order in orders:
+        lines = sum(line["total_price_in_cents"] for line in order["order_lines"])
+        assert order["grand_total_in_cents"] == lines - order["discount_in_cents"]
+        assert sum(p["amount_in_cents"] for p in order["payments"]) == order["grand_total_in_cents"]
+    several = next(o for o in orders if len(o["order_lines"]) > 1 and o["status"] == "completed")
+    changed = eguma.request("PATCH", f"/_sandbox/orders/{several['id']}", json={"cancel_line": 0}).json()
+    assert sum(p["amount_in_cents"] for p in changed["payments"]) == changed["grand_total_in_cents"]

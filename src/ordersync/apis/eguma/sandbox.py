@@ -11,7 +11,8 @@ Semantics, as we read the documentation (``api-docs/eguma-v1-orders.txt`` and NO
 * no pagination: one answer holds every match, in order-number order;
 * ``updated_at`` equals ``created_at`` at creation and moves (to the sandbox clock's now) only when a voucher
   line is cancelled (**assumption**: the line leaves ``order_lines`` and the grand total drops by its total;
-  the only line left cannot leave, cancelling it cancels the order),
+  the only line left cannot leave, cancelling it cancels the order; a refund payment keeps the payments equal to
+  the grand total),
   the order is cancelled, or a value of the customer changes (every order of that customer moves).
 
 Options (``ordersync serve eguma -o NAME=VALUE``): ``ms_per_order`` adds that many milliseconds per returned order
@@ -321,14 +322,20 @@ def cancel(doc: dict[str, Any], stamp: str) -> bool:
 
 
 def cancel_line(doc: dict[str, Any], index: int, stamp: str) -> bool:
-    """A voucher line gets cancelled: it leaves the order and the total drops (**assumption**); cancelling the
+    """A voucher line gets cancelled: it leaves the order, the total drops and a refund (a negative payment in the
+    first payment's method) keeps the payments equal to the total (**assumption**, docs/eguma.md); cancelling the
     only line left cancels the order instead (the line stays). False if there is no such line."""
     if not 0 <= index < len(doc["order_lines"]):
         return False
     if len(doc["order_lines"]) == 1:
         return cancel(doc, stamp)
+    before = int(doc["grand_total_in_cents"])
     del doc["order_lines"][index]
     recompute_total(doc)
+    refund = before - int(doc["grand_total_in_cents"])
+    if refund and doc["payments"]:  # paid back in the way it was paid: the payments still add up to the total
+        first = doc["payments"][0]
+        doc["payments"].append({**first, "amount_in_cents": -refund})
     doc["updated_at"] = stamp
     return True
 
