@@ -82,7 +82,7 @@ def test_schemathesis_finds_nothing(api: str) -> None:
             try:
                 case.call_and_validate(excluded_checks=excluded)
             except AssertionError as failure:  # schemathesis's FailureGroup is one; collect, report all at once
-                failures.append(f"{operation.label}: {str(failure)[:2000]}")
+                failures.append(f"{case.operation.label}: {str(failure)[:2000]}")
 
         run()
     assert not failures, "\n\n".join(failures[:5])

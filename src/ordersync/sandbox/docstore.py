@@ -28,14 +28,21 @@ class DocStore:
         self._tags: dict[str, tuple[str, ...]] = {}
 
     def define(self, name: str, columns: Mapping[str, str], tags: Sequence[str] = ()) -> None:
-        """Create collection ``name`` with typed, indexed ``columns`` and multi-valued ``tags``."""
+        """Create collection ``name`` with typed, indexed ``columns`` and multi-valued ``tags``; a ``BLOB`` column
+        is not indexed: it holds a pre-rendered form of the document (see :meth:`find_raw`)."""
         cols = ", ".join(f"{col} {sqltype}" for col, sqltype in columns.items())
         with self.lock:
+            existing = [row[1] for row in self.conn.execute(f"PRAGMA table_info({name})")]
+            if existing and existing != ["id", *columns, "doc"]:  # a file written by another version: start over
+                self.conn.execute(f"DROP TABLE {name}")
+                self.conn.execute(f"DROP TABLE IF EXISTS {name}_tags")
+                self.conn.execute("DROP TABLE IF EXISTS _meta")
             self.conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {name} (id PRIMARY KEY, {cols}{', ' if cols else ''}doc BLOB NOT NULL)"
             )
-            for col in columns:
-                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col} ON {name} ({col})")
+            for col, sqltype in columns.items():
+                if sqltype.upper() != "BLOB":
+                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col} ON {name} ({col})")
             if tags:
                 self.conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_tags (id, tag TEXT, value)")
                 self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_tags_tv ON {name}_tags (tag, value)")
@@ -95,6 +102,25 @@ class DocStore:
         with self.lock:
             rows = self.conn.execute(sql, args).fetchall()
         return [orjson.loads(r[0]) for r in rows]
+
+    def find_raw(
+        self,
+        name: str,
+        column: str,
+        where: Sequence[str] = (),
+        params: Sequence[Any] = (),
+        order_by: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[bytes]:
+        """Like :meth:`find`, but the stored bytes of ``column`` (a pre-rendered JSON form), not parsed."""
+        sql = f"SELECT {column} FROM {name}{where_sql(where)} ORDER BY {order_by}"
+        args = list(params)
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        with self.lock:
+            return [row[0] for row in self.conn.execute(sql, args)]
 
     def count(self, name: str, where: Sequence[str] = (), params: Sequence[Any] = ()) -> int:
         with self.lock:

@@ -19,6 +19,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -72,7 +73,10 @@ class FrontcoreSandbox(Sandbox):
 
     # --- data -------------------------------------------------------------------------------------------
     def define(self) -> None:
-        self.store.define("orders", {"created": "TEXT", "updated": "TEXT", "exported": "TEXT"}, tags=("course",))
+        # "view": the order as a list shows it by default (no includes, no user data), pre-rendered JSON, so that a
+        # page is a concatenation of stored bytes; kept current when the order or its customer changes.
+        self.store.define("orders", {"created": "TEXT", "updated": "TEXT", "exported": "TEXT", "customer": "INTEGER",
+                                     "view": "BLOB"}, tags=("course",))
         self.store.define("customers", {"sort_key": "INTEGER", "created": "TEXT", "updated": "TEXT"})
         self.store.define("courses", {})
         self.store.define("campaigns", {})
@@ -99,6 +103,7 @@ class FrontcoreSandbox(Sandbox):
             created = faker.moment(start, end)
             updated = faker.moment(created, end)
             customers.append(faker.customer(32714 + n, created, updated))
+        by_id = {c["id"]: c for c in customers}
         self.store.put_many("customers", (self._customer_item(c, rng.randint(0, 2**31)) for c in customers))
         moments: list[datetime] = sorted(faker.moment(start, end) for _ in range(orders))
         items: list[Item] = []
@@ -107,17 +112,25 @@ class FrontcoreSandbox(Sandbox):
             exported = faker.moment(created, end) if rng.random() < 0.3 else None
             customer = rng.choice(customers) if rng.random() < 0.65 else None
             campaign = rng.randint(1, 4) if rng.random() < 0.15 else None
-            items.append(self._order_item(faker.order(27000 + n, created, customer, changed, exported, campaign)))
+            doc = faker.order(27000 + n, created, customer, changed, exported, campaign)
+            items.append(self._order_item(doc, by_id))
             if len(items) >= 5000:
                 self.store.put_many("orders", items)
                 items = []
         self.store.put_many("orders", items)
 
-    def _order_item(self, doc: dict[str, Any]) -> Item:
+    def _order_item(self, doc: dict[str, Any], customers: dict[int, dict[str, Any]] | None = None) -> Item:
+        """The stored order, its index columns and its default view (with the customer as it is now)."""
+        customer_id = doc["customer"]["id"] if doc.get("customer") else None
+        customer = None
+        if customer_id is not None:
+            customer = (customers or {}).get(customer_id) or self.store.get("customers", customer_id)
         columns = {
             "created": _db(doc["created_at"]),
             "updated": _db(doc["updated_at"]),
             "exported": _db(doc["exported_at"]),
+            "customer": customer_id,
+            "view": orjson.dumps(default_view(doc, customer)),
         }
         courses = {rel["course_id"] for line in doc["lines"] for rel in line["database_relations"]}
         return doc["id"], doc, columns, {"course": sorted(courses)}
@@ -174,6 +187,8 @@ class FrontcoreSandbox(Sandbox):
             doc["note"] = f"Oppdatert {local_iso(self.now())}"
         doc["updated_at"] = local_iso(self.now())
         self.store.put_many("customers", [self._customer_item(doc, sort_key)])
+        orders = self.store.find("orders", ["customer = ?"], [cid])  # their views show the customer as it is now
+        self.store.put_many("orders", [self._order_item(order, {doc["id"]: doc}) for order in orders])
         return doc
 
     def demo_settings(self, base_url: str) -> dict[str, Any]:
@@ -206,6 +221,9 @@ class FrontcoreSandbox(Sandbox):
             params.append(course_id)
         if not bool_param("exported", q.get("exported")):
             where.append("+exported IS NULL")  # "+": not selective, so scan by id rather than sort 70% of orders
+        if not user_data and not includes:  # the default view: stored bytes, nothing parsed or rendered
+            views = self.store.find_raw("orders", "view", where, params, "id DESC", limit, offset)
+            return Response(b"[" + b",".join(views) + b"]", media_type="application/json")
         docs = self.store.find("orders", where, params, "id DESC", limit, offset)
         return JSON(self.render_orders(docs, user_data, includes))
 
@@ -334,6 +352,15 @@ class FrontcoreSandbox(Sandbox):
                 "responses": {"200": json_answer("a JSON array, unsorted", {"type": "array", "items": customer}),
                               **errors}}},
         }
+
+
+def default_view(doc: dict[str, Any], customer: dict[str, Any] | None) -> dict[str, Any]:
+    """``doc`` as a list shows it without includes or user data: the current customer (no employees), no users."""
+    view = dict(doc)
+    if doc.get("customer"):
+        view["customer"] = {k: v for k, v in customer.items() if k != "employees"} if customer else None
+    view["lines"] = [{k: v for k, v in line.items() if k != "users"} for line in doc["lines"]]
+    return view
 
 
 def _paging(request: Request) -> tuple[int, int]:

@@ -216,8 +216,9 @@ class PrioFaker:
         EUR, tax included; ``price_total`` = subtotal + variations - discount."""
         subtotal = sum((Decimal(b["booking_pricing"]["price_total"]) for b in doc["order_bookings"]
                         if isinstance(b, dict) and "booking_pricing" in b), Decimal(0))
-        old = doc.get("order_pricing") if isinstance(doc.get("order_pricing"), dict) else {}
-        variations = [v for v in old.get("price_variations") or [] if isinstance(v, dict)]
+        old = doc.get("order_pricing")
+        kept = old.get("price_variations") if isinstance(old, dict) else None
+        variations = [v for v in kept or [] if isinstance(v, dict)]
         extra = sum((Decimal(str(v.get("variation_amount") or 0)) for v in variations), Decimal(0))
         discount = min(subtotal + extra, sum((Decimal(p["promocode_discount"]) for p in doc["order_promocodes"]),
                                              Decimal(0)))
