@@ -223,7 +223,7 @@ class FrontcoreSandbox(Sandbox):
             where.append("+exported IS NULL")  # "+": not selective, so scan by id rather than sort 70% of orders
         if not user_data and not includes:  # the default view: stored bytes, nothing parsed or rendered
             views = self.store.find_raw("orders", "view", where, params, "id DESC", limit, offset)
-            return Response(b"[" + b",".join(views) + b"]", media_type="application/json")
+            return Response(json_array(views), media_type="application/json")
         docs = self.store.find("orders", where, params, "id DESC", limit, offset)
         return JSON(self.render_orders(docs, user_data, includes))
 
@@ -352,6 +352,14 @@ class FrontcoreSandbox(Sandbox):
                 "responses": {"200": json_answer("a JSON array, unsorted", {"type": "array", "items": customer}),
                               **errors}}},
         }
+
+
+def json_array(items: list[bytes]) -> bytes:
+    """``[a,b,...]`` from JSON texts, copying each byte once (a page is about 850 kB)."""
+    parts = [b","] * (2 * len(items) + 1)
+    parts[0], parts[-1] = b"[", b"]"
+    parts[1:-1:2] = items
+    return b"".join(parts) if items else b"[]"
 
 
 def default_view(doc: dict[str, Any], customer: dict[str, Any] | None) -> dict[str, Any]:
