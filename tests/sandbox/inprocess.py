@@ -32,6 +32,16 @@ class InProcess:
 
         return asyncio.run(call())
 
+    def burst(self, requests: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
+        """GET requests ``(path, kwargs)`` sent at once: they all arrive within one rate-limit window."""
+
+        async def call() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+                return list(await asyncio.gather(*(client.get(path, **kw) for path, kw in requests)))
+
+        return asyncio.run(call())
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
 

@@ -272,6 +272,8 @@ class Sandbox(ABC):
         seed = _whole(body.get("seed", self.options.seed), "seed", 0, 2**63 - 1)
         if body.get("anchor"):
             self.options.anchor = datetime.fromisoformat(str(body["anchor"])).astimezone(UTC)
+        else:  # regenerate at the anchor in use, not at today's
+            self.options.anchor = self.anchor()
         self.options.orders, self.options.seed = orders, seed
         self.store.meta_set("generation", "")
         self.ensure_generated(self.options.orders, self.options.seed)

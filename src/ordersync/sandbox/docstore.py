@@ -134,8 +134,14 @@ class DocStore:
             row = self.conn.execute(sql, list(params)).fetchone()
         return row[0] if row else None
 
-    def tag_filter(self, name: str, tag: str) -> str:
-        """A WHERE fragment matching documents that carry ``tag`` with the value bound to its ``?``."""
+    def tag_filter(self, name: str, tag: str, common: bool = False) -> str:
+        """A WHERE fragment matching documents that carry ``tag`` with the value bound to its ``?``.
+
+        ``common``: a value many documents carry (a course among a dozen). Then the documents are walked in the
+        query's order and each is probed, so a page stops after its last match; otherwise (a reference, an
+        e-mail) the few matching ids are looked up first."""
+        if common:
+            return f"EXISTS (SELECT 1 FROM {name}_tags t WHERE t.id = {name}.id AND t.tag = '{tag}' AND t.value = ?)"
         return f"id IN (SELECT id FROM {name}_tags WHERE tag = '{tag}' AND value = ?)"
 
     def clear(self) -> None:

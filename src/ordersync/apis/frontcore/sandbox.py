@@ -217,7 +217,7 @@ class FrontcoreSandbox(Sandbox):
         where, params = self._common_filters(request, ("created_at", "updated_at", "exported_at"))
         course_id = int_param("course_id", q.get("course_id"))
         if course_id is not None:
-            where.append(self.store.tag_filter("orders", "course"))
+            where.append(self.store.tag_filter("orders", "course", common=True))
             params.append(course_id)
         if not bool_param("exported", q.get("exported")):
             where.append("+exported IS NULL")  # "+": not selective, so scan by id rather than sort 70% of orders
