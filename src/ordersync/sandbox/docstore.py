@@ -44,8 +44,10 @@ class DocStore:
                 f"CREATE TABLE IF NOT EXISTS {name} (id PRIMARY KEY, {cols}{', ' if cols else ''}doc BLOB NOT NULL)"
             )
             for col, sqltype in columns.items():
+                # (column, id): a filter on the column, sorted by id, is answered from the index alone
+                self.conn.execute(f"DROP INDEX IF EXISTS {name}_{col}")  # the single-column form of older files
                 if sqltype.upper() != "BLOB":
-                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col} ON {name} ({col})")
+                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col}_id ON {name} ({col}, id)")
             if tags:
                 self.conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_tags (id, tag TEXT, value)")
                 self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_tags_tv ON {name}_tags (tag, value)")
@@ -97,14 +99,7 @@ class DocStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        sql = f"SELECT doc FROM {name}{where_sql(where)} ORDER BY {order_by}"
-        args = list(params)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            args += [limit, offset]
-        with self.lock:
-            rows = self.conn.execute(sql, args).fetchall()
-        return [orjson.loads(r[0]) for r in rows]
+        return [orjson.loads(raw) for raw in self.find_raw(name, "doc", where, params, order_by, limit, offset)]
 
     def find_raw(
         self,
@@ -116,11 +111,16 @@ class DocStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[bytes]:
-        """Like :meth:`find`, but the stored bytes of ``column`` (a pre-rendered JSON form), not parsed."""
-        sql = f"SELECT {column} FROM {name}{where_sql(where)} ORDER BY {order_by}"
+        """The stored bytes of ``column`` (the JSON document, or a pre-rendered form of it) of the matches.
+
+        A page is chosen by id first (from the indexes alone), then its rows are read: SQLite would otherwise
+        carry every match's document through the sort to keep the first ``limit``."""
         args = list(params)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
+        if limit is None:
+            sql = f"SELECT {column} FROM {name}{where_sql(where)} ORDER BY {order_by}"
+        else:
+            sql = (f"SELECT {column} FROM {name} WHERE id IN (SELECT id FROM {name}{where_sql(where)} "
+                   f"ORDER BY {order_by} LIMIT ? OFFSET ?) ORDER BY {order_by}")
             args += [limit, offset]
         with self.lock:
             return [row[0] for row in self.conn.execute(sql, args)]
