@@ -132,7 +132,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if self.spec.latency_ms:
-            await asyncio.sleep(self.spec.latency_ms / 1000)
+            await pause(self.spec.latency_ms / 1000)
         if self._over_rate(scope):
             await self._refuse(send, ApiError(429, "Too many requests: the rate limit is "
                                                    f"{self.spec.rate:g} requests per second"))
@@ -160,6 +160,14 @@ class FaultMiddleware:
             headers.append((b"retry-after", f"{self.spec.retry_after:g}".encode()))
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def pause(seconds: float) -> None:
+    """Wait at least ``seconds`` of real time: an event loop's timer (uvloop's, with its cached clock) may fire
+    a little early, and a slow answer must never be faster than promised."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(left + 0.001)
 
 
 FAULT_SENTENCES = {"429": "too many requests", "500": "internal server error", "502": "bad gateway",

@@ -21,7 +21,6 @@ to a list answer, so that large windows are slow as on the real server (default 
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from ordersync.apis.eguma.fake import ZURICH, EgumaFaker, new_uuid, recompute_to
 from ordersync.apis.eguma.localtime import EXAMPLE, local_text, parse_local
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.errors import ApiError, BadParam, PlainText
+from ordersync.sandbox.faults import pause
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME
 
@@ -251,7 +251,7 @@ class EgumaSandbox(Sandbox):
         where, params = parse_filters(request)
         docs = self.store.find("orders", where, params, "number")
         if self.ms_per_order and docs:
-            await asyncio.sleep(len(docs) * self.ms_per_order / 1000)
+            await pause(len(docs) * self.ms_per_order / 1000)
         return JSON(docs)
 
     async def get_order(self, request: Request) -> Response:
