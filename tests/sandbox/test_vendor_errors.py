@@ -115,3 +115,12 @@ def test_control_endpoints_refuse_unusable_bodies_with_400(path: str, body: Any)
 def test_a_huge_id_in_a_control_path_is_400() -> None:
     sandbox = InProcess("frontcore", rate_limit=False)
     assert sandbox.request("PATCH", f"/_sandbox/orders/{2**64}", json={}).status_code == 400
+
+
+@pytest.mark.parametrize("api", list(LIST_PATHS))
+def test_unknown_paths_and_methods_are_vendor_errors_too(api: str) -> None:
+    sandbox = InProcess(api, rate_limit=False)
+    missing = sandbox.get(LIST_PATHS[api] + "/nothing/here/at/all")
+    assert missing.status_code == 404 and shape(api, missing)
+    wrong_method = sandbox.request("DELETE", LIST_PATHS[api])
+    assert wrong_method.status_code == 405 and shape(api, wrong_method) and "allow" in wrong_method.headers

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -238,7 +239,7 @@ class Sandbox(ABC):
             Route("/_sandbox/customers", self._create_customer, methods=["POST"]),
             Route("/_sandbox/customers/{id}", self._update_customer, methods=["PATCH"]),
         ]
-        app: ASGIApp = Starlette(routes=routes)
+        app: ASGIApp = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
         if self.faults.active:
             app = FaultMiddleware(app, self.faults, self.drift, credential=self.credential, style=self.error_style)
         return app
@@ -250,6 +251,13 @@ class Sandbox(ABC):
                 f"SELECT id FROM (SELECT id FROM {collection} ORDER BY id LIMIT ?) UNION "
                 f"SELECT id FROM (SELECT id FROM {collection} ORDER BY id DESC LIMIT ?)", (size, size))]
         return [doc for doc in (self.store.get(collection, i) for i in ids) if doc is not None]
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """An unknown path or method is answered in the vendor's error style too."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return self.error_style.response(ApiError(status, str(detail), headers=headers))
 
     async def _openapi(self, request: Request) -> Response:
         base_url = str(request.base_url).rstrip("/")
