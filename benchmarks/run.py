@@ -36,7 +36,8 @@ def free_port() -> int:
 def start_sandbox(orders: int, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ordersync", "serve", "frontcore", "--port", str(port),
-                             "--orders", str(orders), "--seed", "1", "--api-key", KEY, "--data", str(data)],
+                             "--orders", str(orders), "--seed", "1", "--api-key", KEY, "--data", str(data),
+                             "--no-rate-limit"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600

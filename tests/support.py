@@ -45,7 +45,9 @@ class Running:
 
 @contextmanager
 def running(api: str, **options: Any) -> Iterator[Running]:
+    """A sandbox on a thread-served socket; tests lift the vendor's rate limit unless they pass ``rate_limit``."""
     options.setdefault("anchor", ANCHOR)
+    options.setdefault("rate_limit", False)
     sandbox = apis.get(api).load_sandbox(SandboxOptions(**options))
     server = start_in_thread(sandbox.app())
     try:
@@ -144,7 +146,9 @@ class InProcess:
 
 
 def in_process(api: str, **options: Any) -> InProcess:
+    """A sandbox called in-process; tests lift the vendor's rate limit unless they pass ``rate_limit``."""
     options.setdefault("anchor", ANCHOR)
+    options.setdefault("rate_limit", False)
     return InProcess(apis.get(api).load_sandbox(SandboxOptions(**options)))
 
 

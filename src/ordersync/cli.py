@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -249,6 +250,10 @@ def serve(
     faults: Annotated[str | None, typer.Option(help="fault injection, e.g. '429:0.1,500:0.05,latency:20'")] = None,
     data: Annotated[str, typer.Option(help="SQLite file for the data (default: in memory)")] = ":memory:",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="API-specific NAME=VALUE")] = None,
+    anchor: Annotated[str | None, typer.Option(help="end of the generated history, YYYY-MM-DD (default: the one "
+                                                    "kept in --data, else today)")] = None,
+    rate_limit: Annotated[bool, typer.Option(help="enforce the vendor's documented rate limit "
+                                                  "(--no-rate-limit lifts it, for benchmarks)")] = True,
 ) -> None:
     """Run one sandbox until interrupted."""
     from ordersync import apis
@@ -264,8 +269,15 @@ def serve(
             raise fail(f"--option {item!r} must look like NAME=VALUE")
         extra[name] = value
     try:
+        moment = datetime.fromisoformat(anchor) if anchor else None
+    except ValueError:
+        raise fail(f"--anchor {anchor!r} is not a date; use YYYY-MM-DD (or an ISO 8601 date-time)") from None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
         sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
-                                                       data_path=data, extra=extra))
+                                                            data_path=data, extra=extra, anchor=moment,
+                                                            rate_limit=rate_limit))
     except ValueError as exc:
         raise fail(str(exc)) from None
     err.print(f"{sandbox.title} sandbox: {orders:,} orders (seed {seed}) on http://{host}:{port}  "

@@ -1,13 +1,15 @@
 """The base of every sandbox: data in a :class:`DocStore`, a seeded generator, control endpoints, OpenAPI.
 
-An API's sandbox subclasses :class:`Sandbox` and supplies its collections, its generator, its routes and the
-changes its control endpoints can make; everything an API shares (reset, reseed, a settable clock, faults,
-the OpenAPI document) lives here once.
+An API's sandbox subclasses :class:`Sandbox` and supplies its collections, its generator, its routes, its
+credential and auth check, its error style and the changes its control endpoints can make; everything an API
+shares (reset, reseed, a settable clock, faults, the vendor's rate limit, the OpenAPI frame, error rendering,
+a data file that keeps its time anchor) lives here once.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -17,13 +19,18 @@ from typing import Any, ClassVar
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from ordersync.sandbox.docstore import DocStore
+from ordersync.sandbox.errors import ApiError, BadParam, ErrorField, ErrorStyle
 from ordersync.sandbox.faults import FaultMiddleware, FaultSpec
+from ordersync.sandbox.openapi import query_param
+
+__all__ = ["JSON", "Sandbox", "SandboxOptions", "control_input", "query_param"]
 
 
 @dataclass
@@ -35,8 +42,11 @@ class SandboxOptions:
     api_key: str = "sandbox-key"
     faults: str | None = None
     data_path: str = ":memory:"
-    anchor: datetime | None = None  # "now" of the generated history; default: today 00:00 UTC
+    # "now" of the generated history. Default: the anchor kept in the data file, else today 00:00 UTC.
+    anchor: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Enforce the vendor's documented rate limit (Frontcore: 5 requests/s per key); False lifts it (benchmarks).
+    rate_limit: bool = True
 
 
 class JSON(Response):
@@ -58,21 +68,31 @@ def control_input(handler: Handler) -> Handler:
     async def guarded(self: Sandbox, request: Request) -> Response:
         try:
             return await handler(self, request)
-        except (ValueError, TypeError, KeyError) as exc:
-            return JSONResponse({"error": f"bad control request: {exc!r}"}, status_code=400)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            return JSONResponse({"error": f"bad control request: {exc}"}, status_code=400)
 
     return guarded
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Sandbox(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
+    error_style: ClassVar[ErrorStyle] = ErrorField()
+    invalid_status: ClassVar[int] = 400  # the status of a refused query parameter (Firespring: 422)
+    invalid_code: ClassVar[str] = ""  # the vendor's code word for it, if it has one
+    requests_per_second: ClassVar[float | None] = None  # the vendor's documented limit per credential
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
         self.faults = FaultSpec.parse(self.options.faults)
+        if self.faults.rate is None and self.options.rate_limit and self.requests_per_second:
+            self.faults.rate = self.requests_per_second
         self.store = DocStore(self.options.data_path)
         self._fixed_now: datetime | None = None
+        self._anchor: datetime | None = None
         self.define()
         self.ensure_generated(self.options.orders, self.options.seed)
 
@@ -82,20 +102,41 @@ class Sandbox(ABC):
         return self._fixed_now or datetime.now(UTC).replace(microsecond=0)
 
     def anchor(self) -> datetime:
+        """The "now" the generated history ends at: kept in the data file, so a restart on a later day serves
+        the same records (and every change made to them)."""
+        if self._anchor is None:
+            self._anchor = self._wanted_anchor(None)
+        return self._anchor
+
+    def _wanted_anchor(self, stored: str | None) -> datetime:
         if self.options.anchor:
             return self.options.anchor.astimezone(UTC)
+        if stored:
+            return datetime.fromisoformat(stored)
+        return self.today()
+
+    @staticmethod
+    def today() -> datetime:
+        """00:00 UTC of the current day: the anchor of a new generation when none is given or kept."""
         return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     # --- data -------------------------------------------------------------------------------------------
     def ensure_generated(self, orders: int, seed: int) -> None:
-        """Generate the data unless the store already holds exactly this generation (a file kept between runs)."""
-        anchor = self.anchor()
-        stamp = f"{self.name}:{orders}:{seed}:{anchor.isoformat()}"
-        if self.store.meta_get("generation") == stamp:
+        """Generate the data unless the store already holds this generation (a file kept between runs).
+
+        The generation is named by API, size and seed; its anchor is stored beside it, and reused unless
+        ``SandboxOptions.anchor`` asks for another one.
+        """
+        stamp = f"{self.name}:{orders}:{seed}"
+        same = self.store.meta_get("generation") == stamp
+        anchor = self._wanted_anchor(self.store.meta_get("anchor") if same else None)
+        self._anchor = anchor
+        if same and self.store.meta_get("anchor") == anchor.isoformat():
             return
         self.store.clear()
         self.generate(random.Random(seed), orders, anchor)
         self.store.analyze()
+        self.store.meta_set("anchor", anchor.isoformat())
         self.store.meta_set("generation", stamp)
 
     @abstractmethod
@@ -144,6 +185,47 @@ class Sandbox(ABC):
         """Settings of a source of this API that syncs from this sandbox (used by ``ordersync demo``)."""
         return {"type": self.name, "base_url": base_url, "api_key": self.options.api_key}
 
+    # --- auth and errors --------------------------------------------------------------------------------
+    def credential(self, request: Request) -> str | None:
+        """Who is asking, as the vendor identifies a client (its key, its client id): rate limits count per
+        credential. None when the request carries none."""
+        return None
+
+    def authenticate(self, request: Request) -> None:
+        """Raise the vendor's :class:`ApiError` unless the request may read the API (the one shape of every
+        sandbox's auth check). The default: the credential must be the sandbox's key."""
+        key = self.credential(request)
+        if key != self.options.api_key:
+            raise ApiError(401, "Missing API key" if not key else "Wrong API key", code="unauthorized")
+
+    def error(self, error: ApiError) -> Response:
+        if isinstance(error, BadParam):
+            error.status = error.status or self.invalid_status
+            error.code = error.code or self.invalid_code
+        return self.error_style.response(error)
+
+    def endpoint(self, handler: Endpoint, auth: bool = True) -> Endpoint:
+        """``handler`` behind the auth check, with every :class:`ApiError` it raises written in the vendor's style."""
+
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            try:
+                if auth:
+                    self.authenticate(request)
+                return await handler(request)
+            except ApiError as exc:
+                return self.error(exc)
+
+        return guarded
+
+    def security_schemes(self, base_url: str) -> dict[str, Any]:
+        """The OpenAPI ``securitySchemes`` of the API (the first one applies to every operation by default)."""
+        return {}
+
+    def servers(self, base_url: str) -> list[dict[str, Any]]:
+        """The OpenAPI ``servers``: this sandbox (paths are absolute, as the vendor's URLs are)."""
+        return [{"url": base_url, "description": f"this {self.title} sandbox"}]
+
     # --- HTTP -------------------------------------------------------------------------------------------
     def app(self) -> ASGIApp:
         routes: list[BaseRoute] = [
@@ -157,35 +239,66 @@ class Sandbox(ABC):
             Route("/_sandbox/customers", self._create_customer, methods=["POST"]),
             Route("/_sandbox/customers/{id}", self._update_customer, methods=["PATCH"]),
         ]
-        app: ASGIApp = Starlette(routes=routes)
+        app: ASGIApp = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
         if self.faults.active:
-            app = FaultMiddleware(app, self.faults, self.drift)
+            app = FaultMiddleware(app, self.faults, self.drift, credential=self.credential, style=self.error_style)
         return app
 
+    def sample(self, collection: str = "orders", size: int = 300) -> list[dict[str, Any]]:
+        """Records to infer the OpenAPI schemas from: the oldest and the newest."""
+        with self.store.lock:
+            ids = [row[0] for row in self.store.conn.execute(
+                f"SELECT id FROM (SELECT id FROM {collection} ORDER BY id LIMIT ?) UNION "
+                f"SELECT id FROM (SELECT id FROM {collection} ORDER BY id DESC LIMIT ?)", (size, size))]
+        return [doc for doc in (self.store.get(collection, i) for i in ids) if doc is not None]
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """An unknown path or method is answered in the vendor's error style too."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return self.error_style.response(ApiError(status, str(detail), headers=headers))
+
     async def _openapi(self, request: Request) -> Response:
-        doc = {
+        base_url = str(request.base_url).rstrip("/")
+        schemes = self.security_schemes(base_url)
+        doc: dict[str, Any] = {
             "openapi": "3.1.0",
             "info": {"title": f"{self.title} (ordersync sandbox)", "version": "1"},
+            "servers": self.servers(base_url),
             "paths": self.openapi_paths(),
+            "components": {"securitySchemes": schemes},
         }
+        if schemes:
+            doc["security"] = [{next(iter(schemes)): []}]
         return JSON(doc)
 
     @control_input
     async def _reset(self, request: Request) -> Response:
         body = await _body(request)
-        self.options.orders = int(body.get("orders", self.options.orders))
-        self.options.seed = int(body.get("seed", self.options.seed))
+        orders = _whole(body.get("orders", self.options.orders), "orders", 1, 10_000_000)
+        seed = _whole(body.get("seed", self.options.seed), "seed", 0, 2**63 - 1)
+        if body.get("anchor"):
+            self.options.anchor = datetime.fromisoformat(str(body["anchor"])).astimezone(UTC)
+        else:  # regenerate at the anchor in use, not at today's
+            self.options.anchor = self.anchor()
+        self.options.orders, self.options.seed = orders, seed
         self.store.meta_set("generation", "")
         self.ensure_generated(self.options.orders, self.options.seed)
-        return JSON({"orders": self.options.orders, "seed": self.options.seed})
+        return JSON({"orders": self.options.orders, "seed": self.options.seed, "anchor": self.anchor().isoformat()})
 
     @control_input
     async def _clock(self, request: Request) -> Response:
         body = await _body(request)
         value = body.get("now")
         if body.get("advance_seconds"):
-            self._fixed_now = self.now() + timedelta(seconds=float(body["advance_seconds"]))
+            seconds = body["advance_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+                raise ValueError("advance_seconds must be a number of seconds")
+            self._fixed_now = self.now() + timedelta(seconds=seconds)
         else:
+            if value is not None and not isinstance(value, str):
+                raise ValueError("now must be an ISO 8601 date-time with an offset")
             self._fixed_now = datetime.fromisoformat(value).astimezone(UTC) if value else None
         return JSON({"now": self.now().isoformat()})
 
@@ -224,11 +337,18 @@ class Sandbox(ABC):
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    """A control request's JSON object (an empty body is ``{}``); anything else is refused with 400."""
     raw = await request.body()
-    return orjson.loads(raw) if raw.strip() else {}
+    body = orjson.loads(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
+    return body
 
 
-def query_param(name: str, schema_type: str, description: str, **extra: Any) -> dict[str, Any]:
-    """One OpenAPI query parameter."""
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": schema_type, **extra}}
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{name} must be a whole number")
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return number

@@ -21,6 +21,9 @@ class DocStore:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Large pages keep a record and its pre-rendered view on one page (no overflow chain to follow); it takes
+        # effect on a new file only, and must come before the journal mode.
+        self.conn.execute("PRAGMA page_size=32768")
         self.conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self.conn.execute("PRAGMA synchronous=OFF")
         self.lock = threading.RLock()
@@ -28,14 +31,23 @@ class DocStore:
         self._tags: dict[str, tuple[str, ...]] = {}
 
     def define(self, name: str, columns: Mapping[str, str], tags: Sequence[str] = ()) -> None:
-        """Create collection ``name`` with typed, indexed ``columns`` and multi-valued ``tags``."""
+        """Create collection ``name`` with typed, indexed ``columns`` and multi-valued ``tags``; a ``BLOB`` column
+        is not indexed: it holds a pre-rendered form of the document (see :meth:`find_raw`)."""
         cols = ", ".join(f"{col} {sqltype}" for col, sqltype in columns.items())
         with self.lock:
+            existing = [row[1] for row in self.conn.execute(f"PRAGMA table_info({name})")]
+            if existing and existing != ["id", *columns, "doc"]:  # a file written by another version: start over
+                self.conn.execute(f"DROP TABLE {name}")
+                self.conn.execute(f"DROP TABLE IF EXISTS {name}_tags")
+                self.conn.execute("DROP TABLE IF EXISTS _meta")
             self.conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {name} (id PRIMARY KEY, {cols}{', ' if cols else ''}doc BLOB NOT NULL)"
             )
-            for col in columns:
-                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col} ON {name} ({col})")
+            for col, sqltype in columns.items():
+                # (column, id): a filter on the column, sorted by id, is answered from the index alone
+                self.conn.execute(f"DROP INDEX IF EXISTS {name}_{col}")  # the single-column form of older files
+                if sqltype.upper() != "BLOB":
+                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_{col}_id ON {name} ({col}, id)")
             if tags:
                 self.conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_tags (id, tag TEXT, value)")
                 self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_tags_tv ON {name}_tags (tag, value)")
@@ -87,26 +99,49 @@ class DocStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        sql = f"SELECT doc FROM {name}{_where(where)} ORDER BY {order_by}"
+        return [orjson.loads(raw) for raw in self.find_raw(name, "doc", where, params, order_by, limit, offset)]
+
+    def find_raw(
+        self,
+        name: str,
+        column: str,
+        where: Sequence[str] = (),
+        params: Sequence[Any] = (),
+        order_by: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[bytes]:
+        """The stored bytes of ``column`` (the JSON document, or a pre-rendered form of it) of the matches.
+
+        A page is chosen by id first (from the indexes alone), then its rows are read: SQLite would otherwise
+        carry every match's document through the sort to keep the first ``limit``."""
         args = list(params)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
+        if limit is None:
+            sql = f"SELECT {column} FROM {name}{where_sql(where)} ORDER BY {order_by}"
+        else:
+            sql = (f"SELECT {column} FROM {name} WHERE id IN (SELECT id FROM {name}{where_sql(where)} "
+                   f"ORDER BY {order_by} LIMIT ? OFFSET ?) ORDER BY {order_by}")
             args += [limit, offset]
         with self.lock:
-            rows = self.conn.execute(sql, args).fetchall()
-        return [orjson.loads(r[0]) for r in rows]
+            return [row[0] for row in self.conn.execute(sql, args)]
 
     def count(self, name: str, where: Sequence[str] = (), params: Sequence[Any] = ()) -> int:
         with self.lock:
-            return int(self.conn.execute(f"SELECT count(*) FROM {name}{_where(where)}", list(params)).fetchone()[0])
+            return int(self.conn.execute(f"SELECT count(*) FROM {name}{where_sql(where)}", list(params)).fetchone()[0])
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.lock:
             row = self.conn.execute(sql, list(params)).fetchone()
         return row[0] if row else None
 
-    def tag_filter(self, name: str, tag: str) -> str:
-        """A WHERE fragment matching documents that carry ``tag`` with the value bound to its ``?``."""
+    def tag_filter(self, name: str, tag: str, common: bool = False) -> str:
+        """A WHERE fragment matching documents that carry ``tag`` with the value bound to its ``?``.
+
+        ``common``: a value many documents carry (a course among a dozen). Then the documents are walked in the
+        query's order and each is probed, so a page stops after its last match; otherwise (a reference, an
+        e-mail) the few matching ids are looked up first."""
+        if common:
+            return f"EXISTS (SELECT 1 FROM {name}_tags t WHERE t.id = {name}.id AND t.tag = '{tag}' AND t.value = ?)"
         return f"id IN (SELECT id FROM {name}_tags WHERE tag = '{tag}' AND value = ?)"
 
     def clear(self) -> None:
@@ -137,5 +172,5 @@ class DocStore:
             self.conn.close()
 
 
-def _where(clauses: Sequence[str]) -> str:
+def where_sql(clauses: Sequence[str]) -> str:
     return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""

@@ -1,5 +1,8 @@
 """Seeded fault injection for every sandbox: the failures a real API produces, on demand and reproducibly.
 
+Every injected failure is written in the API's own error style (see :mod:`ordersync.sandbox.errors`), and
+requests are counted per credential as the sandbox finds it (its ``credential`` hook), not per URL.
+
 Spec (``--faults``): comma-separated ``kind:value`` items.
 
 ==============  =====================================================================
@@ -8,7 +11,8 @@ Spec (``--faults``): comma-separated ``kind:value`` items.
 ``reset:P``      drop the connection before any body byte arrives
 ``truncate:P``   send half of the body, then drop the connection
 ``latency:MS``   add MS milliseconds to every answer
-``rate:N``       allow N requests per second per credential; above it, 429 + Retry-After
+``rate:N``       allow N requests per second per credential; above it, 429 + Retry-After (overrides the
+                 vendor's documented limit, which a sandbox enforces by default)
 ``drift:P``      with probability P, create or update an order just before answering a list
 ``retry_after:S`` the Retry-After value in seconds (default 1)
 ``seed:S``       seed of the fault dice (default 0)
@@ -26,7 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ordersync.sandbox.errors import ApiError, ErrorField, ErrorStyle
 
 STATUS_FAULTS = ("429", "500", "502", "503")
 PROBABILITY_FAULTS = (*STATUS_FAULTS, "reset", "truncate", "drift")
@@ -78,13 +85,22 @@ class FaultSpec:
         return bool(self.probabilities or self.latency_ms or self.rate)
 
 
-class FaultMiddleware:
-    """Wraps a sandbox's API routes (never ``/_sandbox`` or ``/openapi.json``) with the faults of a spec."""
+Credential = Callable[[Request], "str | None"]
 
-    def __init__(self, app: ASGIApp, spec: FaultSpec, drift: Callable[[random.Random], Any] | None = None) -> None:
+
+class FaultMiddleware:
+    """Wraps a sandbox's API routes (never ``/_sandbox`` or ``/openapi.json``) with the faults of a spec.
+
+    ``credential`` tells who is asking (one rate window per credential); ``style`` writes the error bodies.
+    """
+
+    def __init__(self, app: ASGIApp, spec: FaultSpec, drift: Callable[[random.Random], Any] | None = None,
+                 credential: Credential | None = None, style: ErrorStyle | None = None) -> None:
         self.app = app
         self.spec = spec
         self.drift = drift
+        self.credential = credential
+        self.style = style or ErrorField()
         self.rng = random.Random(spec.seed)
         self.lock = threading.Lock()
         self.windows: dict[str, list[float]] = {}
@@ -100,10 +116,7 @@ class FaultMiddleware:
     def _over_rate(self, scope: Scope) -> bool:
         if not self.spec.rate:
             return False
-        headers = dict(scope.get("headers") or [])
-        who = (headers.get(b"x-api-key") or headers.get(b"authorization") or scope.get("query_string", b"")).decode(
-            "latin-1"
-        )
+        who = (self.credential(Request(scope)) if self.credential else None) or ""
         now = time.monotonic()
         with self.lock:
             window = [t for t in self.windows.get(who, []) if now - t < 1.0]
@@ -119,13 +132,14 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if self.spec.latency_ms:
-            await asyncio.sleep(self.spec.latency_ms / 1000)
+            await pause(self.spec.latency_ms / 1000)
         if self._over_rate(scope):
-            await _plain(send, 429, b'{"error": "Too many requests"}', self.spec.retry_after)
+            await self._refuse(send, ApiError(429, "Too many requests: the rate limit is "
+                                                   f"{self.spec.rate:g} requests per second"))
             return
         for status in STATUS_FAULTS:
             if self._roll(status):
-                await _plain(send, int(status), b'{"error": "Injected fault"}', self.spec.retry_after)
+                await self._refuse(send, ApiError(int(status), f"Injected fault: {FAULT_SENTENCES[status]}"))
                 return
         if self.drift is not None and self._roll("drift"):
             with self.lock:
@@ -138,12 +152,26 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
 
 
-async def _plain(send: Send, status: int, body: bytes, retry_after: float) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 429 or status == 503:
-        headers.append((b"retry-after", f"{retry_after:g}".encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, send: Send, error: ApiError) -> None:
+        """An error answer in the API's own style; 429 and 503 say when to come back."""
+        body = self.style.body(error)
+        headers = [(b"content-type", self.style.media_type.encode()), (b"content-length", str(len(body)).encode())]
+        if error.status in (429, 503):
+            headers.append((b"retry-after", f"{self.spec.retry_after:g}".encode()))
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def pause(seconds: float) -> None:
+    """Wait at least ``seconds`` of real time: an event loop's timer (uvloop's, with its cached clock) may fire
+    a little early, and a slow answer must never be faster than promised."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(left + 0.001)
+
+
+FAULT_SENTENCES = {"429": "too many requests", "500": "internal server error", "502": "bad gateway",
+                   "503": "service unavailable"}
 
 
 async def _cut(app: ASGIApp, scope: Scope, receive: Receive, send: Send, keep: float) -> None:

@@ -104,10 +104,12 @@ def test_malformed_date_is_400_plain_text(sandbox: Running, value: str) -> None:
 
 
 def test_key_is_required(sandbox: Running) -> None:
-    for params in ({}, {"apikey": "wrong"}, {"apikey": ""}):
+    """As documented: a missing parameter is 400, a key that is not valid 401; both plain text."""
+    for params, status in (({}, 400), ({"apikey": ""}, 400), ({"apikey": "wrong"}, 401)):
         answer = get(f"{sandbox.url}/v1/vouchers/orders.json", params=params)
-        assert answer.status_code == 401
+        assert answer.status_code == status
         assert answer.headers["content-type"].startswith("text/plain") and answer.text
+        assert ("apikey" in answer.text) == (status == 400)
     one = everything(sandbox)[0]
     assert get(f"{sandbox.url}/v1/vouchers/orders/{one['id']}.json", params={"apikey": "x"}).status_code == 401
 
@@ -127,7 +129,9 @@ def test_openapi_describes_both_endpoints(sandbox: Running) -> None:
     paths = doc.json()["paths"]
     assert set(paths) == {"/v1/vouchers/orders.json", "/v1/vouchers/orders/{id}.json"}
     names = [p["name"] for p in paths["/v1/vouchers/orders.json"]["get"]["parameters"]]
-    assert names == ["apikey", "created_at_after", "created_at_before", "updated_at_after", "updated_at_before"]
+    assert names == ["created_at_after", "created_at_before", "updated_at_after", "updated_at_before"]
+    scheme = doc.json()["components"]["securitySchemes"]["apikey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "query", "apikey")
     schema = paths["/v1/vouchers/orders.json"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert list(schema["items"]["properties"]) == ORDER_FIELDS
 

@@ -234,8 +234,9 @@ def test_openapi_describes_every_documented_parameter(fc: Running) -> None:
     doc = httpx.get(f"{fc.url}/openapi.json").json()
     names = {p["name"] for p in doc["paths"]["/v2/orders"]["get"]["parameters"]}
     assert names >= {"course_id", "limit", "page", "since_id", "created_at_min", "created_at_max", "updated_at_min",
-                     "updated_at_max", "exported_at_min", "exported_at_max", "user_data", "exported", "include[]",
-                     "X-API-Key"}
+                     "updated_at_max", "exported_at_min", "exported_at_max", "user_data", "exported", "include[]"}
+    assert doc["components"]["securitySchemes"]["apiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert doc["security"] == [{"apiKey": []}] and doc["servers"][0]["url"] == fc.url
     assert "/v2/customers" in doc["paths"]
 
 
@@ -249,3 +250,18 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
                              headers={"X-API-Key": "sandbox-key"}).json()
         assert first(a) == first(b)
         assert first(a) != first(c)
+
+
+def test_pre_rendered_pages_equal_rendered_ones_and_follow_customer_changes() -> None:
+    """The default list view is served from stored bytes: it must be exactly what rendering would give."""
+    from tests.sandbox.inprocess import InProcess, auth
+
+    fc = InProcess("frontcore", orders=200, rate_limit=False)
+    sandbox: Any = fc.sandbox
+    served = fc.get("/v2/orders", params={"limit": 250, "exported": "true"}, **auth(fc)).json()
+    rendered = sandbox.render_orders(sandbox.store.find("orders", [], [], "id DESC"), False, set())
+    assert served == rendered and len(served) == 200
+    order = next(o for o in served if o["customer"])
+    fc.request("PATCH", f"/_sandbox/customers/{order['customer']['id']}", json={"title": "Nytt Navn AS"})
+    again = fc.get("/v2/orders", params={"limit": 250, "exported": "true"}, **auth(fc)).json()
+    assert next(o for o in again if o["id"] == order["id"])["customer"]["title"] == "Nytt Navn AS"

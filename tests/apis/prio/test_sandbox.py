@@ -174,9 +174,11 @@ def test_filter_bookings_keeps_only_matching_bookings(r: Running, everything: li
 
 
 def test_search_needs_cache_and_matches_words(r: Running, everything: list[Order]) -> None:
-    refused = api_get(r, {**WIDE, "order_search_query": "museum"})
+    """The cache is on unless turned off (docs/prio.md); search works only with it."""
+    refused = api_get(r, {**WIDE, "order_search_query": "museum", "cache": "false"})
     assert refused.status_code == 400 and refused.json()["error"] == "INVALID_REQUEST"
     assert "cache" in refused.json()["error_description"]
+    assert api_get(r, {**WIDE, "order_search_query": "museum"}).status_code == 200
 
     def text(o: Order) -> str:
         words = [o["order_reference"], o["order_external_reference"], o["order_created_email"],

@@ -2,7 +2,8 @@
 
 Semantics, as we read the documentation (``api-docs/eguma-v1-orders.txt`` and NOTES.md):
 
-* the key is the ``apikey`` query parameter; a missing or wrong key is 401 with a plain-text body;
+* the key is the ``apikey`` query parameter; a missing key is 400 ("missing parameter"), a wrong one 401, both
+  plain text, as every e-guma error (faults included);
 * ``created_at_after`` / ``updated_at_after`` keep orders at or after the value, ``*_before`` strictly before it;
   values must be exactly ``2019-06-04T23:15:14`` (local time, no zone), anything else is 400 (plain text);
 * timestamps are Swiss local wall-clock time without a zone, stored and compared as text, as the vendor does:
@@ -10,7 +11,8 @@ Semantics, as we read the documentation (``api-docs/eguma-v1-orders.txt`` and NO
 * no pagination: one answer holds every match, in order-number order;
 * ``updated_at`` equals ``created_at`` at creation and moves (to the sandbox clock's now) only when a voucher
   line is cancelled (**assumption**: the line leaves ``order_lines`` and the grand total drops by its total;
-  the only line left cannot leave, cancelling it cancels the order),
+  the only line left cannot leave, cancelling it cancels the order; a refund payment keeps the payments equal to
+  the grand total),
   the order is cancelled, or a value of the customer changes (every order of that customer moves).
 
 Options (``ordersync serve eguma -o NAME=VALUE``): ``ms_per_order`` adds that many milliseconds per returned order
@@ -19,18 +21,21 @@ to a list answer, so that large windows are slow as on the real server (default 
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ordersync.apis.eguma.fake import ZURICH, EgumaFaker, new_uuid, recompute_total
 from ordersync.apis.eguma.localtime import EXAMPLE, local_text, parse_local
-from ordersync.sandbox.app import JSON, Sandbox, query_param
+from ordersync.sandbox.app import JSON, Sandbox
+from ordersync.sandbox.errors import ApiError, BadParam, PlainText
+from ordersync.sandbox.faults import pause
+from ordersync.sandbox.openapi import error_answers, json_answer, query_param
+from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME
 
 FILTERS = {
     "created_at_after": ("created", ">="),
@@ -45,14 +50,6 @@ OPTIONS = ("ms_per_order",)
 FIRST_NUMBER = 10001
 
 
-class BadRequest(Exception):
-    pass
-
-
-def text_error(message: str, status: int) -> Response:
-    return PlainTextResponse(message, status_code=status)
-
-
 def parse_filters(request: Request) -> tuple[list[str], list[Any]]:
     """The four documented date filters as SQL on the local-time text columns; 400 for a malformed value."""
     where: list[str] = []
@@ -62,9 +59,9 @@ def parse_filters(request: Request) -> tuple[list[str], list[Any]]:
             continue
         value = request.query_params[name]
         if not value:
-            raise BadRequest(f"Missing value for parameter {name} (format: {EXAMPLE})")
+            raise BadParam(name, f"Missing value for parameter {name} (format: {EXAMPLE})")
         if parse_local(value) is None:
-            raise BadRequest(f"Invalid value for parameter {name}: '{value}' (format: {EXAMPLE})")
+            raise BadParam(name, f"Invalid value for parameter {name}: '{value}' (format: {EXAMPLE})")
         where.append(f"{column} {op} ?")
         params.append(value)
     return where, params
@@ -73,6 +70,7 @@ def parse_filters(request: Request) -> tuple[list[str], list[Any]]:
 class EgumaSandbox(Sandbox):
     name = "eguma"
     title = "e-guma REST API v1"
+    error_style = PlainText()
 
     # --- data -------------------------------------------------------------------------------------------
     def define(self) -> None:
@@ -235,67 +233,60 @@ class EgumaSandbox(Sandbox):
     # --- HTTP -------------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v1/vouchers/orders.json", self.list_orders, methods=["GET"]),
-            Route("/v1/vouchers/orders/{id}.json", self.get_order, methods=["GET"]),
+            Route("/v1/vouchers/orders.json", self.endpoint(self.list_orders), methods=["GET"]),
+            Route("/v1/vouchers/orders/{id}.json", self.endpoint(self.get_order), methods=["GET"]),
         ]
 
-    def unauthorized(self, request: Request) -> Response | None:
-        key = request.query_params.get("apikey")
+    def credential(self, request: Request) -> str | None:
+        return request.query_params.get("apikey")
+
+    def authenticate(self, request: Request) -> None:
+        key = self.credential(request)
         if not key:
-            return text_error("Unauthorized: the apikey parameter is missing", 401)
+            raise ApiError(400, "Bad Request: missing parameter apikey")
         if key != self.options.api_key:
-            return text_error("Unauthorized: invalid API key", 401)
-        return None
+            raise ApiError(401, "Unauthorized: invalid API key")
 
     async def list_orders(self, request: Request) -> Response:
-        refused = self.unauthorized(request)
-        if refused:
-            return refused
-        try:
-            where, params = parse_filters(request)
-        except BadRequest as exc:
-            return text_error(str(exc), 400)
+        where, params = parse_filters(request)
         docs = self.store.find("orders", where, params, "number")
         if self.ms_per_order and docs:
-            await asyncio.sleep(len(docs) * self.ms_per_order / 1000)
+            await pause(len(docs) * self.ms_per_order / 1000)
         return JSON(docs)
 
     async def get_order(self, request: Request) -> Response:
-        refused = self.unauthorized(request)
-        if refused:
-            return refused
         doc = self.store.get("orders", request.path_params["id"])
         if doc is None:
-            return text_error("Order not found", 404)
+            raise ApiError(404, "Order not found")
         return JSON(doc)
 
+    def security_schemes(self, base_url: str) -> dict[str, Any]:
+        return {"apikey": {"type": "apiKey", "in": "query", "name": "apikey",
+                           "description": "the shop's API key (missing: 400, wrong: 401)"}}
+
     def openapi_paths(self) -> dict[str, Any]:
-        key = {**query_param("apikey", "string", "the shop's API key"), "required": True}
-        date = {"pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", "example": EXAMPLE}
+        date = {"pattern": f"^{CALENDAR_DATE}T{CLOCK_TIME}$", "example": EXAMPLE}
         filters = [
             query_param("created_at_after", "string", "orders created at or after (local time, no zone)", **date),
             query_param("created_at_before", "string", "orders created before (local time, no zone)", **date),
             query_param("updated_at_after", "string", "orders modified at or after (local time, no zone)", **date),
             query_param("updated_at_before", "string", "orders modified before (local time, no zone)", **date),
         ]
-        errors = {
-            "400": {"description": "missing or malformed parameter", "content": {"text/plain": {}}},
-            "401": {"description": "no valid API key", "content": {"text/plain": {}}},
-            "500": {"description": "server error", "content": {"text/plain": {}}},
-        }
+        errors = error_answers(self.error_style, {"400": "missing or malformed parameter",
+                                                  "401": "no valid API key"})
         order = order_schema()
         return {
             "/v1/vouchers/orders.json": {"get": {
                 "summary": "Retrieves a list of orders (every match, no pagination)",
-                "parameters": [key, *filters],
-                "responses": {"200": {"description": "the orders", "content": {"application/json": {
-                    "schema": {"type": "array", "items": order}}}}, **errors},
+                "operationId": "listOrders", "parameters": filters,
+                "responses": {"200": json_answer("the orders", {"type": "array", "items": order}), **errors},
             }},
             "/v1/vouchers/orders/{id}.json": {"get": {
                 "summary": "Retrieves one order",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}, key],
-                "responses": {"200": {"description": "the order", "content": {"application/json": {"schema": order}}},
-                              "404": {"description": "no such order", "content": {"text/plain": {}}}, **errors},
+                "operationId": "getOrder",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": json_answer("the order", order),
+                              "404": self.error_style.content("no such order"), **errors},
             }},
         }
 
@@ -331,14 +322,20 @@ def cancel(doc: dict[str, Any], stamp: str) -> bool:
 
 
 def cancel_line(doc: dict[str, Any], index: int, stamp: str) -> bool:
-    """A voucher line gets cancelled: it leaves the order and the total drops (**assumption**); cancelling the
+    """A voucher line gets cancelled: it leaves the order, the total drops and a refund (a negative payment in the
+    first payment's method) keeps the payments equal to the total (**assumption**, docs/eguma.md); cancelling the
     only line left cancels the order instead (the line stays). False if there is no such line."""
     if not 0 <= index < len(doc["order_lines"]):
         return False
     if len(doc["order_lines"]) == 1:
         return cancel(doc, stamp)
+    before = int(doc["grand_total_in_cents"])
     del doc["order_lines"][index]
     recompute_total(doc)
+    refund = before - int(doc["grand_total_in_cents"])
+    if refund and doc["payments"]:  # paid back in the way it was paid: the payments still add up to the total
+        first = doc["payments"][0]
+        doc["payments"].append({**first, "amount_in_cents": -refund})
     doc["updated_at"] = stamp
     return True
 

@@ -10,12 +10,15 @@ Semantics, as we read ``api-docs/firespring-orders.txt`` and NOTES.md (assumptio
   orders without a user sort as if their user name were empty (first when ascending);
 * ``search`` is a case-insensitive substring match on the message tracking number or the user's user name;
 * ``includes`` expands the record (see :func:`render`); ``items.*`` implies ``items``, ``shipments.*`` ``shipments``;
-* errors are ``{"errors": [{"code", "source", "detail"}]}``; 404 for an unknown website or order.
+* errors are ``{"errors": [{"code", "source", "detail"}]}`` (faults included); 404 for an unknown website or
+  order; 403 for a website the key has no access to: the websites in ``OTHER_WEBSITES`` belong to another
+  organisation, and a key given with ``-o limited_keys=KEY:4+19,KEY2:27`` reads only the websites listed.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 import random
 import re
@@ -27,7 +30,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ordersync.apis.firespring.fake import STATUSES, WEBSITES, FirespringFaker, iso
-from ordersync.sandbox.app import JSON, Sandbox, query_param
+from ordersync.sandbox.app import JSON, Sandbox
+from ordersync.sandbox.errors import ApiError, BadParam, ErrorList
+from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
+from ordersync.sandbox.params import choice_param, db_time, int_param
 
 INCLUDES = (
     "additional_information", "billing_address", "items", "items.attributes", "items.portal",
@@ -36,6 +42,7 @@ INCLUDES = (
 )
 SORTS = {"date_created": "created", "message.message_tracking_number": "tracking", "user.username": "username"}
 MAX_COUNT = 100
+MAX_PAGE = (2**63 - 1) // MAX_COUNT
 VERSIONS = ("1", "2")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Top-level fields that are absent unless included (the rest are always there, ids or objects).
@@ -44,30 +51,7 @@ LIFECYCLE = {"pending_approval": "new", "new": "processing", "processing": "ship
              "shipped": "completed", "completed": "completed", "denied": "denied", "canceled": "canceled"}
 
 
-class Invalid(Exception):
-    """A parameter the API would refuse with 422."""
-
-    def __init__(self, source: str, detail: str) -> None:
-        super().__init__(detail)
-        self.source = source
-        self.detail = detail
-
-
-def errors(status: int, code: str, source: str, detail: str) -> Response:
-    return JSON({"errors": [{"code": code, "source": source, "detail": detail}]}, status_code=status)
-
-
-def parse_int(name: str, value: str | None, default: int, low: int, high: int | None = None) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Invalid(name, f"The {name} parameter must be an integer, got '{value}'.") from None
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise Invalid(name, f"The {name} parameter must be {bound}, got {number}.")
-    return number
+OTHER_WEBSITES = (1, 2, 3)  # websites of other organisations: they exist, the sandbox's key may not read them
 
 
 def parse_date(name: str, value: str | None) -> str | None:
@@ -79,31 +63,36 @@ def parse_date(name: str, value: str | None) -> str | None:
             raise ValueError
         day = date.fromisoformat(value)
     except ValueError:
-        raise Invalid(name, f"The {name} parameter must be a date in the YYYY-MM-DD format, got '{value}'.") from None
+        raise BadParam(name, f"The {name} parameter must be a date in the YYYY-MM-DD format, got '{value}'.") from None
     return f"{day.isoformat()} 00:00:00"
-
-
-def parse_choice(name: str, value: str | None, allowed: tuple[str, ...], default: str | None) -> str | None:
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        raise Invalid(name, f"The {name} parameter must be one of: {', '.join(allowed)}; got '{value}'.")
-    return value
 
 
 def parse_includes(value: str | None) -> set[str]:
     wanted = {part.strip() for part in (value or "").split(",") if part.strip()}
     unknown = sorted(wanted - set(INCLUDES))
     if unknown:
-        raise Invalid("includes", f"Unknown include(s): {', '.join(unknown)}. Available: {', '.join(INCLUDES)}.")
+        raise BadParam("includes", f"Unknown include(s): {', '.join(unknown)}. Available: {', '.join(INCLUDES)}.")
     for name in list(wanted):
         if "." in name:
             wanted.add(name.split(".", 1)[0])
     return wanted
 
 
-def db_time(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def parse_limited_keys(value: Any) -> dict[str, set[int]]:
+    """``KEY:4+19,KEY2:27`` -> the websites each extra key may read."""
+    keys: dict[str, set[int]] = {}
+    for item in str(value or "").split(","):
+        key, sep, sites = item.strip().partition(":")
+        if not item.strip():
+            continue
+        if not sep or not all(s.isdigit() for s in sites.split("+")):
+            raise ValueError(f"limited_keys item {item!r} must look like KEY:4+19")
+        keys[key] = {int(s) for s in sites.split("+")}
+    return keys
+
+
+def db_time_of(value: str) -> str:
+    return db_time(datetime.fromisoformat(value)) or ""
 
 
 def _ref(value: Any, included: bool, empty: Any) -> Any:
@@ -151,9 +140,16 @@ def _render_item(item: dict[str, Any], includes: set[str]) -> dict[str, Any]:
 class FirespringSandbox(Sandbox):
     name = "firespring"
     title = "Firespring API"
+    error_style = ErrorList()
+    invalid_status = 422
+    invalid_code = "invalid_parameter"
 
     # --- data -------------------------------------------------------------------------------------------
     def define(self) -> None:
+        unknown = set(self.options.extra) - {"limited_keys"}
+        if unknown:
+            raise ValueError(f"unknown firespring sandbox option(s) {', '.join(sorted(unknown))}; known: limited_keys")
+        self.limited_keys = parse_limited_keys(self.options.extra.get("limited_keys"))
         self.store.define("orders", {"website": "INTEGER", "created": "TEXT", "status": "TEXT", "tracking": "TEXT",
                                      "username": "TEXT"})
         self._faker: FirespringFaker | None = None
@@ -187,7 +183,7 @@ class FirespringSandbox(Sandbox):
         user = doc.get("user") or {}
         columns = {
             "website": website,
-            "created": db_time(doc["date_created"]),
+            "created": db_time_of(doc["date_created"]),
             "status": doc["status"],
             "tracking": doc["message"]["message_tracking_number"],
             "username": user.get("username") or "",
@@ -251,50 +247,56 @@ class FirespringSandbox(Sandbox):
     # --- HTTP -------------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/websites/{website_id}/orders", self.list_orders, methods=["GET"]),
-            Route("/websites/{website_id}/orders/{id}", self.get_order, methods=["GET"]),
+            Route("/websites/{website_id}/orders", self.endpoint(self.list_orders), methods=["GET"]),
+            Route("/websites/{website_id}/orders/{id}", self.endpoint(self.get_order), methods=["GET"]),
         ]
 
-    def check(self, request: Request) -> Response | int:
-        """Auth, version and website, in the order the API checks them; the website id when all is well."""
+    def credential(self, request: Request) -> str | None:
+        """The HTTP Basic user name (the API key); the password is ignored."""
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            return base64.b64decode(encoded.strip(), validate=True).decode().partition(":")[0]
+        except (binascii.Error, ValueError):
+            return None
+
+    def authenticate(self, request: Request) -> None:
+        """Auth, version and website, in the order the API checks them (401, 422, 404, 403)."""
         header = request.headers.get("authorization", "")
-        user = None
-        if header.lower().startswith("basic "):
-            try:
-                user, _, _password = base64.b64decode(header[6:].strip()).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                user = None
         if not header:
-            return errors(401, "unauthorized", "authorization", "An API key is required (HTTP Basic user name).")
-        if user != self.options.api_key:
-            return errors(401, "unauthorized", "authorization", "The API key is invalid.")
+            raise ApiError(401, "An API key is required (HTTP Basic user name).", "unauthorized", "authorization")
+        key = self.credential(request)
+        if key != self.options.api_key and key not in self.limited_keys:
+            raise ApiError(401, "The API key is invalid.", "unauthorized", "authorization")
         version = request.headers.get("firespring-api-version", "1")
         if version not in VERSIONS:
-            return errors(422, "invalid_header", "Firespring-Api-Version",
-                          f"Unsupported API version '{version}'. Supported versions: {', '.join(VERSIONS)}.")
+            raise ApiError(422, f"Unsupported API version '{version}'. Supported versions: {', '.join(VERSIONS)}.",
+                           "invalid_header", "Firespring-Api-Version")
+        website = self.website(request)
+        if website in OTHER_WEBSITES or (key in self.limited_keys and website not in self.limited_keys[key]):
+            raise ApiError(403, f"The API key does not have access to website {website}.", "forbidden", "website_id")
+
+    @staticmethod
+    def website(request: Request) -> int:
         raw_id = request.path_params["website_id"]
-        if not raw_id.isdigit() or int(raw_id) not in WEBSITES:
-            return errors(404, "not_found", "website_id", f"Website {raw_id} was not found.")
+        if not raw_id.isdigit() or int(raw_id) not in (*WEBSITES, *OTHER_WEBSITES):
+            raise ApiError(404, f"Website {raw_id} was not found.", "not_found", "website_id")
         return int(raw_id)
 
     async def list_orders(self, request: Request) -> Response:
-        checked = self.check(request)
-        if isinstance(checked, Response):
-            return checked
+        website = self.website(request)
         q = request.query_params
-        try:
-            count = parse_int("count", q.get("count"), MAX_COUNT, 1, MAX_COUNT)
-            page = parse_int("page", q.get("page"), 1, 1)
-            date_start = parse_date("date_start", q.get("date_start"))
-            date_end = parse_date("date_end", q.get("date_end"))
-            direction = parse_choice("direction", q.get("direction"), ("asc", "desc"), "desc")
-            sort = parse_choice("sort", q.get("sort"), tuple(SORTS), "date_created") or "date_created"
-            status = parse_choice("status", q.get("status"), STATUSES, None)
-            includes = parse_includes(q.get("includes"))
-        except Invalid as exc:
-            return errors(422, "invalid_parameter", exc.source, exc.detail)
+        count = int_param("count", q.get("count"), MAX_COUNT, 1, MAX_COUNT) or MAX_COUNT
+        page = int_param("page", q.get("page"), 1, 1, MAX_PAGE) or 1
+        date_start = parse_date("date_start", q.get("date_start"))
+        date_end = parse_date("date_end", q.get("date_end"))
+        direction = choice_param("direction", q.get("direction"), ("asc", "desc"), "desc")
+        sort = choice_param("sort", q.get("sort"), tuple(SORTS), "date_created") or "date_created"
+        status = choice_param("status", q.get("status"), STATUSES, None)
+        includes = parse_includes(q.get("includes"))
         where: list[str] = ["website = ?"]
-        params: list[Any] = [checked]
+        params: list[Any] = [website]
         if date_start:
             where.append("created >= ?")
             params.append(date_start)
@@ -319,31 +321,33 @@ class FirespringSandbox(Sandbox):
         return JSON({"object": "list", "data": data, "meta": {"pagination": pagination}})
 
     async def get_order(self, request: Request) -> Response:
-        checked = self.check(request)
-        if isinstance(checked, Response):
-            return checked
-        try:
-            includes = parse_includes(request.query_params.get("includes"))
-        except Invalid as exc:
-            return errors(422, "invalid_parameter", exc.source, exc.detail)
+        website = self.website(request)
+        includes = parse_includes(request.query_params.get("includes"))
         raw_id = request.path_params["id"]
-        doc = self.store.get("orders", int(raw_id)) if raw_id.isdigit() else None
-        if doc is None or self.website_of(doc) != checked:
-            return errors(404, "not_found", "order_id", f"Order {raw_id} was not found on website {checked}.")
+        order_id = int_param("order_id", raw_id, 0) if raw_id.isdigit() else None
+        doc = self.store.get("orders", order_id) if order_id is not None else None
+        if doc is None or self.website_of(doc) != website:
+            raise ApiError(404, f"Order {raw_id} was not found on website {website}.", "not_found", "order_id")
         return JSON(render(doc, includes))
 
+    def security_schemes(self, base_url: str) -> dict[str, Any]:
+        return {"basic": {"type": "http", "scheme": "basic",
+                          "description": "the API key as user name, an empty password"}}
+
     def openapi_paths(self) -> dict[str, Any]:
+        one_include = "|".join(re.escape(name) for name in INCLUDES)
         common = [
             {"name": "website_id", "in": "path", "required": True,
              "schema": {"type": "integer", "enum": list(WEBSITES)}},
             {"name": "Firespring-Api-Version", "in": "header", "required": False,
              "schema": {"type": "string", "enum": list(VERSIONS), "default": "1"}},
-            query_param("includes", "string", "Comma separated list of: " + ", ".join(INCLUDES)),
+            query_param("includes", "string", "Comma separated list of: " + ", ".join(INCLUDES),
+                        pattern=f"^({one_include})(,({one_include}))*$"),
         ]
         listing = [
             *common,
             query_param("count", "integer", "Orders per page", default=MAX_COUNT, minimum=1, maximum=MAX_COUNT),
-            query_param("page", "integer", "Page number", default=1, minimum=1),
+            query_param("page", "integer", "Page number", default=1, minimum=1, maximum=MAX_PAGE),
             query_param("date_start", "string", "Created at or after this day (00:00 UTC), YYYY-MM-DD", format="date"),
             query_param("date_end", "string", "Created before this day (00:00 UTC), YYYY-MM-DD", format="date"),
             query_param("direction", "string", "Sort direction", enum=["asc", "desc"], default="desc"),
@@ -351,15 +355,25 @@ class FirespringSandbox(Sandbox):
             query_param("status", "string", "Only this status", enum=list(STATUSES)),
             query_param("search", "string", "Substring of the message tracking number or the user name"),
         ]
-        answers = {"200": {"description": "OK"}, "401": {"description": "no or wrong API key"},
-                   "404": {"description": "unknown website or order"},
-                   "422": {"description": "invalid parameter: {errors: [{code, source, detail}]}"}}
-        security: list[dict[str, list[str]]] = [{"basic": []}]
+        docs = self.sample("orders", 150)
+        order = infer_schema([*(render(d, set()) for d in docs), *(render(d, set(INCLUDES)) for d in docs)])
+        pagination = {"type": "object", "required": ["total", "count", "per_page", "current_page", "total_pages"],
+                      "properties": {k: {"type": "integer"} for k in
+                                     ("total", "count", "per_page", "current_page", "total_pages")}}
+        page = {"type": "object", "required": ["object", "data", "meta"], "properties": {
+            "object": {"const": "list"}, "data": {"type": "array", "items": order},
+            "meta": {"type": "object", "required": ["pagination"], "properties": {"pagination": pagination}}}}
+        errors = error_answers(self.error_style, {
+            "401": "no or wrong API key", "403": "the key has no access to this website",
+            "404": "unknown website or order", "422": "invalid parameter or header"})
         return {
-            "/websites/{website_id}/orders": {"get": {"summary": "List orders", "parameters": listing,
-                                                      "responses": answers, "security": security}},
+            "/websites/{website_id}/orders": {"get": {
+                "summary": "List orders", "operationId": "listOrders", "parameters": listing,
+                "responses": {"200": json_answer("a page of orders", page), **errors}}},
             "/websites/{website_id}/orders/{id}": {"get": {
-                "summary": "Get one order", "security": security, "responses": answers,
-                "parameters": [*common, {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "summary": "Get one order", "operationId": "getOrder",
+                "responses": {"200": json_answer("the order", order), **errors},
+                "parameters": [*common, {"name": "id", "in": "path", "required": True,
+                                         "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}],
             }},
         }

@@ -68,6 +68,7 @@ class FrontcoreFaker:
     def customer(self, customer_id: int, created: datetime, updated: datetime) -> dict[str, Any]:
         rng, p = self.rng, self.people
         private = rng.random() < 0.3
+        active = rng.random() < 0.9  # the customers sample shows deactivated customers (idStatus "2")
         first, last = rng.choice(p.first_names), rng.choice(p.last_names)
         title = f"{first} {last}" if private else rng.choice(p.companies)
         head: dict[str, Any] = {
@@ -83,12 +84,12 @@ class FrontcoreFaker:
             "customer_reference_id": None,
             "customer_reference": f"{first} {last}" if not private else None,
             "note": None,
-            "idStatus": "1",
+            "idStatus": "1" if active else "2",
             "turnover": None,
             "idParentCustomer": None,
             "invoice_method": rng.choice(("electronic", "email", "paper")),
             "country": {"id": 159, "title": "Norge", "code": "NO"},
-            "status": "Active",
+            "status": "Active" if active else "Deactivated",
             "type": "Private" if private else "Company",
         }
         # The vendor adds employees automatically for private customers (see the customers sample).
@@ -139,7 +140,7 @@ class FrontcoreFaker:
             quantity = rng.choice((1, 1, 1, 2, 3, 5))
             discount_percent = rng.choice((0, 0, 0, 10, 20))
             gross = course.price * quantity
-            discount = round(gross * discount_percent / 100, 2)
+            discount = _num(gross * discount_percent / 100)
             self.next_line_id += 1
             relations: list[dict[str, Any]] = []
             users: list[dict[str, Any]] = []

@@ -30,6 +30,13 @@ PRODUCTS = (
 )
 TYPES = (("ADULT", 1, "1.00"), ("CHILD", 2, "0.50"), ("SENIOR", 3, "0.80"), ("STUDENT", 4, "0.75"))
 PAYMENT_METHODS = ("CARD", "IDEAL", "PAYPAL", "ON_ACCOUNT")
+PARTNERS = (("4534543543", "Partner Name"), ("4534543544", "Hotel Concierge NL"), ("4534543545", "Cruise Port Desk"))
+VARIATIONS = (("Peak Hour", "2.50", "PRODUCT_DYNAMIC"), ("Weekend", "1.50", "PRODUCT_DYNAMIC"),
+              ("Booking fee", "0.95", "FEE"))
+FLAGS = (("VIP", "ORDER"), ("GROUP", "ORDER"), ("RESEND_TICKETS", "SYSTEM"), ("FRAUD_CHECKED", "SYSTEM"))
+CUSTOM_FIELDS = (("hotel_name", ("Hotel Okura", "NH Centre", "Pulitzer", "citizenM")),
+                 ("pickup_point", ("Centraal Station", "Dam Square", "Museumplein")),
+                 ("how_did_you_hear", ("Google", "Friend", "Hotel", "Social media")))
 TAX_PERCENT = Decimal(9)
 
 
@@ -149,6 +156,7 @@ class PrioFaker:
             "order_view_type": "DISTRIBUTOR",
             "order_partner_id": None,
             "order_partner_name": None,
+
             "order_settlement_type": {"settlement_type": rng.choice(("EXTERNAL", "DIRECT"))},
             "order_contacts": contacts,
             "order_promocodes": [],
@@ -166,6 +174,18 @@ class PrioFaker:
         if rng.random() < 0.12:
             doc["order_promocodes"] = [{"promocode_code": rng.choice(("SPRING10", "WELCOME", "CITY5")),
                                         "promocode_discount": rng.choice(("2.50", "5.00", "7.50"))}]
+        if rng.random() < 0.35:
+            doc["order_partner_id"], doc["order_partner_name"] = rng.choice(PARTNERS)
+        if rng.random() < 0.25:
+            doc["order_pricing"] = {"price_variations": [
+                {"variation_label": label, "variation_amount": amount, "variation_type": kind}
+                for label, amount, kind in rng.sample(VARIATIONS, rng.choice((1, 1, 2)))]}
+        if rng.random() < 0.15:
+            doc["order_flags"] = [{"flag_name": name, "flag_type": kind, "flag_created": stamp(created)}
+                                  for name, kind in rng.sample(FLAGS, rng.choice((1, 1, 2)))]
+        if rng.random() < 0.3:
+            doc["order_custom_fields"] = [{"custom_field_name": name, "custom_field_value": rng.choice(values)}
+                                          for name, values in rng.sample(CUSTOM_FIELDS, rng.choice((1, 2)))]
         self.price(doc)
         if status != "ORDER_PENDING":
             doc["order_payments"] = [{
@@ -176,21 +196,37 @@ class PrioFaker:
                 "payment_currency": "EUR",
                 "payment_created": stamp(created),
             }]
+            if rng.random() < 0.6:
+                self.next_booking += 1
+                doc["order_invoices"] = [{
+                    "invoice_id": f"INV-{created:%Y}-{self.next_booking:07d}",
+                    "invoice_status": "INVOICE_PAID",
+                    "invoice_amount": doc["order_pricing"]["price_total"],
+                    "invoice_currency": "EUR",
+                    "invoice_created": stamp(created),
+                    "invoice_url": f"https://invoices.prioticket.com/{reference}/INV-{self.next_booking:07d}.pdf",
+                }]
         if status == "ORDER_CANCELLED":
             doc["order_cancellation_date_time"] = stamp(created)
         return doc
 
     @staticmethod
     def price(doc: dict[str, Any]) -> None:
-        """``order_pricing`` from the bookings and promo codes: decimal strings in EUR, tax included."""
+        """``order_pricing`` from the bookings, the price variations (kept) and promo codes: decimal strings in
+        EUR, tax included; ``price_total`` = subtotal + variations - discount."""
         subtotal = sum((Decimal(b["booking_pricing"]["price_total"]) for b in doc["order_bookings"]
                         if isinstance(b, dict) and "booking_pricing" in b), Decimal(0))
-        discount = min(subtotal, sum((Decimal(p["promocode_discount"]) for p in doc["order_promocodes"]), Decimal(0)))
-        total = subtotal - discount
+        old = doc.get("order_pricing")
+        kept = old.get("price_variations") if isinstance(old, dict) else None
+        variations = [v for v in kept or [] if isinstance(v, dict)]
+        extra = sum((Decimal(str(v.get("variation_amount") or 0)) for v in variations), Decimal(0))
+        discount = min(subtotal + extra, sum((Decimal(p["promocode_discount"]) for p in doc["order_promocodes"]),
+                                             Decimal(0)))
+        total = subtotal + extra - discount
         tax = total * TAX_PERCENT / (100 + TAX_PERCENT)
         doc["order_pricing"] = {"price_currency": "EUR", "price_subtotal": money(subtotal),
-                                "price_discount": money(discount), "price_tax_amount": money(tax),
-                                "price_total": money(total), "price_variations": []}
+                                "price_variations": variations, "price_discount": money(discount),
+                                "price_tax_amount": money(tax), "price_total": money(total)}
 
     def history(self, anchor: datetime) -> tuple[datetime, datetime]:
         """About three years of orders up to an hour before the anchor."""

@@ -3,9 +3,11 @@
 Served both at the root and under ``/v3.4/distributor`` (the real base path). Semantics, as we read the
 documentation (``api-docs/prio-v3-orders.txt`` and NOTES.md); **assumptions** where it is silent:
 
-* OAuth2 client credentials: Basic ``client_id:client_secret``; tokens live ``token_ttl`` seconds (option, default
-  3600, real time even when the data clock is pinned); 401 for a missing, unknown or expired token, 403 for a
-  revoked one (``POST /_sandbox/revoke``; ``POST /_sandbox/expire`` expires every token now);
+* OAuth2 client credentials: the client authenticates with Basic ``client_id:client_secret`` (as documented,
+  JSON body) or with the standard RFC 6749 form body (``client_secret_basic`` or ``client_secret_post``);
+  tokens live ``token_ttl`` seconds (option, default 3600, real time even when the data clock is pinned);
+  401 for a missing, unknown or expired token, 403 for a revoked one (``POST /_sandbox/revoke``;
+  ``POST /_sandbox/expire`` expires every token now);
 * dates are RFC 3339 with an offset; ``Z`` is refused with 400 ``INVALID_REQUEST`` (as documented);
   ``order_created_from``/``_to`` are inclusive, ``order_modified`` is strictly after (creation counts as a
   modification); without either creation bound only orders created in the last 3 calendar months come back;
@@ -13,11 +15,14 @@ documentation (``api-docs/prio-v3-orders.txt`` and NOTES.md); **assumptions** wh
   booking matches (``filter_bookings=true`` then keeps only those bookings); contact filters match any contact;
   ``order_contact_name`` equals (case-insensitively) a contact's first name, last name or "first last";
   ``order_contact_email`` and ``order_created_email`` compare case-insensitively;
-* ``order_search_query`` (only with ``cache=true``, else 400): every word must occur in the order's references,
-  contact names and e-mails, booking references or product titles; ``*`` is a wildcard;
+* ``cache`` defaults to true (the documentation recommends against disabling it: **assumption**);
+  ``order_search_query`` (only with the cache, so 400 with ``cache=false``): every word must occur in the
+  order's references, contact names and e-mails, booking references or product titles; ``*`` is a wildcard;
 * ``order_sort_by`` ``ORDER_CREATED`` (default) or ``ORDER_MODIFIED``; ties by ``order_reference``;
+* errors are ``{error, error_description, errors[]}`` everywhere (faults included);
 * ``items_per_page`` default 10, capped at ``max_items_per_page`` (option, default 100); ``start_index`` (1-based)
-  wins over ``page``; ``If-Modified-Since`` answers 304 when no matching order was modified after it;
+  wins over ``page``; ``If-Modified-Since`` answers 304 when no matching order was modified after it (a
+  malformed one is ignored, RFC 9110);
   ``Last-Modified`` is the latest ``order_modified`` of the matching orders (the clock when none match).
 """
 
@@ -30,6 +35,7 @@ import random
 import re
 import secrets
 import time
+import urllib.parse
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +47,19 @@ from starlette.routing import BaseRoute, Route
 
 from ordersync.apis.prio.fake import PrioFaker, stamp
 from ordersync.apis.prio.settings import ORDER_STATUSES
-from ordersync.sandbox.app import JSON, Sandbox, query_param
+from ordersync.sandbox.app import JSON, Sandbox
+from ordersync.sandbox.docstore import where_sql
+from ordersync.sandbox.errors import ApiError, BadParam, OAuthErrors
+from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
+from ordersync.sandbox.params import (
+    CALENDAR_DATE,
+    CLOCK_TIME,
+    INT64_MAX,
+    UTC_OFFSET,
+    bool_param,
+    datetime_param,
+    int_param,
+)
 
 PREFIXES = ("", "/v3.4/distributor")
 DEFAULT_ITEMS_PER_PAGE = 10
@@ -64,12 +82,8 @@ BOOKING_FILTERS = ("supplier_id", "booking_reference", "booking_external_referen
                    "product_type_code", "product_availability_id", "product_availability_capacity_id")
 
 
-class BadRequest(Exception):
-    pass
-
-
-def error(status: int, code: str, description: str) -> Response:
-    return JSON({"error": code, "error_description": description, "errors": [description]}, status_code=status)
+DATE_HINT = "an RFC 3339 date-time with an offset, e.g. 2024-01-31T00:00:00+00:00"
+SCOPE = "https://www.prioticket.com/auth/distributor.orders"
 
 
 def db_time(moment: datetime) -> str:
@@ -79,32 +93,16 @@ def db_time(moment: datetime) -> str:
 
 def parse_date(name: str, value: str) -> datetime:
     if not _DATE.match(value):
-        raise BadRequest(f"{name} '{value}' is not an RFC 3339 date-time with an offset, e.g. "
-                         "2024-01-31T00:00:00+00:00")
+        raise BadParam(name, f"{name} '{value}' is not {DATE_HINT}")
     if value[-1] in "Zz":
-        raise BadRequest(f"{name} '{value}' uses the 'Z' suffix, which is not supported; send the offset "
-                         f"instead: {value[:-1]}+00:00")
-    return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def parse_number(name: str, value: str, low: int = 0) -> int:
+        raise BadParam(name, f"{name} '{value}' uses the 'Z' suffix, which is not supported; send the offset "
+                             f"instead: {value[:-1]}+00:00")
+    moment = datetime_param(name, value, DATE_HINT)
     try:
-        number = int(value)
-    except ValueError:
-        raise BadRequest(f"{name} '{value}' is not a number") from None
-    if number < low:
-        raise BadRequest(f"{name} must be at least {low}")
-    return number
-
-
-def parse_bool(name: str, value: str | None) -> bool:
-    if value is None or value == "":
-        return False
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise BadRequest(f"{name} '{value}' is not a boolean; use true or false")
+        db_time(moment)
+    except (ValueError, OverflowError):
+        raise BadParam(name, f"{name} '{value}' is out of range") from None
+    return moment.astimezone(UTC)
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -146,6 +144,8 @@ def booking_matches(booking: dict[str, Any], filters: dict[str, str]) -> bool:
 class PrioSandbox(Sandbox):
     name = "prio"
     title = "Prio Distributor API v3"
+    error_style = OAuthErrors()
+    invalid_code = "INVALID_REQUEST"
 
     # --- data -------------------------------------------------------------------------------------------
     def define(self) -> None:
@@ -288,46 +288,63 @@ class PrioSandbox(Sandbox):
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for prefix in PREFIXES:
-            routes.append(Route(f"{prefix}/oauth2/token", self.issue_token, methods=["POST"]))
-            routes.append(Route(f"{prefix}/orders", self.list_orders, methods=["GET"]))
+            routes.append(Route(f"{prefix}/oauth2/token", self.endpoint(self.issue_token, auth=False),
+                                methods=["POST"]))
+            routes.append(Route(f"{prefix}/orders", self.endpoint(self.list_orders), methods=["GET"]))
         routes.append(Route("/_sandbox/revoke", self.revoke, methods=["POST"]))
         routes.append(Route("/_sandbox/expire", self.expire, methods=["POST"]))
         routes.append(Route("/_sandbox/tokens", self.token_stats, methods=["GET"]))
         return routes
 
+    def credential(self, request: Request) -> str | None:
+        """The client: its id in the Basic header of a token request, or the client a Bearer token was issued to."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            info = self.tokens.get(value.strip())
+            return str(info["client"]) if info else None
+        if scheme.lower() == "basic":
+            return _basic(value)[0]
+        return None
+
     async def issue_token(self, request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        try:
-            client_id, _, client_secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = client_secret = ""
-        if scheme.lower() != "basic" or client_id != self.client_id or client_secret != self.client_secret:
-            return error(401, "invalid_client", "Client authentication failed: unknown client_id or wrong secret")
+        """OAuth2 client credentials: Basic + JSON as documented, or RFC 6749 form (secret in Basic or the body)."""
         raw = await request.body()
-        try:
-            body = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError:
-            return error(400, "INVALID_REQUEST", "The request body must be JSON")
-        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
-            return error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        form = request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+        body: Any
+        if form:
+            body = dict(urllib.parse.parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+        else:
+            try:
+                body = orjson.loads(raw) if raw.strip() else {}
+            except orjson.JSONDecodeError:
+                raise ApiError(400, "The request body must be JSON or form-encoded", "invalid_request") from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "The request body must be a JSON object", "invalid_request")
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            client_id, client_secret = _basic(encoded)
+        else:
+            client_id, client_secret = str(body.get("client_id") or ""), str(body.get("client_secret") or "")
+        if client_id != self.client_id or client_secret != self.client_secret:
+            raise ApiError(401, "Client authentication failed: unknown client_id or wrong secret", "invalid_client")
+        if body.get("grant_type") != "client_credentials":
+            raise ApiError(400, "grant_type must be client_credentials", "unsupported_grant_type")
         token = secrets.token_urlsafe(32)
-        scope = body.get("scope") or "https://www.prioticket.com/auth/distributor.orders"
-        self.tokens[token] = {"expires": time.monotonic() + self.token_ttl, "revoked": False}
+        scope = body.get("scope") or SCOPE
+        self.tokens[token] = {"expires": time.monotonic() + self.token_ttl, "revoked": False, "client": client_id}
         self.stats["tokens_issued"] += 1
         return JSON({"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl),
-                     "scope": scope})
+                     "scope": str(scope)}, headers={"Cache-Control": "no-store"})
 
-    def check_token(self, request: Request) -> Response | None:
+    def authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         info = self.tokens.get(token) if scheme.lower() == "bearer" else None
         if info is None:
-            return error(401, "invalid_token", "The access token is missing or invalid")
+            raise ApiError(401, "The access token is missing or invalid", "invalid_token")
         if info["revoked"]:
-            return error(403, "access_denied", "The access token has been revoked")
+            raise ApiError(403, "The access token has been revoked", "access_denied")
         if time.monotonic() >= info["expires"]:
-            return error(401, "invalid_token", "The access token has expired")
-        return None
+            raise ApiError(401, "The access token has expired", "invalid_token")
 
     async def revoke(self, request: Request) -> Response:
         for info in self.tokens.values():
@@ -344,30 +361,26 @@ class PrioSandbox(Sandbox):
                                                  if not i["revoked"] and i["expires"] > time.monotonic())})
 
     async def list_orders(self, request: Request) -> Response:
-        refused = self.check_token(request)
-        if refused is not None:
-            return refused
         self.stats["orders_requests"] += 1
         q = request.query_params
         self.requests_log.append({"params": dict(q), "if_modified_since": request.headers.get("if-modified-since")})
-        try:
-            where, params, booking_filters = self.filters(request)
-            sort_by = q.get("order_sort_by") or "ORDER_CREATED"
-            if sort_by not in SORTS:
-                raise BadRequest(f"order_sort_by '{sort_by}' is not supported; use ORDER_CREATED or ORDER_MODIFIED")
-            direction = (q.get("order_sort_order") or "DESC").upper()
-            if direction not in ("ASC", "DESC"):
-                raise BadRequest(f"order_sort_order '{q.get('order_sort_order')}' is invalid; use ASC or DESC")
-            asked = parse_number("items_per_page", q["items_per_page"], 1) if q.get("items_per_page") else None
-            per_page = min(asked or DEFAULT_ITEMS_PER_PAGE, self.max_items_per_page)
-            page = parse_number("page", q["page"], 1) if q.get("page") else 1
-            start = parse_number("start_index", q["start_index"], 1) if q.get("start_index") else None
-            filter_bookings = parse_bool("filter_bookings", q.get("filter_bookings"))
-            since = self.if_modified_since(request)
-        except BadRequest as exc:
-            return error(400, "INVALID_REQUEST", str(exc))
+        where, params, booking_filters = self.filters(request)
+        sort_by = q.get("order_sort_by") or "ORDER_CREATED"
+        if sort_by not in SORTS:
+            raise BadParam("order_sort_by", f"order_sort_by '{sort_by}' is not supported; use ORDER_CREATED or "
+                                            "ORDER_MODIFIED")
+        direction = (q.get("order_sort_order") or "DESC").upper()
+        if direction not in ("ASC", "DESC"):
+            raise BadParam("order_sort_order", f"order_sort_order '{q.get('order_sort_order')}' is invalid; "
+                                               "use ASC or DESC")
+        asked = int_param("items_per_page", q.get("items_per_page"), None, 1)
+        per_page = min(asked or DEFAULT_ITEMS_PER_PAGE, self.max_items_per_page)
+        page = int_param("page", q.get("page"), 1, 1, INT64_MAX // self.max_items_per_page) or 1
+        start = int_param("start_index", q.get("start_index"), None, 1)
+        filter_bookings = bool_param("filter_bookings", q.get("filter_bookings"))
+        since = self.if_modified_since(request)
         with self.store.lock:
-            latest = self.store.scalar(f"SELECT max(modified) FROM orders{_where(where)}", params)
+            latest = self.store.scalar(f"SELECT max(modified) FROM orders{where_sql(where)}", params)
             last_modified = datetime.fromisoformat(latest).replace(tzinfo=UTC) if latest else self.now()
             headers = {"Last-Modified": email.utils.format_datetime(last_modified.replace(microsecond=0), usegmt=True)}
             if since is not None and (latest is None or latest[:19] <= since.strftime("%Y-%m-%dT%H:%M:%S")):
@@ -387,14 +400,16 @@ class PrioSandbox(Sandbox):
             "total_pages": -(-total // per_page)}}
         return JSON(body, headers=headers)
 
-    def if_modified_since(self, request: Request) -> datetime | None:
+    @staticmethod
+    def if_modified_since(request: Request) -> datetime | None:
+        """The header's instant; a malformed one is ignored (RFC 9110 section 13.1.3)."""
         value = request.headers.get("if-modified-since")
         if not value:
             return None
         try:
             return email.utils.parsedate_to_datetime(value).astimezone(UTC)
-        except (TypeError, ValueError):
-            raise BadRequest(f"If-Modified-Since '{value}' is not an HTTP date") from None
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
 
     def filters(self, request: Request) -> tuple[list[str], list[Any], dict[str, str]]:
         """WHERE clauses for every documented filter, and the booking-level filters for ``filter_bookings``."""
@@ -405,7 +420,7 @@ class PrioSandbox(Sandbox):
         for name, column in INT_FILTERS.items():
             if q.get(name):
                 where.append(f"{column} = ?")
-                params.append(str(parse_number(name, q[name])))
+                params.append(str(int_param(name, q[name])))
         for name, column in (("order_reference", "id"), ("order_external_reference", "ext_ref")):
             if q.get(name):
                 where.append(f"{column} = ?")
@@ -413,7 +428,7 @@ class PrioSandbox(Sandbox):
         if q.get("order_status"):
             if q["order_status"] not in ORDER_STATUSES:
                 allowed = ", ".join(ORDER_STATUSES)
-                raise BadRequest(f"order_status '{q['order_status']}' is invalid; use one of {allowed}")
+                raise BadParam("order_status", f"order_status '{q['order_status']}' is invalid; use one of {allowed}")
             where.append("status = ?")
             params.append(q["order_status"])
         if q.get("order_created_email"):
@@ -423,7 +438,7 @@ class PrioSandbox(Sandbox):
             value = q.get(name)
             if not value:
                 continue
-            value = str(parse_number(name, value)) if number else (value.lower() if lower else value)
+            value = str(int_param(name, value)) if number else (value.lower() if lower else value)
             where.append(self.store.tag_filter("orders", tag))
             params.append(value)
             if name in BOOKING_FILTERS:
@@ -443,11 +458,13 @@ class PrioSandbox(Sandbox):
             params.append(db_time(parse_date("order_modified", q["order_modified"])))
         view = q.get("order_view_type")
         if view and view != "DISTRIBUTOR":
-            raise BadRequest(f"order_view_type '{view}' is outside the scope of these credentials (DISTRIBUTOR)")
-        cache = parse_bool("cache", q.get("cache"))
+            raise BadParam("order_view_type", f"order_view_type '{view}' is outside the scope of these credentials "
+                                              "(DISTRIBUTOR)")
+        cache = bool_param("cache", q.get("cache"), default=True)  # "disabling ... is not recommended"
         if q.get("order_search_query"):
             if not cache:
-                raise BadRequest("order_search_query is only available when cache is enabled (cache=true)")
+                raise BadParam("order_search_query",
+                               "order_search_query is only available when cache is enabled (cache=true)")
             for word in q["order_search_query"].lower().split():
                 where.append("search LIKE ? ESCAPE '\\'")
                 escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
@@ -456,15 +473,17 @@ class PrioSandbox(Sandbox):
 
     def openapi_paths(self) -> dict[str, Any]:
         filters = [
-            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (*INT_FILTERS, "supplier_id")),
+            *(query_param(n, "integer", f"[FILTER] on {n}", minimum=0, maximum=INT64_MAX)
+              for n in (*INT_FILTERS, "supplier_id")),
             *(query_param(n, "string", f"[FILTER] on {n}") for n in (
                 "order_reference", "order_external_reference", "order_contact_uid", "order_contact_name",
                 "order_contact_email", "booking_reference", "booking_external_reference", "product_id",
                 "order_created_email")),
             query_param("order_status", "string", "[FILTER] on order_status", enum=list(ORDER_STATUSES)),
-            *(query_param(n, "integer", f"[FILTER] on {n}") for n in (
+            *(query_param(n, "integer", f"[FILTER] on {n}", minimum=0, maximum=INT64_MAX) for n in (
                 "product_type_code", "product_availability_id", "product_availability_capacity_id")),
-            *(query_param(n, "string", f"[FILTER] RFC 3339 with an offset ('Z' is refused): {d}", format="date-time")
+            *(query_param(n, "string", f"[FILTER] RFC 3339 with an offset ('Z' is refused): {d}",
+                          pattern=f"^{CALENDAR_DATE}T{CLOCK_TIME}(\\.\\d{{1,6}})?{UTC_OFFSET}$")
               for n, d in (("order_created_from", "created at or after"), ("order_created_to", "created at or before"),
                            ("order_modified", "modified (or created) after"))),
             query_param("order_search_query", "string", "[SEARCH] words, * wildcard; needs cache=true"),
@@ -473,31 +492,68 @@ class PrioSandbox(Sandbox):
             query_param("order_sort_by", "string", "[SORT]", enum=list(SORTS), default="ORDER_CREATED"),
             query_param("order_sort_order", "string", "[SORT]", enum=["ASC", "DESC"], default="DESC"),
             query_param("items_per_page", "integer", f"[PAGING] at most {self.max_items_per_page} are served",
-                        default=DEFAULT_ITEMS_PER_PAGE, minimum=1),
-            query_param("start_index", "integer", "[PAGING] 1-based index of the first item", minimum=1),
-            query_param("page", "integer", "[PAGING] 1-based page", minimum=1, default=1),
-            query_param("cache", "boolean", "[CACHE] load from the caching server"),
+                        default=DEFAULT_ITEMS_PER_PAGE, minimum=1, maximum=INT64_MAX),
+            query_param("start_index", "integer", "[PAGING] 1-based index of the first item", minimum=1,
+                        maximum=INT64_MAX),
+            query_param("page", "integer", "[PAGING] 1-based page", minimum=1, default=1,
+                        maximum=INT64_MAX // self.max_items_per_page),
+            query_param("cache", "boolean", "[CACHE] load from the caching server (default true: the documentation "
+                        "recommends against disabling it)", default=True),
             {"name": "If-Modified-Since", "in": "header", "required": False, "schema": {"type": "string"}},
-            {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
-             "description": "Bearer <access_token>"},
         ]
-        errors = {"400": {"description": "INVALID_REQUEST"}, "401": {"description": "invalid or expired token"},
-                  "403": {"description": "revoked token"}}
-        paths: dict[str, Any] = {}
-        for prefix in PREFIXES:
-            paths[f"{prefix}/oauth2/token"] = {"post": {
-                "summary": "OAuth2 client credentials (Basic client_id:client_secret)",
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "grant_type": {"enum": ["client_credentials"]}, "scope": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "access_token, token_type, expires_in, scope"},
-                              "401": {"description": "invalid_client"}}}}
-            paths[f"{prefix}/orders"] = {"get": {
+        errors = error_answers(self.error_style, {"400": "INVALID_REQUEST", "401": "invalid or expired token",
+                                                  "403": "revoked token"})
+        order = infer_schema(self.sample("orders", 200))
+        paged = {"type": "object", "required": ["api_version", "data"], "properties": {
+            "api_version": {"type": "string"},
+            "data": {"type": "object", "required": [
+                "current_item_count", "items", "items_per_page", "kind", "page_index", "start_index", "total_items",
+                "total_pages"], "properties": {
+                "current_item_count": {"type": "integer"}, "items": {"type": "array", "items": order},
+                "items_per_page": {"type": "integer"}, "kind": {"type": "string"}, "page_index": {"type": "integer"},
+                "start_index": {"type": "integer"}, "total_items": {"type": "integer"},
+                "total_pages": {"type": "integer"}}}}}
+        last_modified = {"Last-Modified": {"description": "latest order_modified of the matching orders",
+                                           "schema": {"type": "string"}}}
+        token_fields = {"grant_type": {"type": "string", "enum": ["client_credentials"]}, "scope": {"type": "string"},
+                        "client_id": {"type": "string"}, "client_secret": {"type": "string"}}
+        token_body = {"type": "object", "required": ["grant_type"], "properties": token_fields}
+        token = {"type": "object", "required": ["access_token", "token_type", "expires_in", "scope"], "properties": {
+            "access_token": {"type": "string"}, "token_type": {"const": "Bearer"},
+            "expires_in": {"type": "integer"}, "scope": {"type": "string"}}}
+        prefix = PREFIXES[-1]
+        return {
+            f"{prefix}/oauth2/token": {"post": {
+                "summary": "OAuth2 client credentials (client_secret_basic, or client_secret_post in a form body)",
+                "operationId": "issueToken", "security": [{"basic": []}, {}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": token_body},
+                    "application/x-www-form-urlencoded": {"schema": token_body}}},
+                "responses": {"200": json_answer("a Bearer token", token),
+                              **error_answers(self.error_style, {
+                                  "400": "invalid_request or unsupported_grant_type",
+                                  "401": "invalid_client"})}}},
+            f"{prefix}/orders": {"get": {
                 "summary": "List Orders (latest revision; last 3 months without a creation range)",
-                "parameters": filters,
-                "responses": {"200": {"description": "api_version, data{items, paging}"},
-                              "304": {"description": "not modified since If-Modified-Since"}, **errors}}}
-        return paths
+                "operationId": "listOrders", "parameters": filters,
+                "responses": {"200": json_answer("a page of orders", paged, last_modified),
+                              "304": {"description": "not modified since If-Modified-Since", "headers": last_modified},
+                              **errors}}},
+        }
+
+    def security_schemes(self, base_url: str) -> dict[str, Any]:
+        return {
+            "oauth2": {"type": "oauth2", "flows": {"clientCredentials": {
+                "tokenUrl": f"{base_url}{PREFIXES[-1]}/oauth2/token",
+                "scopes": {SCOPE: "read the distributor's orders"}}}},
+            "basic": {"type": "http", "scheme": "basic", "description": "client_id:client_secret (token request)"},
+        }
 
 
-def _where(clauses: list[str]) -> str:
-    return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
+def _basic(encoded: str) -> tuple[str, str]:
+    """``(client_id, client_secret)`` of a Basic credential (RFC 6749: each form-urlencoded); blanks if malformed."""
+    try:
+        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
