@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import signal
 import sys
-import time
+import threading
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ordersync import apis, config
 from ordersync.errors import OrdersyncError
-from ordersync.progress import reporter
-from ordersync.sandbox.app import SandboxOptions
-from ordersync.sandbox.runner import serve_forever
-from ordersync.store import Store
-from ordersync.sync import StreamResult, sync_all
+
+if TYPE_CHECKING:
+    from ordersync.api import StreamResult, Tick
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Download orders and customers from Frontcore, e-guma, Firespring and Prio into one database.")
@@ -78,6 +75,7 @@ def demo(
 ) -> None:
     """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file. Offline, no keys."""
     from ordersync.demo import run_demo
+    from ordersync.progress import reporter
 
     progress = reporter(err)
     try:
@@ -103,6 +101,8 @@ def demo(
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="where to write the template")] = Path("ordersync.toml")) -> None:
     """Write a commented ordersync.toml template."""
+    from ordersync import config
+
     if path.exists():
         raise fail(f"{path} exists already; remove it or name another file")
     path.write_text(config.template(), encoding="utf-8")
@@ -115,33 +115,91 @@ def sync(
     config_path: ConfigOption = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="read everything again")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    every: Annotated[str | None, typer.Option("--every", metavar="INTERVAL",
+                                              help="keep running: sync again every INTERVAL (30s, 5m, 1h) until "
+                                                   "SIGTERM or Ctrl-C")] = None,
 ) -> None:
     """Incremental sync of the named sources (all when none are named)."""
+    from ordersync import api
+    from ordersync.progress import reporter
+
+    if every is not None:
+        watch(sources, config_path, every, quiet, full_refresh)
+        return
+    progress = reporter(err, quiet)
     try:
-        cfg = config.load(config_path)
-        chosen = cfg.sources
-        if sources:
-            unknown = [s for s in sources if s not in cfg.sources]
-            if unknown:
-                raise fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(cfg.sources)}")
-            chosen = {name: cfg.sources[name] for name in sources}
-        store = Store(cfg.destination)
-        progress = reporter(err, quiet)
-        started = time.monotonic()
-        try:
-            results = asyncio.run(sync_all(store, chosen, full_refresh=full_refresh, progress=progress))
-        finally:
-            progress.close()
+        result = api.sync(config_path, sources, full_refresh=full_refresh, progress=progress)
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
-    print_results(results, time.monotonic() - started)
-    if not report_failures(results):
+    finally:
+        progress.close()
+    print_results(result.streams, result.seconds)
+    if not report_failures(result.streams):
         raise typer.Exit(1)
+
+
+def watch(sources: list[str] | None, config_path: str | None, every: str, quiet: bool, full_refresh: bool) -> None:
+    """``sync --every``: one summary line per round on standard output; SIGTERM or Ctrl-C ends it after the
+    running page is committed, with exit status 0 (a second signal quits at once)."""
+    from ordersync import api, schedule
+    from ordersync.progress import Bars, Reporter
+
+    if full_refresh:
+        raise fail("--full-refresh reads everything again; run it once without --every, then start watching")
+    try:
+        schedule.interval_seconds(every)
+    except ValueError as exc:
+        raise fail(f"--every: {exc}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print(f"{signal.Signals(signum).name}: stopping after the page being written "
+                  "(send it again to quit at once)", highlight=False)
+
+    def progress() -> Reporter:
+        return Bars(err)
+
+    def on_tick(tick: Tick) -> None:
+        out.print(tick_line(tick), highlight=False, soft_wrap=True)
+        report_failures(tick.result.streams)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        api.watch(config_path, sources, every=every, stop=stop, on_tick=on_tick,
+                  progress=progress if err.is_terminal and not quiet else None)
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def tick_line(tick: Tick) -> str:
+    """One line per watch round: when, what it synced, what failed, when the next round starts."""
+    result = tick.result
+    rows = result.rows
+    done = len({s.source for s in result.streams})
+    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), {rows.new:,} new, "
+            f"{rows.changed:,} changed, {rows.unchanged:,} unchanged, {result.requests:,} requests, "
+            f"{result.seconds:.1f}s")
+    failed = sorted({s.source for s in result.failed})
+    if failed:
+        line += f"; failed: {', '.join(failed)}"
+    if tick.backoff:
+        line += "; waiting: " + ", ".join(f"{name} (retry in {n} round{'s' if n > 1 else ''})"
+                                          for name, n in sorted(tick.backoff.items()))
+    return line + (f"; next at {tick.next_at:%H:%M:%S}Z" if tick.next_at else "; stopped")
 
 
 @app.command()
 def status(config_path: ConfigOption = None) -> None:
     """Per source and stream: last run, cursor, row counts, last error."""
+    from ordersync import config
+    from ordersync.store import Store
+
     try:
         cfg = config.load(config_path)
         rows = Store(cfg.destination).status()
@@ -173,7 +231,9 @@ def export(
     db: Annotated[Path | None, typer.Option(help="a SQLite file instead of the configured destination")] = None,
 ) -> None:
     """Write one published table to a file."""
+    from ordersync import config
     from ordersync.export import export as run_export
+    from ordersync.store import Store
 
     try:
         url = f"sqlite:///{db}" if db else config.load(config_path).destination
@@ -197,6 +257,10 @@ def serve(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="API-specific NAME=VALUE")] = None,
 ) -> None:
     """Run one sandbox until interrupted."""
+    from ordersync import apis
+    from ordersync.sandbox.app import SandboxOptions
+    from ordersync.sandbox.runner import serve_forever
+
     if api not in apis.registry():
         raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}")
     extra: dict[str, str] = {}

@@ -8,6 +8,7 @@ Sources run concurrently; a failing source does not stop the others.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -55,8 +56,12 @@ async def sync_source(
     full_refresh: bool = False,
     progress: Reporter | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    stop: threading.Event | None = None,
 ) -> list[StreamResult]:
-    """Sync every configured stream of one source; errors end up in the results, never raised."""
+    """Sync every configured stream of one source; errors end up in the results, never raised.
+
+    When ``stop`` is set, the running stream ends after its committed page (run logged "interrupted") and no
+    other stream starts."""
     progress = progress or Silent()
     spec = apis.get(settings.type)
     client = spec.client(source, settings, transport)
@@ -64,9 +69,11 @@ async def sync_source(
     results: list[StreamResult] = []
     try:
         for stream in streams:
+            if stop is not None and stop.is_set():
+                break
             result = StreamResult(source, stream)
             results.append(result)
-            await _sync_stream(store, client, spec.name, stream, full_refresh, progress, result)
+            await _sync_stream(store, client, spec.name, stream, full_refresh, progress, result, stop)
             if not result.ok:
                 break
     finally:
@@ -75,7 +82,7 @@ async def sync_source(
 
 
 async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, stream: str, full_refresh: bool,
-                       progress: Reporter, result: StreamResult) -> None:
+                       progress: Reporter, result: StreamResult, stop: threading.Event | None = None) -> None:
     source = result.source
     started = time.monotonic()
     requests_before = client.http.requests_sent
@@ -91,7 +98,10 @@ async def _sync_stream(store: Store, client: apis.base.SourceClient, api: str, s
             result.customers.add(written["customers"])
             result.records += len(page.records)
             progress.advanced(source, stream, len(page.records))
-        status = "ok"
+            if stop is not None and stop.is_set():
+                break
+        else:
+            status = "ok"
     except OrdersyncError as exc:
         status, result.error = "failed", client.http.redact(str(exc))
     except Exception as exc:  # a bug: record it (without secrets); --verbose shows the traceback
@@ -113,8 +123,10 @@ async def sync_all(
     *,
     full_refresh: bool = False,
     progress: Reporter | None = None,
+    stop: threading.Event | None = None,
 ) -> list[StreamResult]:
-    tasks = [sync_source(store, name, s, full_refresh=full_refresh, progress=progress) for name, s in sources.items()]
+    tasks = [sync_source(store, name, s, full_refresh=full_refresh, progress=progress, stop=stop)
+             for name, s in sources.items()]
     results: list[StreamResult] = []
     for source_results in await asyncio.gather(*tasks):
         results.extend(source_results)
