@@ -1,0 +1,123 @@
+"""ordersync in Dagster (``pip install 'ordersync[dagster]'``): one call turns a configuration into Definitions.
+
+    # definitions.py
+    from ordersync.integrations.dagster import definitions
+
+    defs = definitions("ordersync.toml")
+
+Each source becomes one multi-asset (one asset per stream, keys ``ordersync/<source>/<stream>``) materialized by
+one sync of that source through :func:`ordersync.api.sync`, in the concurrency pool named after the source (set
+its limit to 1 in the instance, see the README), with a job ``ordersync_<source>`` and, when the source has a
+``schedule`` setting, a schedule that runs that job. Each materialization records the counts of its stream as
+metadata; a failed stream fails the run with ordersync's one-line message.
+"""
+
+import re
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from ordersync import api, apis, schedule
+from ordersync.apis.base import SourceSettings
+from ordersync.errors import ConfigError
+
+__all__ = ["definitions", "job_name", "metadata", "op_name", "pool_name", "source_assets"]
+
+
+def definitions(config: api.ConfigLike = None, *, key_prefix: str = "ordersync", group_name: str = "ordersync",
+                schedules_running: bool = True) -> dg.Definitions:
+    """Dagster definitions of every source of a configuration (a path, a dict, a Config, or None for the default
+    file): assets, one job per source, and a schedule per source that has a ``schedule`` setting (started at once
+    unless ``schedules_running`` is False; cron times are UTC)."""
+    cfg = api.load_config(config)
+    _check_names(list(cfg.sources))
+    assets, jobs, schedules = [], [], []
+    status = dg.DefaultScheduleStatus.RUNNING if schedules_running else dg.DefaultScheduleStatus.STOPPED
+    for source, settings in cfg.sources.items():
+        asset = source_assets(cfg, source, key_prefix=key_prefix, group_name=group_name)
+        job = dg.define_asset_job(job_name(source), selection=dg.AssetSelection.assets(asset),
+                                  description=f"ordersync sync of {source}")
+        assets.append(asset)
+        jobs.append(job)
+        if settings.schedule:
+            schedules.append(dg.ScheduleDefinition(name=f"{job_name(source)}_schedule", job=job,
+                                                   cron_schedule=schedule.cron(settings.schedule),
+                                                   execution_timezone="UTC", default_status=status))
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)
+
+
+def source_assets(config: api.Config, source: str, *, key_prefix: str = "ordersync",
+                  group_name: str = "ordersync") -> dg.AssetsDefinition:
+    """The multi-asset of one source: one asset per stream, all materialized by one sync of the source."""
+    settings = config.sources[source]
+    streams = _streams(settings)
+    specs = [dg.AssetSpec([key_prefix, source, stream], group_name=group_name, kinds={"ordersync", settings.type},
+                          description=f"{stream} of the {settings.type} source '{source}'",
+                          tags={"ordersync/source": _tag(source)})
+             for stream in streams]
+
+    @dg.multi_asset(name=op_name(source), specs=specs, pool=pool_name(source), can_subset=False,
+                    description=f"sync of the {settings.type} source '{source}'")
+    def _sync(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        result = api.sync(config, [source])
+        for stream in result.streams:
+            if stream.ok:
+                yield dg.MaterializeResult(asset_key=[key_prefix, source, stream.stream], metadata=metadata(stream))
+        if not result.ok:
+            message = "; ".join(f"{s.source}/{s.stream}: {s.error}" for s in result.failed)
+            raise dg.Failure(description=message, allow_retries=False)
+        context.log.info(f"ordersync {source}: {result.rows.new:,} new, {result.rows.changed:,} changed rows, "
+                         f"{result.requests:,} requests in {result.seconds:.1f}s")
+
+    return _sync
+
+
+def metadata(stream: api.StreamResult) -> dict[str, dg.MetadataValue]:
+    """What the Dagster UI shows for one materialization: the counts of the stream's own rows, its customers (for
+    an orders stream), the requests sent and the seconds it took."""
+    main = stream.orders if stream.stream == "orders" else stream.customers
+    values: dict[str, dg.MetadataValue] = {
+        "new": dg.MetadataValue.int(main.new),
+        "changed": dg.MetadataValue.int(main.changed),
+        "unchanged": dg.MetadataValue.int(main.unchanged),
+        "records": dg.MetadataValue.int(stream.records),
+        "requests": dg.MetadataValue.int(stream.requests),
+        "seconds": dg.MetadataValue.float(round(stream.seconds, 3)),
+    }
+    if stream.stream == "orders":
+        values["customers new"] = dg.MetadataValue.int(stream.customers.new)
+        values["customers changed"] = dg.MetadataValue.int(stream.customers.changed)
+    return values
+
+
+def job_name(source: str) -> str:
+    """The job (and op) name of a source: Dagster names take letters, digits and underscores only."""
+    return "ordersync_" + re.sub(r"\W", "_", source)
+
+
+def op_name(source: str) -> str:
+    """The op that syncs a source (ops and jobs share one name space in Dagster)."""
+    return "sync_" + re.sub(r"\W", "_", source)
+
+
+def pool_name(source: str) -> str:
+    """The concurrency pool of a source's assets: the source's name (pool names cannot hold white space)."""
+    return re.sub(r"\s", "_", source)
+
+
+def _tag(source: str) -> str:
+    return re.sub(r"[^\w.-]", "_", source)[:63]
+
+
+def _streams(settings: SourceSettings) -> list[str]:
+    return list(getattr(settings, "streams", None) or apis.get(settings.type).client.streams)
+
+
+def _check_names(sources: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for source in sources:
+        other = seen.setdefault(job_name(source), source)
+        if other != source:
+            raise ConfigError(f"the sources '{other}' and '{source}' get the same Dagster name {job_name(source)}; "
+                              "rename one of them (letters, digits and underscores are kept)")
