@@ -96,8 +96,17 @@ class SyncResult:
         return [s for s in self.streams if not s.ok]
 
     @property
+    def orders(self) -> Counts:
+        return sum((s.orders for s in self.streams), Counts())
+
+    @property
+    def customers(self) -> Counts:
+        return sum((s.customers for s in self.streams), Counts())
+
+    @property
     def rows(self) -> Counts:
-        return sum((s.rows for s in self.streams), Counts())
+        """Orders and customers together."""
+        return self.orders + self.customers
 
     @property
     def requests(self) -> int:

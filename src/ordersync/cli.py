@@ -180,11 +180,11 @@ def watch(sources: list[str] | None, config_path: str | None, every: str, quiet:
 def tick_line(tick: Tick) -> str:
     """One line per watch round: when, what it synced, what failed, when the next round starts."""
     result = tick.result
-    rows = result.rows
+    orders, customers = result.orders, result.customers
     done = len({s.source for s in result.streams})
-    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), {rows.new:,} new, "
-            f"{rows.changed:,} changed, {rows.unchanged:,} unchanged, {result.requests:,} requests, "
-            f"{result.seconds:.1f}s")
+    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), orders {orders.new:,} new "
+            f"{orders.changed:,} changed {orders.unchanged:,} unchanged, customers {customers.new:,} new "
+            f"{customers.changed:,} changed, {result.requests:,} requests, {result.seconds:.1f}s")
     failed = sorted({s.source for s in result.failed})
     if failed:
         line += f"; failed: {', '.join(failed)}"
