@@ -102,18 +102,22 @@ def test_a_failed_sync_fails_the_run_with_ordersyncs_one_line_message(destinatio
     assert published(destination_url) == {}
 
 
-def test_pools_jobs_and_schedules_are_declared(destination_url: str, sandboxes: dict[str, Running]) -> None:
+def test_pools_the_job_and_schedules_are_declared(destination_url: str, sandboxes: dict[str, Running]) -> None:
     cfg = config(destination_url, sandboxes, courses={"schedule": "15m"}, tickets={"schedule": "0 */2 * * mon-fri"})
     defs = definitions(cfg)
     repo = defs.get_repository_def()
     by_source = {asset.op.name: asset for asset in repo.assets_defs_by_key.values()}
     assert {name: asset.op.pool for name, asset in by_source.items()} == {f"sync_{s}": s for s in SOURCES}
-    assert {job.name for job in repo.get_all_jobs()} >= {f"ordersync_{s}" for s in SOURCES}
+    assert {job.name for job in repo.get_all_jobs()} == {"__ASSET_JOB", "ordersync"}
     schedules = {s.name: (s.cron_schedule, s.job_name, s.default_status, s.execution_timezone)
                  for s in repo.schedule_defs}
     running_ = dg.DefaultScheduleStatus.RUNNING
-    assert schedules == {"ordersync_courses_schedule": ("*/15 * * * *", "ordersync_courses", running_, "UTC"),
-                         "ordersync_tickets_schedule": ("0 */2 * * mon-fri", "ordersync_tickets", running_, "UTC")}
+    assert schedules == {"ordersync_courses": ("*/15 * * * *", "ordersync", running_, "UTC"),
+                         "ordersync_tickets": ("0 */2 * * mon-fri", "ordersync", running_, "UTC")}
+    with dg.build_schedule_context() as context:  # each tick: one run of that source's assets
+        tick = repo.get_schedule_def("ordersync_courses").evaluate_tick(context)
+    assert [sorted(key.to_user_string() for key in request.asset_selection or []) for request in tick.run_requests
+            or []] == [["ordersync/courses/customers", "ordersync/courses/orders"]]
     stopped = definitions(cfg, schedules_running=False).get_repository_def().schedule_defs
     assert {s.default_status for s in stopped} == {dg.DefaultScheduleStatus.STOPPED}
 
@@ -121,7 +125,7 @@ def test_pools_jobs_and_schedules_are_declared(destination_url: str, sandboxes: 
         definitions(config(destination_url, sandboxes, courses={"schedule": "7m"}))
     clash = {"destination": {"url": destination_url},
              "sources": {"a-b": sandboxes["courses"].settings(), "a_b": sandboxes["courses"].settings()}}
-    with pytest.raises(ConfigError, match="'a-b' and 'a_b' get the same Dagster name ordersync_a_b; rename one"):
+    with pytest.raises(ConfigError, match="'a-b' and 'a_b' get the same Dagster name sync_a_b; rename one"):
         definitions(clash)
 
 
@@ -136,7 +140,8 @@ defs = definitions(str(folder / "ordersync.toml"))
 deadline = time.monotonic() + 60
 while len(list(folder.glob("ready-*"))) < 2 and time.monotonic() < deadline:  # start both runs together
     time.sleep(0.01)
-result = defs.resolve_job_def(f"ordersync_{source}").execute_in_process()
+result = defs.resolve_job_def("ordersync").execute_in_process(
+    asset_selection=[k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[1] == source])
 print(sorted("/".join(e.asset_key.path) for e in result.get_asset_materialization_events()))
 """
 
@@ -191,7 +196,7 @@ def test_the_readme_example_loads_and_materializes(destination_url: str, sandbox
     (tmp_path / "ordersync.toml").write_text(readme_toml)
     example = definitions(str(tmp_path / "ordersync.toml")).get_repository_def()
     assert {s.name: s.cron_schedule for s in example.schedule_defs} == {
-        "ordersync_oslo_courses_schedule": "*/15 * * * *", "ordersync_bergen_tickets_schedule": "0 * * * *"}
+        "ordersync_oslo_courses": "*/15 * * * *", "ordersync_bergen_tickets": "0 * * * *"}
     assert {a.op.pool for a in example.assets_defs_by_key.values()} == {"oslo-courses", "bergen-tickets"}
 
     write_toml(tmp_path / "ordersync.toml", config(destination_url, {"courses": sandboxes["courses"]}))
@@ -237,7 +242,7 @@ def test_the_webserver_lists_the_assets_and_the_readme_pool_limit_applies(
         assert sorted(nodes) == ["ordersync/courses/customers", "ordersync/courses/orders", "ordersync/tickets/orders",
                                  "ordersync/vouchers/orders", "ordersync/website/orders"]
         assert nodes["ordersync/courses/orders"]["pools"] == ["courses"]
-        assert "ordersync_courses" in nodes["ordersync/courses/orders"]["jobNames"]
+        assert "ordersync" in nodes["ordersync/courses/orders"]["jobNames"]
     finally:
         proc.terminate()
         try:

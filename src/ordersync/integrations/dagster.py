@@ -7,8 +7,8 @@
 
 Each source becomes one multi-asset (one asset per stream, keys ``ordersync/<source>/<stream>``) materialized by
 one sync of that source through :func:`ordersync.api.sync`, in the concurrency pool named after the source (set
-its limit to 1 in the instance, see the README), with a job ``ordersync_<source>`` and, when the source has a
-``schedule`` setting, a schedule that runs that job. Each materialization records the counts of its stream as
+its limit to 1 in the instance, see the README); when the source has a ``schedule`` setting, a schedule
+``ordersync_<source>`` starts runs of its assets. Each materialization records the counts of its stream as
 metadata; a failed stream fails the run with ordersync's one-line message.
 """
 
@@ -22,29 +22,41 @@ from ordersync import api, apis, schedule
 from ordersync.apis.base import SourceSettings
 from ordersync.errors import ConfigError
 
-__all__ = ["definitions", "job_name", "metadata", "op_name", "pool_name", "source_assets"]
+__all__ = ["JOB", "definitions", "metadata", "op_name", "pool_name", "schedule_name", "source_assets"]
+
+JOB = "ordersync"
+"""The one job of every ordersync asset; a run of it syncs the sources whose assets it selects."""
 
 
 def definitions(config: api.ConfigLike = None, *, key_prefix: str = "ordersync", group_name: str = "ordersync",
                 schedules_running: bool = True) -> dg.Definitions:
     """Dagster definitions of every source of a configuration (a path, a dict, a Config, or None for the default
-    file): assets, one job per source, and a schedule per source that has a ``schedule`` setting (started at once
-    unless ``schedules_running`` is False; cron times are UTC)."""
+    file): one multi-asset per source, the job ``ordersync`` over all of them, and a schedule per source that has a
+    ``schedule`` setting (started at once unless ``schedules_running`` is False; cron times are UTC), each tick
+    one run of that source's assets."""
     cfg = api.load_config(config)
     _check_names(list(cfg.sources))
-    assets, jobs, schedules = [], [], []
     status = dg.DefaultScheduleStatus.RUNNING if schedules_running else dg.DefaultScheduleStatus.STOPPED
-    for source, settings in cfg.sources.items():
-        asset = source_assets(cfg, source, key_prefix=key_prefix, group_name=group_name)
-        job = dg.define_asset_job(job_name(source), selection=dg.AssetSelection.assets(asset),
-                                  description=f"ordersync sync of {source}")
-        assets.append(asset)
-        jobs.append(job)
-        if settings.schedule:
-            schedules.append(dg.ScheduleDefinition(name=f"{job_name(source)}_schedule", job=job,
-                                                   cron_schedule=schedule.cron(settings.schedule),
-                                                   execution_timezone="UTC", default_status=status))
-    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)
+    assets = {source: source_assets(cfg, source, key_prefix=key_prefix, group_name=group_name)
+              for source in cfg.sources}
+    job = dg.define_asset_job(JOB, selection=dg.AssetSelection.assets(*assets.values()),
+                              description="ordersync syncs; each run syncs the sources whose assets it selects")
+    schedules = [_schedule(source, settings.schedule, list(assets[source].keys), status)
+                 for source, settings in cfg.sources.items() if settings.schedule]
+    return dg.Definitions(assets=list(assets.values()), jobs=[job], schedules=schedules)
+
+
+def _schedule(source: str, when: str, keys: list[dg.AssetKey],
+              status: dg.DefaultScheduleStatus) -> dg.ScheduleDefinition:
+    """A schedule that starts one run of the ``ordersync`` job selecting the assets of one source. (One job for
+    all sources, not one each: Dagster resolves every job against every asset, which 200 jobs make slow.)"""
+
+    @dg.schedule(name=schedule_name(source), job_name=JOB, cron_schedule=schedule.cron(when),
+                 execution_timezone="UTC", default_status=status, description=f"ordersync sync of {source}: {when}")
+    def _run(_context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(asset_selection=keys, tags={"ordersync/source": _tag(source)})
+
+    return _run
 
 
 def source_assets(config: api.Config, source: str, *, key_prefix: str = "ordersync",
@@ -91,13 +103,13 @@ def metadata(stream: api.StreamResult) -> dict[str, dg.MetadataValue]:
     return values
 
 
-def job_name(source: str) -> str:
-    """The job (and op) name of a source: Dagster names take letters, digits and underscores only."""
+def schedule_name(source: str) -> str:
+    """The schedule of a source: Dagster names take letters, digits and underscores only."""
     return "ordersync_" + re.sub(r"\W", "_", source)
 
 
 def op_name(source: str) -> str:
-    """The op that syncs a source (ops and jobs share one name space in Dagster)."""
+    """The op that syncs a source."""
     return "sync_" + re.sub(r"\W", "_", source)
 
 
@@ -117,7 +129,7 @@ def _streams(settings: SourceSettings) -> list[str]:
 def _check_names(sources: list[str]) -> None:
     seen: dict[str, str] = {}
     for source in sources:
-        other = seen.setdefault(job_name(source), source)
+        other = seen.setdefault(op_name(source), source)
         if other != source:
-            raise ConfigError(f"the sources '{other}' and '{source}' get the same Dagster name {job_name(source)}; "
+            raise ConfigError(f"the sources '{other}' and '{source}' get the same Dagster name {op_name(source)}; "
                               "rename one of them (letters, digits and underscores are kept)")
