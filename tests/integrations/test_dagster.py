@@ -130,35 +130,62 @@ def test_pools_the_job_and_schedules_are_declared(destination_url: str, sandboxe
 
 
 RUN_ONE = """
-import sys, time
+import os, sys, time
 from pathlib import Path
+import dagster as dg
 from ordersync.integrations.dagster import definitions
 
-source, folder = sys.argv[1], Path(sys.argv[2])
+source, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 defs = definitions(str(folder / "ordersync.toml"))
-(folder / f"ready-{source}").touch()
+instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+(folder / f"ready-{name}").touch()
 deadline = time.monotonic() + 60
 while len(list(folder.glob("ready-*"))) < 2 and time.monotonic() < deadline:  # start both runs together
     time.sleep(0.01)
-result = defs.resolve_job_def("ordersync").execute_in_process(
-    asset_selection=[k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[1] == source])
+keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[1] == source]
+result = defs.resolve_job_def("ordersync").execute_in_process(instance=instance, asset_selection=keys)
 print(sorted("/".join(e.asset_key.path) for e in result.get_asset_materialization_events()))
+print([e.message for e in result.all_events if "blocked by limit for pool" in (e.message or "")])
 """
+
+
+def run_at_once(folder: Path, *sources: str, env: dict[str, str] | None = None) -> list[list[str]]:
+    """Materialize the sources in separate processes started together; the output lines of each."""
+    script = folder / "run_one.py"
+    script.write_text(RUN_ONE)
+    procs = [subprocess.Popen([sys.executable, str(script), source, str(folder), str(i)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+             for i, source in enumerate(sources)]
+    outputs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    return [out.splitlines() for out, _err in outputs]
 
 
 def test_two_sources_materialize_at_once_in_separate_processes_into_one_database(
         destination_url: str, sandboxes: dict[str, Running], tmp_path: Path) -> None:
     write_toml(tmp_path / "ordersync.toml", config(destination_url, sandboxes))
-    script = tmp_path / "run_one.py"
-    script.write_text(RUN_ONE)
-    procs = [subprocess.Popen([sys.executable, str(script), source, str(tmp_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for source in ("courses", "tickets")]
-    outputs = [proc.communicate(timeout=180) for proc in procs]
-    for proc, (_out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-    assert outputs[0][0].strip() == "['ordersync/courses/customers', 'ordersync/courses/orders']"
-    assert outputs[1][0].strip() == "['ordersync/tickets/orders']"
+    Store(destination_url).close()  # COORDINATOR: see the report; two processes creating a fresh SQLite schema race
+    courses, tickets = run_at_once(tmp_path, "courses", "tickets")
+    assert courses == ["['ordersync/courses/customers', 'ordersync/courses/orders']", "[]"]
+    assert tickets == ["['ordersync/tickets/orders']", "[]"]
     assert published(destination_url) == {"courses": 120, "tickets": 50}
+
+
+def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_url: str, tmp_path: Path) -> None:
+    """Two runs of the same source started together, with the README's dagster.yaml: the second waits for the
+    pool slot, so the account's two syncs never overlap."""
+    home = dagster_home(tmp_path)
+    with running("frontcore", orders=600, seed=3, api_key="k", faults="latency:300") as slow:
+        write_toml(tmp_path / "ordersync.toml", {"destination": {"url": destination_url}, "sources": {
+            "courses": slow.settings(limit=50, concurrency=1, streams=["orders"])}})
+        Store(destination_url).close()
+        outputs = run_at_once(tmp_path, "courses", "courses", env={"DAGSTER_HOME": str(home)})
+    assert [lines[0] for lines in outputs] == ["['ordersync/courses/orders']"] * 2
+    assert sorted(lines[1] for lines in outputs) == ["['Step blocked by limit for pool courses']", "[]"]
+    store = Store(destination_url)
+    first, second = rows(store, "select started_at, finished_at, new_rows from _ordersync_runs order by run_id")
+    assert first[1] <= second[0] and (first[2], second[2]) == (600, 0)  # one after the other
 
 
 def write_toml(path: Path, cfg: dict[str, Any]) -> None:
@@ -211,16 +238,10 @@ def test_the_readme_example_loads_and_materializes(destination_url: str, sandbox
 def test_the_webserver_lists_the_assets_and_the_readme_pool_limit_applies(
         destination_url: str, sandboxes: dict[str, Running], tmp_path: Path) -> None:
     """The README's definitions.py and dagster.yaml, served by dagster-webserver headless on a free port."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(readme_block("# dagster.yaml"))
+    home = dagster_home(tmp_path)
     write_toml(tmp_path / "ordersync.toml", config(destination_url, sandboxes))
     (tmp_path / "definitions.py").write_text(readme_block("# definitions.py"))
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    limits = subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance; "
-                             "print(DagsterInstance.get().get_concurrency_config().pool_config.default_pool_limit)"],
-                            env=env, capture_output=True, text=True, timeout=60)
-    assert limits.stdout.strip() == "1", limits.stderr
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port),
                              "-f", "definitions.py"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
@@ -250,6 +271,19 @@ def test_the_webserver_lists_the_assets_and_the_readme_pool_limit_applies(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def dagster_home(tmp_path: Path) -> Path:
+    """A Dagster instance folder with the README's dagster.yaml, its storage created (as ``dagster dev`` or the
+    daemon do before any run: two runs creating a fresh SQLite instance at once race)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(readme_block("# dagster.yaml"))
+    limits = subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance; "
+                             "print(DagsterInstance.get().get_concurrency_config().pool_config.default_pool_limit)"],
+                            env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=60)
+    assert limits.stdout.strip() == "1", limits.stderr  # the README sets a limit of 1 for every pool
+    return home
 
 
 def free_port() -> int:
