@@ -8,21 +8,26 @@ import runpy
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import anyio
 import dagster as dg
 import httpx
 import pytest
 
-from ordersync import api
+from ordersync import api, apis
 from ordersync.errors import ConfigError
 from ordersync.integrations.dagster import definitions
+from ordersync.sandbox.app import SandboxOptions
+from ordersync.sandbox.runner import start_in_thread
 from ordersync.store import Store
-from tests.support import Running, rows, running
+from tests.support import ANCHOR, Running, rows, running
 
 ORDERS = {"frontcore": 120, "eguma": 60, "firespring": 80, "prio": 50}
 SOURCES = {"courses": "frontcore", "vouchers": "eguma", "website": "firespring", "tickets": "prio"}
@@ -172,20 +177,52 @@ def test_two_sources_materialize_at_once_in_separate_processes_into_one_database
     assert published(destination_url) == {"courses": 120, "tickets": 50}
 
 
+class Gate:
+    """Holds every API request until opened, and tells when the first one arrived: a sync that is in progress."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.entered.set()
+            await anyio.to_thread.run_sync(self.opened.wait, 120)
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.timeout(300)
 def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_url: str, tmp_path: Path) -> None:
-    """Two runs of the same source started together, with the README's dagster.yaml: the second waits for the
-    pool slot, so the account's two syncs never overlap."""
+    """Two runs of the same source started together, with the README's dagster.yaml: while the first syncs, the
+    second waits for the pool slot; then it runs, after the first has finished."""
     home = dagster_home(tmp_path)
-    with running("frontcore", orders=600, seed=3, api_key="k", faults="latency:300") as slow:
-        write_toml(tmp_path / "ordersync.toml", {"destination": {"url": destination_url}, "sources": {
-            "courses": slow.settings(limit=50, concurrency=1, streams=["orders"])}})
+    sandbox = apis.get("frontcore").sandbox(SandboxOptions(orders=100, seed=3, api_key="k", anchor=ANCHOR))
+    gate = Gate(sandbox.app())
+    server = start_in_thread(gate)
+    try:
+        settings = {**sandbox.demo_settings(server.base_url), "requests_per_second": 1000, "streams": ["orders"]}
+        write_toml(tmp_path / "ordersync.toml", {"destination": {"url": destination_url},
+                                                 "sources": {"courses": settings}})
         Store(destination_url).close()
-        outputs = run_at_once(tmp_path, "courses", "courses", env={"DAGSTER_HOME": str(home)})
+        with ThreadPoolExecutor(1) as pool:
+            runs = pool.submit(run_at_once, tmp_path, "courses", "courses", env={"DAGSTER_HOME": str(home)})
+            assert gate.entered.wait(120)  # one run holds the slot and syncs
+            instance = dg.DagsterInstance.from_config(str(home))
+            deadline = time.monotonic() + 60
+            while instance.event_log_storage.get_concurrency_info("courses").pending_step_count == 0:
+                assert time.monotonic() < deadline and not runs.done(), "the second run never waited for the pool"
+                time.sleep(0.05)
+            gate.opened.set()
+            outputs = runs.result(timeout=180)
+    finally:
+        gate.opened.set()
+        server.stop()
     assert [lines[0] for lines in outputs] == ["['ordersync/courses/orders']"] * 2
     assert sorted(lines[1] for lines in outputs) == ["['Step blocked by limit for pool courses']", "[]"]
     store = Store(destination_url)
     first, second = rows(store, "select started_at, finished_at, new_rows from _ordersync_runs order by run_id")
-    assert first[1] <= second[0] and (first[2], second[2]) == (600, 0)  # one after the other
+    assert first[1] <= second[0] and (first[2], second[2]) == (100, 0)  # one after the other
 
 
 def write_toml(path: Path, cfg: dict[str, Any]) -> None:
