@@ -1,9 +1,11 @@
 """ordersync in Dagster (``pip install 'ordersync[dagster]'``): one call turns a configuration into Definitions.
 
     # definitions.py
+    from pathlib import Path
+
     from ordersync.integrations.dagster import definitions
 
-    defs = definitions("ordersync.toml")
+    defs = definitions(Path(__file__).with_name("ordersync.toml"))
 
 Each source becomes one multi-asset (one asset per stream, keys ``ordersync/<source>/<stream>``) materialized by
 one sync of that source through :func:`ordersync.api.sync`, in the concurrency pool named after the source (set
@@ -20,7 +22,7 @@ from dagster import AssetExecutionContext
 
 from ordersync import api, apis, schedule
 from ordersync.apis.base import SourceSettings
-from ordersync.errors import ConfigError
+from ordersync.errors import ConfigError, SyncError
 
 __all__ = ["JOB", "definitions", "metadata", "op_name", "pool_name", "schedule_name", "source_assets"]
 
@@ -76,9 +78,10 @@ def source_assets(config: api.Config, source: str, *, key_prefix: str = "ordersy
         for stream in result.streams:
             if stream.ok:
                 yield dg.MaterializeResult(asset_key=[key_prefix, source, stream.stream], metadata=metadata(stream))
-        if not result.ok:
-            message = "; ".join(f"{s.source}/{s.stream}: {s.error}" for s in result.failed)
-            raise dg.Failure(description=message, allow_retries=False)
+        try:
+            result.raise_for_errors()
+        except SyncError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         context.log.info(f"ordersync {source}: {result.rows.new:,} new, {result.rows.changed:,} changed rows, "
                          f"{result.requests:,} requests in {result.seconds:.1f}s")
 
