@@ -201,7 +201,8 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
     gate = Gate(sandbox.app())
     server = start_in_thread(gate)
     try:
-        settings = {**sandbox.demo_settings(server.base_url), "requests_per_second": 1000, "streams": ["orders"]}
+        settings = {**sandbox.demo_settings(server.base_url), "requests_per_second": 1000, "streams": ["orders"],
+                    "timeout": 300}  # the first request waits at the gate
         write_toml(tmp_path / "ordersync.toml", {"destination": {"url": destination_url},
                                                  "sources": {"courses": settings}})
         Store(destination_url).close()
