@@ -9,7 +9,7 @@ import pytest
 from dagster._utils.schedules import is_valid_cron_string
 
 from ordersync import api, schedule
-from ordersync.errors import ConfigError, OrdersyncError, SyncError
+from ordersync.errors import ConfigError, OrdersyncError, StoreError, SyncError
 from ordersync.store import Store
 from tests.support import rows, running
 
@@ -120,3 +120,26 @@ def test_a_bad_schedule_is_one_clear_line_when_the_config_is_read(text: str, say
         api.load_config(cfg)
     assert str(caught.value).startswith("[sources.shop] schedule: ") and says in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_watch_goes_on_when_the_destination_fails_for_a_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = threading.Event()
+    ticks: list[api.Tick] = []
+    start_run = Store.start_run
+
+    def flaky(self: Store, source: str, stream: str) -> int:
+        if len(ticks) == 1:  # the second round
+            raise StoreError("cannot write to the destination: disk I/O error")
+        return start_run(self, source, stream)
+
+    def on_tick(tick: api.Tick) -> None:
+        ticks.append(tick)
+        if tick.number == 3:
+            stop.set()
+
+    monkeypatch.setattr(Store, "start_run", flaky)
+    with running("frontcore", orders=20, api_key=KEY) as fc:
+        api.watch(config(tmp_path / "orders.db", shop=fc.settings(streams=["orders"])), every=0, stop=stop,
+                  on_tick=on_tick)
+    assert [(t.error, t.backoff, len(t.result.streams)) for t in ticks] == [
+        (None, {}, 1), ("cannot write to the destination: disk I/O error", {"shop": 1}, 0), (None, {}, 1)]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ordersync import config as _config
 from ordersync.apis.base import SourceSettings
 from ordersync.config import Config
-from ordersync.errors import ConfigError, SyncError
+from ordersync.errors import ConfigError, StoreError, SyncError
 from ordersync.schedule import interval_seconds
 
 if TYPE_CHECKING:
@@ -185,13 +185,15 @@ def sync(
 @dataclass(frozen=True)
 class Tick:
     """One round of :func:`watch`: its number (from 1), when it started, what it synced, which sources wait out a
-    backoff after failing (source -> ticks until they are tried again), and when the next round starts."""
+    backoff after failing (source -> rounds until they are tried again), when the next round starts, and the
+    error that failed the round as a whole (the destination could not be written), if any."""
 
     number: int
     started_at: datetime
     result: SyncResult
     backoff: dict[str, int]
     next_at: datetime | None
+    error: str | None = None
 
 
 def watch(
@@ -208,8 +210,9 @@ def watch(
 
     A round starts every ``every`` (seconds, or an interval such as ``"5m"``) from the start of the previous one,
     at once when a round took longer. A source that failed is tried again at the next round, then after 2, 4, ...
-    rounds (at most ``max_backoff`` seconds) while it keeps failing; the others go on. ``on_tick`` receives each
-    round's :class:`Tick`; ``progress`` makes a fresh reporter per round.
+    rounds (at most ``max_backoff`` seconds) while it keeps failing; the others go on. A round whose destination
+    cannot be written counts as a failure of each of its sources. ``on_tick`` receives each round's :class:`Tick`;
+    ``progress`` makes a fresh reporter per round.
     """
     from ordersync.store import Store
 
@@ -230,13 +233,16 @@ def watch(
             started_at = datetime.now(UTC)
             running = {name: settings for name, settings in chosen.items() if due[name] <= number}
             reporter = progress() if progress else None
+            error = None
             try:
                 result = _run(_sync_into(store, running, progress=reporter, stop=stop))
+            except StoreError as exc:  # the destination is down: every source of the round waits, the watch goes on
+                result, error = SyncResult([], 0.0), str(exc)
             finally:
                 if reporter:
                     reporter.close()
             for name in running:
-                if all(s.ok for s in result.of(name)):
+                if error is None and all(s.ok for s in result.of(name)):
                     failures.pop(name, None)
                     due[name] = number + 1
                 else:
@@ -247,7 +253,7 @@ def watch(
             wait = max(0.0, next_start - time.monotonic())
             next_at = None if interrupted else datetime.now(UTC) + timedelta(seconds=wait)
             if on_tick:
-                on_tick(Tick(number, started_at, result, {n: due[n] - number for n in failures}, next_at))
+                on_tick(Tick(number, started_at, result, {n: due[n] - number for n in failures}, next_at, error))
             if not interrupted:
                 stop.wait(max(0.0, next_start - time.monotonic()))
     finally:

@@ -165,6 +165,8 @@ def watch(sources: list[str] | None, config_path: str | None, every: str, quiet:
     def on_tick(tick: Tick) -> None:
         out.print(tick_line(tick), highlight=False, soft_wrap=True)
         report_failures(tick.result.streams)
+        if tick.error:
+            err.print(f"[red]error:[/red] {escape(tick.error)}", highlight=False, soft_wrap=True)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -186,7 +188,9 @@ def tick_line(tick: Tick) -> str:
             f"{orders.changed:,} changed {orders.unchanged:,} unchanged, customers {customers.new:,} new "
             f"{customers.changed:,} changed, {result.requests:,} requests, {result.seconds:.1f}s")
     failed = sorted({s.source for s in result.failed})
-    if failed:
+    if tick.error:
+        line += "; failed: the destination (see the error)"
+    elif failed:
         line += f"; failed: {', '.join(failed)}"
     if tick.backoff:
         line += "; waiting: " + ", ".join(f"{name} (retry in {n} round{'s' if n > 1 else ''})"
