@@ -7,12 +7,13 @@ and ``ordersync sync`` never loads a sandbox (Starlette, Faker, uvicorn).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
-import time
+import threading
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,7 +23,7 @@ from rich.table import Table
 from ordersync.errors import OrdersyncError
 
 if TYPE_CHECKING:
-    from ordersync.sync import StreamResult
+    from ordersync.api import StreamResult, Tick
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Download orders and customers from Frontcore, e-guma, Firespring and Prio into one database.")
@@ -126,53 +127,87 @@ def sync(
     config_path: ConfigOption = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="read everything again")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    every: Annotated[str | None, typer.Option("--every", metavar="INTERVAL",
+                                              help="keep running: sync again every INTERVAL (30s, 5m, 1h) until "
+                                                   "SIGTERM or Ctrl-C")] = None,
 ) -> None:
     """Incremental sync of the named sources (all when none are named)."""
-    import asyncio
-
-    from ordersync import config
+    from ordersync import api
     from ordersync.progress import reporter
-    from ordersync.store import Store
-    from ordersync.sync import sync_all
 
+    if every is not None:
+        watch(sources, config_path, every, quiet, full_refresh)
+        return
+    progress = reporter(err, quiet)
     try:
-        cfg = config.load(config_path)
-        chosen = cfg.sources
-        if sources:
-            unknown = [s for s in sources if s not in cfg.sources]
-            if unknown:
-                raise fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(cfg.sources)}")
-            chosen = {name: cfg.sources[name] for name in sources}
-        from ordersync.store import LockBusy
-
-        store = Store(cfg.destination, **cfg.store_options())
-        busy: list[str] = []
-        locked: list[str] = []
-        try:
-            for name in chosen:  # one sync per source at a time, across processes and machines
-                try:
-                    store.lock(name)
-                    locked.append(name)
-                except LockBusy as exc:
-                    busy.append(str(exc))
-            progress = reporter(err, quiet)
-            started = time.monotonic()
-            try:
-                runnable = {name: chosen[name] for name in locked}
-                results = asyncio.run(sync_all(store, runnable, full_refresh=full_refresh, progress=progress))
-            finally:
-                progress.close()
-        finally:
-            store.close()
+        result = api.sync(config_path, sources, full_refresh=full_refresh, progress=progress)
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
-    if results:
-        print_results(results, time.monotonic() - started)
-    ok = report_failures(results)
-    for line in busy:
-        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
-    if busy or not ok:
+    finally:
+        progress.close()
+    print_results(result.streams, result.seconds)
+    if not report_failures(result.streams):
         raise typer.Exit(1)
+
+
+def watch(sources: list[str] | None, config_path: str | None, every: str, quiet: bool, full_refresh: bool) -> None:
+    """``sync --every``: one summary line per round on standard output; SIGTERM or Ctrl-C ends it after the
+    running page is committed, with exit status 0 (a second signal quits at once)."""
+    from ordersync import api, schedule
+    from ordersync.progress import Bars, Reporter
+
+    if full_refresh:
+        raise fail("--full-refresh reads everything again; run it once without --every, then start watching")
+    try:
+        schedule.interval_seconds(every)
+    except ValueError as exc:
+        raise fail(f"--every: {exc}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print(f"{signal.Signals(signum).name}: stopping after the page being written "
+                  "(send it again to quit at once)", highlight=False)
+
+    def progress() -> Reporter:
+        return Bars(err)
+
+    def on_tick(tick: Tick) -> None:
+        out.print(tick_line(tick), highlight=False, soft_wrap=True)
+        report_failures(tick.result.streams)
+        if tick.error:
+            err.print(f"[red]error:[/red] {escape(tick.error)}", highlight=False, soft_wrap=True)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        api.watch(config_path, sources, every=every, stop=stop, on_tick=on_tick,
+                  progress=progress if err.is_terminal and not quiet else None)
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def tick_line(tick: Tick) -> str:
+    """One line per watch round: when, what it synced, what failed, when the next round starts."""
+    result = tick.result
+    orders, customers = result.orders, result.customers
+    done = len({s.source for s in result.streams})
+    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), orders {orders.new:,} new "
+            f"{orders.changed:,} changed {orders.unchanged:,} unchanged, customers {customers.new:,} new "
+            f"{customers.changed:,} changed, {result.requests:,} requests, {result.seconds:.1f}s")
+    failed = sorted({s.source for s in result.failed})
+    if tick.error:
+        line += "; failed: the destination (see the error)"
+    elif failed:
+        line += f"; failed: {', '.join(failed)}"
+    if tick.backoff:
+        line += "; waiting: " + ", ".join(f"{name} (retry in {n} round{'s' if n > 1 else ''})"
+                                          for name, n in sorted(tick.backoff.items()))
+    return line + (f"; next at {tick.next_at:%H:%M:%S}Z" if tick.next_at else "; stopped")
 
 
 @app.command()

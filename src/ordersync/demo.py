@@ -6,20 +6,18 @@ seed, so that a second demo finds the same data and shows an incremental run tha
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ordersync import apis
+from ordersync import api, apis
 from ordersync.apis.base import SourceSettings
-from ordersync.config import parse_source
+from ordersync.config import Config, parse_source
 from ordersync.progress import Reporter
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
-from ordersync.sync import StreamResult, sync_all
 
 
 def destination(db: str) -> tuple[str, Path]:
@@ -63,12 +61,10 @@ def running_sandboxes(db: Path | str, orders: int, seed: int) -> Iterator[dict[s
             server.stop()
 
 
-def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[StreamResult], float]:
+def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[api.StreamResult], float]:
     url, folder = destination(str(db))
     folder.parent.mkdir(parents=True, exist_ok=True)
     store = Store(url)
     with running_sandboxes(db, orders, seed) as sources:
-        started = datetime.now(UTC)
-        results = asyncio.run(sync_all(store, sources, progress=progress))
-        seconds = (datetime.now(UTC) - started).total_seconds()
-    return store, results, seconds
+        result = api.sync(Config(None, url, sources), progress=progress)
+    return store, result.streams, result.seconds

@@ -38,3 +38,11 @@ class TooSlowError(TransportError):
 
 class StoreError(OrdersyncError):
     """The destination database could not be opened or written."""
+
+
+class SyncError(OrdersyncError):
+    """Some streams failed; ``str(err)`` names each (source/stream: what went wrong) and ``results`` holds them all."""
+
+    def __init__(self, message: str, results: object = None) -> None:
+        super().__init__(message)
+        self.results = results

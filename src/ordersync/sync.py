@@ -67,7 +67,10 @@ async def sync_source(
     transport: httpx.AsyncBaseTransport | None = None,
     stop: threading.Event | None = None,
 ) -> list[StreamResult]:
-    """Sync every configured stream of one source; errors end up in the results, never raised."""
+    """Sync every configured stream of one source; errors end up in the results, never raised.
+
+    When ``stop`` is set, the running stream ends after its committed page (run logged "interrupted") and no
+    other stream starts."""
     progress = progress or Silent()
     results: list[StreamResult] = []
     client: SourceClient | None = None

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from ordersync.http import HttpClient, HttpSettings
 from ordersync.model import Page, Record, Rows, State, StreamState  # noqa: F401  (re-exported for API folders)
+from ordersync.schedule import Schedule
 
 if TYPE_CHECKING:
     from ordersync.paging import Answer, Request, Stream
@@ -50,6 +51,7 @@ class SourceSettings(BaseModel):
     max_retries: int = Field(5, ge=0, le=20, description="retries of a failed request before the run fails")
     requests_per_second: float | None = Field(None, gt=0, description="request rate limit, evenly spaced")
     concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once, where the API allows it")
+    schedule: Schedule | None = Field(None, description="when an orchestrator syncs it: 15m, 1h or a cron expression")
 
     def http_settings(self) -> HttpSettings:
         return HttpSettings(

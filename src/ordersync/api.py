@@ -1,0 +1,302 @@
+"""The public Python API: the command line, the Dagster integration, Airflow tasks and Prefect flows all call it.
+
+    from ordersync import api
+
+    result = api.sync("ordersync.toml", ["shop"]).raise_for_errors()
+    for stream in result.streams:
+        print(stream.source, stream.stream, stream.orders.new, stream.requests)
+
+Nothing here prints or exits. A bad configuration raises :class:`~ordersync.errors.ConfigError`, an unusable
+destination :class:`~ordersync.errors.StoreError` (both :class:`~ordersync.errors.OrdersyncError`); a source that
+fails does not stop the others and is reported in its :class:`StreamResult` (``error``), and
+:meth:`SyncResult.raise_for_errors` turns failures into one :class:`~ordersync.errors.SyncError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ordersync import config as _config
+from ordersync.apis.base import SourceSettings
+from ordersync.config import Config
+from ordersync.errors import ConfigError, StoreError, SyncError
+from ordersync.schedule import interval_seconds
+
+if TYPE_CHECKING:
+    from ordersync import sync as _engine
+    from ordersync.progress import Reporter
+    from ordersync.store import Store
+
+__all__ = ["Config", "Counts", "StreamResult", "SyncResult", "Tick", "load_config", "select", "sync", "sync_async",
+           "watch"]
+
+ConfigLike = Config | str | Path | Mapping[str, Any] | None
+"""A :class:`Config`, a path to an ``ordersync.toml``, a dict shaped like that file, or None (the default file)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows of one kind a sync wrote: new ones, changed ones, and ones read again unchanged."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.new + other.new, self.changed + other.changed, self.unchanged + other.unchanged)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What one stream of one source did in one sync. ``error`` is the one-line message when it failed."""
+
+    source: str
+    stream: str
+    orders: Counts = Counts()
+    customers: Counts = Counts()
+    records: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)  # for tracebacks only
+    notes: tuple[str, ...] = ()  # what the user should know although nothing failed (e.g. the filters changed)
+    interrupted: bool = False  # stopped on request after a committed page
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def rows(self) -> Counts:
+        """Orders and customers together."""
+        return self.orders + self.customers
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """Every stream of one sync, in configuration order, and how long the whole sync took."""
+
+    streams: list[StreamResult]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.streams)
+
+    @property
+    def failed(self) -> list[StreamResult]:
+        return [s for s in self.streams if not s.ok]
+
+    @property
+    def orders(self) -> Counts:
+        return sum((s.orders for s in self.streams), Counts())
+
+    @property
+    def customers(self) -> Counts:
+        return sum((s.customers for s in self.streams), Counts())
+
+    @property
+    def rows(self) -> Counts:
+        """Orders and customers together."""
+        return self.orders + self.customers
+
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.streams)
+
+    def of(self, source: str) -> list[StreamResult]:
+        """The streams of one source."""
+        return [s for s in self.streams if s.source == source]
+
+    def raise_for_errors(self) -> SyncResult:
+        """Raise :class:`~ordersync.errors.SyncError` naming every failed stream; return self when all went well."""
+        if self.failed:
+            raise SyncError("; ".join(f"{s.source}/{s.stream}: {s.error}" for s in self.failed), self)
+        return self
+
+
+def load_config(source: ConfigLike = None) -> Config:
+    """Read and validate a configuration: from a file (None: ``./ordersync.toml`` or ``$ORDERSYNC_CONFIG``) or
+    from a dict shaped like the file (``{"destination": {"url": ...}, "sources": {"shop": {...}}}``).
+    ``${VAR}`` values are read from the environment. Raises :class:`~ordersync.errors.ConfigError`."""
+    if isinstance(source, Config):
+        return source
+    if isinstance(source, Mapping):
+        return _config.parse(dict(source))
+    return _config.load(str(source) if source is not None else None)
+
+
+def select(config: Config, sources: Iterable[str] | None = None) -> dict[str, SourceSettings]:
+    """The named sources of a configuration (all when None or empty), or a ConfigError naming the unknown ones."""
+    names = list(sources or [])
+    if not names:
+        return dict(config.sources)
+    unknown = [s for s in names if s not in config.sources]
+    if unknown:
+        raise ConfigError(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(config.sources)}")
+    return {name: config.sources[name] for name in names}
+
+
+async def sync_async(
+    config: ConfigLike = None,
+    sources: Iterable[str] | None = None,
+    *,
+    full_refresh: bool = False,
+    progress: Reporter | None = None,
+    stop: threading.Event | None = None,
+) -> SyncResult:
+    """:func:`sync` for callers that already run an event loop (async Prefect flows, notebooks)."""
+    from ordersync.store import Store
+
+    cfg = load_config(config)
+    chosen = select(cfg, sources)
+    store = Store(cfg.destination, **cfg.store_options())
+    try:
+        return await _sync_into(store, chosen, full_refresh=full_refresh, progress=progress, stop=stop)
+    finally:
+        store.close()
+
+
+def sync(
+    config: ConfigLike = None,
+    sources: Iterable[str] | None = None,
+    *,
+    full_refresh: bool = False,
+    progress: Reporter | None = None,
+    stop: threading.Event | None = None,
+) -> SyncResult:
+    """Sync the named sources (all when None) of a configuration into its destination, incrementally.
+
+    Sources run concurrently; one that fails does not stop the others, and its streams carry the error.
+    ``stop``: when set (from a signal handler, another thread), each running stream ends after its committed page
+    and nothing more starts. ``progress`` receives start/advance/finish events (see ``ordersync.progress``).
+    """
+    return _run(sync_async(config, sources, full_refresh=full_refresh, progress=progress, stop=stop))
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One round of :func:`watch`: its number (from 1), when it started, what it synced, which sources wait out a
+    backoff after failing (source -> rounds until they are tried again), when the next round starts, and the
+    error that failed the round as a whole (the destination could not be written), if any."""
+
+    number: int
+    started_at: datetime
+    result: SyncResult
+    backoff: dict[str, int]
+    next_at: datetime | None
+    error: str | None = None
+
+
+def watch(
+    config: ConfigLike = None,
+    sources: Iterable[str] | None = None,
+    *,
+    every: float | str,
+    stop: threading.Event,
+    on_tick: Callable[[Tick], None] | None = None,
+    progress: Callable[[], Reporter] | None = None,
+    max_backoff: float = 3600.0,
+) -> None:
+    """Sync, wait, sync again, until ``stop`` is set (then the running page commits and this returns).
+
+    A round starts every ``every`` (seconds, or an interval such as ``"5m"``) from the start of the previous one,
+    at once when a round took longer. A source that failed is tried again at the next round, then after 2, 4, ...
+    rounds (at most ``max_backoff`` seconds) while it keeps failing; the others go on. A round whose destination
+    cannot be written counts as a failure of each of its sources. ``on_tick`` receives each round's :class:`Tick`;
+    ``progress`` makes a fresh reporter per round.
+    """
+    from ordersync.store import Store
+
+    seconds = float(interval_seconds(every)) if isinstance(every, str) else float(every)
+    if seconds < 0:
+        raise ConfigError(f"the watch interval must not be negative (got {every})")
+    cfg = load_config(config)
+    chosen = select(cfg, sources)
+    longest = max(1, int(max_backoff // seconds) if seconds else 64)
+    failures: dict[str, int] = {}
+    due = dict.fromkeys(chosen, 1)  # source -> first round it runs in
+    store = Store(cfg.destination, **cfg.store_options())
+    number = 0
+    try:
+        next_start = time.monotonic()
+        while not stop.is_set():
+            number += 1
+            started_at = datetime.now(UTC)
+            running = {name: settings for name, settings in chosen.items() if due[name] <= number}
+            reporter = progress() if progress else None
+            error = None
+            try:
+                result = _run(_sync_into(store, running, progress=reporter, stop=stop))
+            except StoreError as exc:  # the destination is down: every source of the round waits, the watch goes on
+                result, error = SyncResult([], 0.0), str(exc)
+            finally:
+                if reporter:
+                    reporter.close()
+            for name in running:
+                if error is None and all(s.ok for s in result.of(name)):
+                    failures.pop(name, None)
+                    due[name] = number + 1
+                else:
+                    failures[name] = failures.get(name, 0) + 1
+                    due[name] = number + min(2 ** (failures[name] - 1), longest)
+            next_start = max(next_start + seconds, time.monotonic())
+            interrupted = stop.is_set()
+            wait = max(0.0, next_start - time.monotonic())
+            next_at = None if interrupted else datetime.now(UTC) + timedelta(seconds=wait)
+            if on_tick:
+                on_tick(Tick(number, started_at, result, {n: due[n] - number for n in failures}, next_at, error))
+            if not interrupted:
+                stop.wait(max(0.0, next_start - time.monotonic()))
+    finally:
+        store.close()
+
+
+async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_refresh: bool = False,
+                     progress: Reporter | None = None, stop: threading.Event | None = None) -> SyncResult:
+    """Sync ``sources`` while holding each one's lock: a source that another process is syncing is reported as
+    failed (with the holder) after ``lock_wait`` seconds, and the others go on."""
+    from ordersync.store import LockBusy
+    from ordersync.sync import sync_all
+
+    started = time.monotonic()
+    busy: list[StreamResult] = []
+    locked: dict[str, SourceSettings] = {}
+    try:
+        for name, settings in sources.items():
+            try:
+                await asyncio.to_thread(store.lock, name)
+                locked[name] = settings
+            except LockBusy as exc:
+                busy.append(StreamResult(name, "-", error=str(exc)))
+        results = await sync_all(store, locked, full_refresh=full_refresh, progress=progress, stop=stop)
+    finally:
+        for name in locked:
+            store.unlock(name)
+    return SyncResult([_public(r) for r in results] + busy, time.monotonic() - started)
+
+
+def _public(r: _engine.StreamResult) -> StreamResult:
+    return StreamResult(r.source, r.stream, Counts(r.orders.new, r.orders.changed, r.orders.unchanged),
+                        Counts(r.customers.new, r.customers.changed, r.customers.unchanged), r.records, r.requests,
+                        r.seconds, r.error, r.exception, tuple(r.notes), r.interrupted)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end, also from a thread whose event loop is already running (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
