@@ -34,14 +34,9 @@ SOURCES = {"courses": "frontcore", "vouchers": "eguma", "website": "firespring",
 
 
 @pytest.fixture
-def destination_url(tmp_path: Path) -> str:
-    """The database the assets write into.
-
-    COORDINATOR: after the merge with the destinations branch, switch this to the real PostgreSQL server:
-    ``def destination_url(pg_url: str) -> str: return pg_url``. Every test below only uses this URL and SQL that
-    both databases understand.
-    """
-    return f"sqlite:///{tmp_path / 'orders.db'}"
+def destination_url(pg_url: str) -> str:
+    """The database the assets write into: a fresh database on the suite's real PostgreSQL server."""
+    return pg_url
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +197,8 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
     """Two runs of the same source started together, with the README's dagster.yaml: while the first syncs, the
     second waits for the pool slot; then it runs, after the first has finished."""
     home = dagster_home(tmp_path)
-    sandbox = apis.get("frontcore").sandbox(SandboxOptions(orders=100, seed=3, api_key="k", anchor=ANCHOR))
+    sandbox = apis.get("frontcore").load_sandbox(SandboxOptions(orders=100, seed=3, api_key="k", anchor=ANCHOR,
+                                                                  rate_limit=False))
     gate = Gate(sandbox.app())
     server = start_in_thread(gate)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -52,6 +53,11 @@ class SourceSettings(BaseModel):
     requests_per_second: float | None = Field(None, gt=0, description="request rate limit, evenly spaced")
     concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once, where the API allows it")
     schedule: Schedule | None = Field(None, description="when an orchestrator syncs it: 15m, 1h or a cron expression")
+    streams: Sequence[str] = ("orders",)  # an API with more streams narrows this to its own names
+
+    def stream_names(self) -> list[str]:
+        """The streams these settings ask for, in order (a sync reads them, Dagster declares their assets)."""
+        return list(self.streams)
 
     def http_settings(self) -> HttpSettings:
         return HttpSettings(
@@ -113,7 +119,7 @@ class SourceClient(ABC):
 
     def chosen_streams(self) -> list[str]:
         """The streams the settings ask for (all by default), in order."""
-        return list(getattr(self.settings, "streams", None) or self.streams())
+        return self.settings.stream_names()
 
     @property
     def requests_sent(self) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from ordersync import api, apis, schedule
+from ordersync import api, schedule
 from ordersync.apis.base import SourceSettings
 from ordersync.errors import ConfigError, SyncError
 
@@ -126,7 +126,7 @@ def _tag(source: str) -> str:
 
 
 def _streams(settings: SourceSettings) -> list[str]:
-    return list(getattr(settings, "streams", None) or apis.get(settings.type).client.streams)
+    return settings.stream_names()
 
 
 def _check_names(sources: list[str]) -> None:

@@ -77,7 +77,9 @@ class SqliteStore(FileLocks, Store):
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE: take the write lock up front, so that a second process waits for it (busy timeout)
+            # instead of failing with "database is locked" when its read snapshot has to become a write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
 
