@@ -279,10 +279,7 @@ class Store:
         """Write the rows whose hash differs from the stored one; return them as (new, changed)."""
         if not rows:
             return [], []
-        keys = [row[key] for row in rows]
-        existing = dict(conn.execute(
-            sa.select(table.c[key], table.c.row_hash).where(table.c.source == source, table.c[key].in_(keys))
-        ).all())
+        existing = self._existing_hashes(conn, table, key, source, [row[key] for row in rows])
         new: list[Row] = []
         changed: list[Row] = []
         for row, row_hash in zip(rows, hashes, strict=True):
@@ -299,6 +296,13 @@ class Store:
         if changed:
             self._upsert(conn, table, changed)
         return new, changed
+
+    def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
+                         keys: list[str]) -> dict[str, str | None]:
+        """The stored ``row_hash`` of each of ``keys`` that exists (None: stored before schema 2)."""
+        return dict(conn.execute(
+            sa.select(table.c[key], table.c.row_hash).where(table.c.source == source, table.c[key].in_(keys))
+        ).all())
 
     def _upsert_small(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         """A few rows by primary key through SQLAlchemy (``INSERT ... ON CONFLICT`` on all three databases)."""

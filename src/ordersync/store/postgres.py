@@ -129,6 +129,17 @@ class PostgresStore(Store):
         return PgAdvisoryLock(connection, self._namespace, source, self.lock_wait)
 
     # --- bulk writes ----------------------------------------------------------------------------------------
+    def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
+                         keys: list[str]) -> dict[str, str | None]:
+        # one primary-key lookup per key, whatever the statistics say: "source = X AND id IN (...)" was planned
+        # as a scan of all the source's rows once the statement was prepared (110 ms a page at 20,000 orders)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with contextlib.closing(cursor):
+            cursor.execute(f"SELECT k.id, t.row_hash FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
+                           f"(SELECT row_hash FROM {table.name} WHERE source = %s AND {key} = k.id) AS t",
+                           (keys, source))
+            return dict(cursor.fetchall())
+
     @staticmethod
     def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
         """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
