@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from ordersync import history
 from ordersync.apis.base import Row, Rows, State
 from ordersync.errors import StoreError
 
@@ -115,6 +116,13 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
 )
 schema_version = sa.Table("_ordersync_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+# --- order history and dashboard indexes (issue 14; logic in history.py) -----------------------------------
+order_versions = history.define(metadata, Timestamp, Money)
+sa.Index("orders_by_created", orders.c.created_at, orders.c.source, orders.c.currency, orders.c.is_paid,
+         orders.c.total_minor)  # the dashboard's orders list and its per-day chart, read from the index alone
+sa.Index("orders_by_email", orders.c.customer_email)
+sa.Index("orders_by_number", orders.c.order_number)
+# --- end of order history ----------------------------------------------------------------------------------
 
 PUBLISHED = {"orders": orders, "order_lines": order_lines, "customers": customers, "payments": payments}
 
@@ -140,8 +148,9 @@ def dumps(value: Any) -> str:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, history: bool = True) -> None:
         self.url = url
+        self.history = history  # keep order_versions (issue 14); off only to measure what it costs
         self.engine = self._connect(url)
         self._write_lock = threading.Lock()  # SQLite takes one writer at a time anyway; this avoids busy waits
         self._prepare()
@@ -177,7 +186,10 @@ class Store:
     def _prepare(self) -> None:
         try:
             with self.engine.begin() as conn:
+                new_history = not sa.inspect(conn).has_table(order_versions.name)
                 metadata.create_all(conn)
+                if new_history:  # a database from before order history: every order gets its first version
+                    history.backfill(conn, order_versions, orders)
                 version = conn.execute(sa.select(schema_version.c.version)).scalar()
                 if version is None:
                     conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -222,6 +234,8 @@ class Store:
         with self.transaction() as conn:
             changed_orders = self._upsert_changed(conn, orders, "order_id", source, rows.orders, synced_at,
                                                   results["orders"], api=api)
+            if self.history:
+                history.record(conn, order_versions, source, changed_orders, synced_at)
             if changed_orders:
                 ids = {r["order_id"] for r in changed_orders}
                 for table, children in ((order_lines, rows.order_lines), (payments, rows.payments)):
