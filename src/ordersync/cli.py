@@ -98,6 +98,8 @@ def demo(
               f"payments: {store.count('payments'):,}")
     if not report_failures(results):
         raise typer.Exit(1)
+    out.print(f"See it in the dashboard: ordersync dashboard --db {db}  (then open http://127.0.0.1:8050/)",
+              highlight=False, soft_wrap=True)
 
 
 @app.command()

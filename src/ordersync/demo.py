@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from ordersync import apis
 from ordersync.apis.base import SourceSettings
 from ordersync.config import parse_source
 from ordersync.progress import Reporter
-from ordersync.sandbox.app import SandboxOptions
+from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_all
@@ -37,8 +38,10 @@ def _anchor(folder: Path) -> datetime:
 
 
 @contextlib.contextmanager
-def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, SourceSettings]]:
-    """Start every API's sandbox and yield the source settings that sync from them."""
+def running_sandboxes(db: Path, orders: int, seed: int,
+                      started: dict[str, Sandbox] | None = None) -> Iterator[dict[str, SourceSettings]]:
+    """Start every API's sandbox and yield the source settings that sync from them (``started`` gets the
+    sandboxes themselves)."""
     folder = demo_folder(db)
     folder.mkdir(parents=True, exist_ok=True)
     anchor = _anchor(folder)
@@ -52,17 +55,37 @@ def running_sandboxes(db: Path, orders: int, seed: int) -> Iterator[dict[str, So
             servers.append(server)
             settings = sandbox.demo_settings(server.base_url)
             sources[name] = parse_source(name, settings)
+            if started is not None:
+                started[name] = sandbox
         yield sources
     finally:
         for server in servers:
             server.stop()
 
 
+def change_some_orders(sandboxes: dict[str, Sandbox], seed: int, share: float = 0.03) -> int:
+    """Change a few orders in each sandbox (paid, cancelled, refunded, ... as each API does), so that the next
+    sync records a second version of them: the demo's order history. Returns how many were changed."""
+    rng = random.Random(seed)
+    changed = 0
+    for sandbox in sandboxes.values():
+        ids = sandbox.order_ids()
+        for order_id in rng.sample(ids, max(1, int(len(ids) * share))) if ids else []:
+            with sandbox.store.lock:
+                changed += sandbox.update_order(order_id, {}) is not None
+    return changed
+
+
 def run_demo(db: Path, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[StreamResult], float]:
+    """Sync every sandbox; the first time, then change a few orders and sync again (their history)."""
     db.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    fresh = not db.exists()
     store = Store(f"sqlite:///{db}")
-    with running_sandboxes(db, orders, seed) as sources:
+    sandboxes: dict[str, Sandbox] = {}
+    with running_sandboxes(db, orders, seed, sandboxes) as sources:
         started = datetime.now(UTC)
         results = asyncio.run(sync_all(store, sources, progress=progress))
+        if fresh and all(r.ok for r in results) and change_some_orders(sandboxes, seed):
+            results += asyncio.run(sync_all(store, sources, progress=progress))
         seconds = (datetime.now(UTC) - started).total_seconds()
     return store, results, seconds
