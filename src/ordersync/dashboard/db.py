@@ -107,7 +107,7 @@ def latest_order_day(conn: Connection) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
-def chart_range(conn: Connection, start: str | None, end: str | None, days: int = 30) -> tuple[date, date]:
+def chart_range(conn: Connection, start: str | None, end: str | None, days: int = 90) -> tuple[date, date]:
     """The range asked for, or the last ``days`` days up to the newest order; at most MAX_DAYS long."""
     last = _parse_day(end) or latest_order_day(conn) or datetime.now(UTC).date()
     first = _parse_day(start) or last - timedelta(days=days - 1)

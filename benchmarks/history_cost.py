@@ -1,0 +1,48 @@
+"""What order history costs: the ordersync sync rate with ``order_versions`` on and off, alternated.
+
+Same set-up as ``run.py`` (the Frontcore sandbox in its own process, each sync in its own process into a fresh
+SQLite file); on and off runs alternate ``--rounds`` times so that load from elsewhere hits both alike, and the
+medians are compared. Usage: ``python benchmarks/history_cost.py [--orders 20000] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from run import HERE, KEY, run, start_sandbox
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ordersync-history-"))
+    proc, url = start_sandbox(args.orders, work / "frontcore.sqlite")
+    seconds: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for n in range(args.rounds):
+            for mode in ("on", "off") if n % 2 == 0 else ("off", "on"):
+                argv = [sys.executable, str(HERE / "ordersync_run.py"), url, KEY, str(work / f"{mode}{n}.db")]
+                seconds[mode].append(run(mode, argv + (["--no-history"] if mode == "off" else []))["seconds"])
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    on, off = statistics.median(seconds["on"]), statistics.median(seconds["off"])
+    print(f"\n{args.orders:,} Frontcore orders, {args.rounds} alternating rounds, median\n")
+    print("| history | seconds | orders/s | runs (s) |")
+    print("|---|---:|---:|---|")
+    for mode, value in (("on (default)", on), ("off", off)):
+        runs = ", ".join(f"{s:.1f}" for s in seconds[mode.split()[0]])
+        print(f"| {mode} | {value:.1f} | {args.orders / value:,.0f} | {runs} |")
+    print(f"\nhistory on runs at {off / on:.0%} of the rate with history off")
+
+
+if __name__ == "__main__":
+    main()
