@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(BIN)/ordersync: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(VENV)/.test-deps: $(BIN)/ordersync
 demo: $(BIN)/ordersync
 	$(BIN)/ordersync demo
 
-test: $(VENV)/.test-deps
+# The dashboard's browser tests drive Debian's chromium with Playwright (never `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+test: $(VENV)/.test-deps chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q

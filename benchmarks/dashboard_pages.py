@@ -52,18 +52,19 @@ def build(path: Path, count: int) -> None:
                            "Kari Nordmann", email, created, created, synced, raw))
             lines.append((source, str(i), 1, "l1", f"p{i % 997}", f"Item {i % 997}", 1, total, total, currency, "{}"))
             pays.append((source, str(i), 1, "card", total, currency, "{}"))
-            versions.append((source, str(i), 1, created, None, status, status == "paid", total, currency, created, raw))
+            paid = status == "paid"
+            versions.append((source, str(i), 1, created, None, status, paid, total, currency, created, None))
         conn.executemany("INSERT INTO orders VALUES (" + ",".join("?" * 17) + ")", orders)
         conn.executemany("INSERT INTO order_lines VALUES (" + ",".join("?" * 11) + ")", lines)
         conn.executemany("INSERT INTO payments VALUES (" + ",".join("?" * 7) + ")", pays)
         conn.executemany("INSERT INTO order_versions VALUES (" + ",".join("?" * 11) + ")", versions)
         conn.commit()
-    changed = conn.execute("SELECT source, order_id, valid_from, raw FROM order_versions WHERE abs(random()) % 20 = 0"
+    changed = conn.execute("SELECT source, order_id, valid_from, raw FROM orders WHERE abs(random()) % 20 = 0"
                            ).fetchall()
-    conn.executemany("UPDATE order_versions SET valid_to = ? WHERE source = ? AND order_id = ? AND version_no = 1",
-                     [(synced, s, o) for s, o, _, _ in changed])
-    conn.executemany("INSERT INTO order_versions VALUES (?, ?, 2, ?, NULL, 'refunded', 0, 0, 'NOK', ?, ?)",
-                     [(s, o, synced, synced, raw) for s, o, _, raw in changed])
+    conn.executemany("UPDATE order_versions SET valid_to = ?, raw = ? WHERE source = ? AND order_id = ? "
+                     "AND version_no = 1", [(synced, raw, s, o) for s, o, _, raw in changed])
+    conn.executemany("INSERT INTO order_versions VALUES (?, ?, 2, ?, NULL, 'refunded', 0, 0, 'NOK', ?, NULL)",
+                     [(s, o, synced, synced) for s, o, _, _ in changed])
     runs = []
     for n in range(2000):
         source = SOURCES[n % 4][0]

@@ -194,7 +194,8 @@ def test_order_page_shows_lines_payments_highlighted_history_and_raw(browser: Br
 
 def test_run_history_page_charts_every_run(browser: Browser) -> None:
     page = browser.open("/runs", shot="runs")
-    runs = browser.sql("SELECT run_id, source, stream, new_rows, changed_rows FROM _ordersync_runs ORDER BY run_id DESC")
+    runs = browser.sql("SELECT run_id, source, stream, new_rows, changed_rows FROM _ordersync_runs "
+                       "ORDER BY run_id DESC")
     shown = cells(page, "#runs")
     assert [(int(r[0]), r[1], r[2], r[6], r[7]) for r in shown] == [
         (run_id, s, st, f"{n:,}", f"{c:,}") for run_id, s, st, n, c in runs]

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 import ordersync.store as store_module
 from ordersync.apis.base import Rows
 from ordersync.errors import StoreError
-from ordersync.store import Store, order_versions
+from ordersync.history import versions_of
+from ordersync.store import Store, order_versions, orders
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -90,7 +91,11 @@ def test_a_changed_order_closes_its_version_and_opens_the_next_at_the_same_momen
     assert v[0]["valid_from"].replace(tzinfo=UTC) == _at("2026-09-10T09:00:00Z")
     assert v[0]["valid_to"] == v[1]["valid_from"]
     assert v[1]["valid_from"].replace(tzinfo=UTC) == _at("2026-09-20T11:00:00Z") and v[1]["valid_to"] is None
-    assert json.loads(v[0]["raw"])["status"] == "paid" and json.loads(v[1]["raw"])["status"] == "cancelled"
+    assert json.loads(v[0]["raw"])["status"] == "paid"  # the record it replaced, kept when it closed
+    assert v[1]["raw"] is None  # the current version's record is the order's own
+    with db.engine.connect() as conn:
+        full = versions_of(conn, order_versions, orders, "shop", "1")
+    assert [json.loads(x["raw"])["status"] for x in full] == ["paid", "cancelled"]
 
 
 def test_versions_are_only_closed_and_appended_never_rewritten(db: Store, clock: Clock) -> None:
@@ -100,7 +105,12 @@ def test_versions_are_only_closed_and_appended_never_rewritten(db: Store, clock:
         write(db, clock, f"2026-09-{day}T09:00:00Z", order("1", status=status), order("2"))
     later = versions(db, "1")
     assert [x["version_no"] for x in later] == [1, 2, 3, 4]
-    assert {k: v for k, v in later[0].items() if k != "valid_to"} == {k: v for k, v in first.items() if k != "valid_to"}
+    closing = ("valid_to", "raw")  # what closing a version writes, once
+    def kept(version: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in version.items() if k not in closing}
+
+    assert kept(later[0]) == kept(first)
+    assert json.loads(later[0]["raw"])["status"] == "paid" and json.loads(later[2]["raw"])["status"] == "refunded"
     assert sum(x["valid_to"] is None for x in later) == 1 and len(versions(db, "2")) == 1
 
 
@@ -176,7 +186,8 @@ def test_readme_example_revenue_as_known_at_the_end_of_a_month(db: Store, clock:
 def test_line_changes_are_derivable_from_the_versioned_raw(db: Store, clock: Clock) -> None:
     write(db, clock, "2026-09-10T09:00:00Z", order("1", lines=[{"name": "Course A"}]), lines=[line("1", "Course A")])
     write(db, clock, "2026-09-11T09:00:00Z", order("1", lines=[{"name": "Course B"}]), lines=[line("1", "Course B")])
-    v = versions(db, "1")
+    with db.engine.connect() as conn:
+        v = versions_of(conn, order_versions, orders, "shop", "1")
     assert [json.loads(x["raw"])["lines"][0]["name"] for x in v] == ["Course A", "Course B"]
 
 

@@ -237,14 +237,14 @@ def history(
 ) -> None:
     """Every version of one order and what changed between them."""
     from ordersync.history import render_changes, versions_jsonl, versions_of
-    from ordersync.store import order_versions
+    from ordersync.store import order_versions, orders
 
     if fmt not in ("table", "jsonl"):
         raise fail(f"unknown format '{fmt}'; use table or jsonl")
     try:
         store = Store(_destination(db, config_path))
         with store.engine.connect() as conn:
-            versions = versions_of(conn, order_versions, source, order_id)
+            versions = versions_of(conn, order_versions, orders, source, order_id)
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
     if not versions:

@@ -2,8 +2,12 @@
 
 The store calls :func:`record` inside the transaction of each page with the orders whose stored record changed
 (new or different ``raw``). For each of them the open version (``valid_to`` null) is closed at the page's
-``synced_at`` and a new version is appended that opens at the same moment. Rows are never rewritten: a version's
-only update is the one that sets its ``valid_to``.
+``synced_at`` and a new version is appended that opens at the same moment. A version is written twice at most:
+when it opens, and when it closes.
+
+The open version's ``raw`` is null: it is the order's ``raw`` in ``orders``, and is copied into the version when
+the version closes (the store hands over the record it replaces). Writing every record twice would double the
+bytes a sync writes; this way history costs one small row per changed order and the records that were replaced.
 
 Lines and payments are not copied into versions: they are derived from the vendor's order record, which every
 version keeps in ``raw``, so any earlier state of them can be recomputed with the API's ``normalize``.
@@ -40,49 +44,60 @@ def define(metadata: sa.MetaData, timestamp: sa.types.TypeEngine[Any], money: ty
         sa.Column("total_minor", money),
         sa.Column("currency", sa.Text),
         sa.Column("updated_at", timestamp),
-        sa.Column("raw", sa.Text, nullable=False),
+        sa.Column("raw", sa.Text),  # null while current: then it is orders.raw
     )
 
 
 def record(conn: Connection, versions: sa.Table, source: str, changed: Sequence[dict[str, Any]],
-           at: datetime) -> None:
-    """Close the open version of each changed order at ``at`` and append its new version (same transaction)."""
+           previous_raw: dict[str, str], at: datetime) -> None:
+    """Close the open version of each changed order at ``at`` (keeping ``previous_raw``, the record the page
+    replaced) and append its new version, in the caller's transaction. New orders (not in ``previous_raw``)
+    only get their first version."""
     if not changed:
         return
-    ids = [row["order_id"] for row in changed]
     last: dict[str, int] = {}
-    for chunk in _chunks(ids, 500):  # bounded IN lists: every database takes them
+    for chunk in _chunks(list(previous_raw), 500):  # bounded IN lists: every database takes them
         last.update(conn.execute(
             sa.select(versions.c.order_id, sa.func.max(versions.c.version_no))
             .where(versions.c.source == source, versions.c.order_id.in_(chunk))
             .group_by(versions.c.order_id)
         ).all())
-    open_ids = list(last)
-    for chunk in _chunks(open_ids, 500):
-        conn.execute(versions.update()
-                     .where(versions.c.source == source, versions.c.order_id.in_(chunk), versions.c.valid_to.is_(None))
-                     .values(valid_to=at))
+    if last:
+        close = (versions.update()
+                 .where(versions.c.source == source, versions.c.order_id == sa.bindparam("key"),
+                        versions.c.valid_to.is_(None))
+                 .values(valid_to=at, raw=sa.func.coalesce(versions.c.raw, sa.bindparam("replaced"))))
+        conn.execute(close, [{"key": key, "replaced": previous_raw[key]} for key in last])
     conn.execute(versions.insert(), [
         {"source": source, "order_id": row["order_id"], "version_no": last.get(row["order_id"], 0) + 1,
-         "valid_from": at, "valid_to": None, **{name: row.get(name) for name in VERSIONED}}
+         "valid_from": at, "valid_to": None, **{name: row.get(name) for name in VERSIONED}, "raw": None}
         for row in changed
     ])
 
 
 def backfill(conn: Connection, versions: sa.Table, orders: sa.Table) -> None:
     """Open a first version for every stored order (a database written before history existed)."""
-    columns = ["source", "order_id", "version_no", "valid_from", *VERSIONED]
+    kept = [name for name in VERSIONED if name != "raw"]  # an open version's raw is the order's
+    columns = ["source", "order_id", "version_no", "valid_from", *kept]
     select = sa.select(orders.c.source, orders.c.order_id, sa.literal(1, sa.Integer), orders.c.synced_at,
-                       *(orders.c[name] for name in VERSIONED))
+                       *(orders.c[name] for name in kept))
     conn.execute(versions.insert().from_select(columns, select))
 
 
-def versions_of(conn: Connection, versions: sa.Table, source: str, order_id: str) -> list[dict[str, Any]]:
-    """An order's versions, oldest first, each with ``changes``: field -> (old, new) against the one before."""
+def versions_of(conn: Connection, versions: sa.Table, orders: sa.Table, source: str,
+                order_id: str) -> list[dict[str, Any]]:
+    """An order's versions, oldest first, each with its ``raw`` and ``changes``: field -> (old, new) against the
+    one before."""
+    current = orders.c.raw.label("current_raw")
     rows = [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(
-        sa.select(versions).where(versions.c.source == source, versions.c.order_id == order_id)
+        sa.select(versions, current)
+        .join(orders, sa.and_(orders.c.source == versions.c.source, orders.c.order_id == versions.c.order_id))
+        .where(versions.c.source == source, versions.c.order_id == order_id)
         .order_by(versions.c.version_no)
     )]
+    for row in rows:
+        current_raw = row.pop("current_raw")
+        row["raw"] = row["raw"] if row["raw"] is not None else current_raw
     previous: dict[str, Any] | None = None
     for row in rows:
         row["changes"] = changes(previous, row) if previous else {}

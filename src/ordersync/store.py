@@ -232,10 +232,11 @@ class Store:
         synced_at = now_utc()
         results = {"orders": WriteResult(), "customers": WriteResult()}
         with self.transaction() as conn:
+            previous_raw: dict[str, str] = {}
             changed_orders = self._upsert_changed(conn, orders, "order_id", source, rows.orders, synced_at,
-                                                  results["orders"], api=api)
+                                                  results["orders"], previous_raw, api=api)
             if self.history:
-                history.record(conn, order_versions, source, changed_orders, synced_at)
+                history.record(conn, order_versions, source, changed_orders, previous_raw, synced_at)
             if changed_orders:
                 ids = {r["order_id"] for r in changed_orders}
                 for table, children in ((order_lines, rows.order_lines), (payments, rows.payments)):
@@ -249,7 +250,8 @@ class Store:
         return results
 
     def _upsert_changed(self, conn: Connection, table: sa.Table, key: str, source: str, rows: Sequence[Row],
-                        synced_at: datetime, result: WriteResult, **extra: Any) -> list[Row]:
+                        synced_at: datetime, result: WriteResult, previous_raw: dict[str, str] | None = None,
+                        **extra: Any) -> list[Row]:
         if not rows:
             return []
         latest: dict[str, Row] = {}
@@ -266,6 +268,8 @@ class Store:
                 continue
             if row_key in existing:
                 result.changed += 1
+                if previous_raw is not None:  # the raw being replaced, for the order history
+                    previous_raw[row_key] = existing[row_key]
             else:
                 result.new += 1
             changed.append({**row, **extra, "source": source, "synced_at": synced_at, "raw": raw})

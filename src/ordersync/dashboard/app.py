@@ -129,10 +129,11 @@ class Dashboard:
         with self.engine.connect() as conn:
             recent = db.recent_runs(conn)
         labels = [f"#{r['run_id']} {r['source']}/{r['stream']}" for r in recent]
+        pairs = list(zip(labels, recent, strict=True))
         durations = charts.bars(labels, [r["seconds"] or 0 for r in recent], "run duration (seconds)",
-                                [f"{label}: {r['seconds'] or 0:.0f} s" for label, r in zip(labels, recent, strict=True)])
+                                [f"{label}: {r['seconds'] or 0:.0f} s" for label, r in pairs])
         rows = charts.bars(labels, [r["rows"] for r in recent], "rows read per run",
-                           [f"{label}: {r['rows']:,} rows" for label, r in zip(labels, recent, strict=True)])
+                           [f"{label}: {r['rows']:,} rows" for label, r in pairs])
         return self.render("runs.html", page="runs", runs=list(reversed(recent)), duration_chart=durations,
                            rows_chart=rows)
 

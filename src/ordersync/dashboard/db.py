@@ -75,7 +75,8 @@ def _utc(day: date) -> datetime:
 def stream_status(conn: Connection) -> list[dict[str, Any]]:
     """Per source and stream: the last run (result, counts, error) and the stored cursor."""
     last = sa.select(sa.func.max(runs.c.run_id).label("run_id")).group_by(runs.c.source, runs.c.stream).subquery()
-    last_runs = {(r.source, r.stream): r for r in conn.execute(sa.select(runs).join(last, runs.c.run_id == last.c.run_id))}
+    latest = sa.select(runs).join(last, runs.c.run_id == last.c.run_id)
+    last_runs = {(r.source, r.stream): r for r in conn.execute(latest)}
     states = {(r.source, r.stream): orjson.loads(r.state) for r in conn.execute(sa.select(stream_state))}
     result = []
     for key in sorted(set(last_runs) | set(states)):
@@ -215,10 +216,11 @@ def order_detail(conn: Connection, source: str, order_id: str) -> dict[str, Any]
     if row is None:
         return None
     children = {}
-    for name, table, key in (("lines", order_lines, order_lines.c.line_no), ("payments", payments, payments.c.payment_no)):
+    for name, table, key in (("lines", order_lines, order_lines.c.line_no),
+                             ("payments", payments, payments.c.payment_no)):
         children[name] = [r._asdict() for r in conn.execute(
             sa.select(table).where(table.c.source == source, table.c.order_id == order_id).order_by(key).limit(1000))]
-    return {"order": row._asdict(), **children, "versions": versions_of(conn, order_versions, source, order_id)}
+    return {"order": row._asdict(), **children, "versions": versions_of(conn, order_versions, orders, source, order_id)}
 
 
 # --- run history --------------------------------------------------------------------------------------------
