@@ -6,7 +6,7 @@ import ipaddress
 import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -96,7 +96,8 @@ class Dashboard:
             streams = db.stream_status(conn)
             first, last = db.chart_range(conn, params.get("from"), params.get("to"))
             days = db.daily(conn, first, last)
-        return self.render("home.html", page="home", streams=streams, first=first, last=last, **_day_charts(days))
+        return self.render("home.html", page="home", streams=streams, first=first, last=last,
+                           **_day_charts(days, first, last))
 
     def orders(self, request: Request) -> Response:
         p = request.query_params
@@ -138,9 +139,10 @@ class Dashboard:
                            rows_chart=rows)
 
 
-def _day_charts(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """An orders chart (one line per source) and a revenue chart per currency (one line per source)."""
-    labels = sorted({d["day"] for d in days})
+def _day_charts(days: list[dict[str, Any]], first: date, last: date) -> dict[str, Any]:
+    """An orders chart (one line per source) and a revenue chart per currency (one line per source), one point
+    per calendar day of the range."""
+    labels = [str(first + timedelta(days=n)) for n in range((last - first).days + 1)]
     index = {day: i for i, day in enumerate(labels)}
     sources = sorted({d["source"] for d in days})
     counts: dict[str, list[float | None]] = {s: [0.0] * len(labels) for s in sources}
@@ -149,7 +151,7 @@ def _day_charts(days: list[dict[str, Any]]) -> dict[str, Any]:
     for d in days:
         currency = d["currency"] or "-"
         counts[d["source"]][index[d["day"]]] = (counts[d["source"]][index[d["day"]]] or 0) + d["orders"]
-        series = revenue[currency].setdefault(d["source"], [None] * len(labels))
+        series = revenue[currency].setdefault(d["source"], [0.0] * len(labels))
         series[index[d["day"]]] = (series[index[d["day"]]] or 0) + d["revenue_minor"] / 10 ** exponent(currency)
         total = totals.setdefault((d["source"], currency), {"source": d["source"], "currency": currency,
                                                            "orders": 0, "revenue_minor": 0})

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH, HEIGHT = 760, 220
+WIDTH, HEIGHT = 760, 200
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
 
@@ -61,8 +61,9 @@ def lines(labels: Sequence[str], series: Sequence[Series], title: str) -> str:
         points = [(i, v) for i, v in enumerate(s.values) if v is not None]
         path = " ".join(f"{_x(i, len(labels)):.1f},{_y(v, top):.1f}" for i, v in points)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
+        radius = 2.5 if len(labels) <= 45 else 1.2
         for i, v in points:
-            parts.append(f'<circle cx="{_x(i, len(labels)):.1f}" cy="{_y(v, top):.1f}" r="2.5" fill="{color}">'
+            parts.append(f'<circle cx="{_x(i, len(labels)):.1f}" cy="{_y(v, top):.1f}" r="{radius}" fill="{color}">'
                          f'<title>{escape(s.name)} {escape(labels[i])}: {_fmt(v)}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
