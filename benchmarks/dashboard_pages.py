@@ -59,7 +59,7 @@ def build(path: Path, count: int) -> None:
         conn.executemany("INSERT INTO payments VALUES (" + ",".join("?" * 7) + ")", pays)
         conn.executemany("INSERT INTO order_versions VALUES (" + ",".join("?" * 11) + ")", versions)
         conn.commit()
-    changed = conn.execute("SELECT source, order_id, valid_from, raw FROM orders WHERE abs(random()) % 20 = 0"
+    changed = conn.execute("SELECT source, order_id, synced_at, raw FROM orders WHERE abs(random()) % 20 = 0"
                            ).fetchall()
     conn.executemany("UPDATE order_versions SET valid_to = ?, raw = ? WHERE source = ? AND order_id = ? "
                      "AND version_no = 1", [(synced, raw, s, o) for s, o, _, raw in changed])
@@ -105,7 +105,8 @@ def main() -> None:
     if args.db.exists():
         with sqlite3.connect(args.db) as conn:
             have = conn.execute("SELECT count(*) FROM order_versions WHERE version_no = 1").fetchone()[0]
-        if have != args.orders:
+            complete = conn.execute("SELECT count(*) FROM _ordersync_runs").fetchone()[0] > 0
+        if have != args.orders or not complete:
             args.db.unlink()
     if not args.db.exists():
         started = time.perf_counter()
@@ -124,7 +125,7 @@ def main() -> None:
     deep = base64.urlsafe_b64encode(orjson.dumps([middle[0].replace("Z", ""), middle[1], middle[2]])).decode()
     paths = {
         "status + 90-day chart (default)": "/",
-        "status + 1-year chart (the longest)": "/?from=2025-01-01&to=2025-12-31",
+        "status + 92-day chart (the longest)": "/?from=2025-01-01&to=2025-04-02",
         "orders, first page": "/orders",
         "orders, page in the middle (keyset)": f"/orders?after={deep}",
         "orders, e-mail search": f"/orders?q={email}",

@@ -141,7 +141,10 @@ def test_a_database_from_before_history_gets_a_first_version_per_order(tmp_path:
     old.close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE order_versions")
+        conn.execute("DROP INDEX orders_by_created")
     reopened = Store(f"sqlite:///{path}")
+    with reopened.engine.connect() as conn:
+        assert "orders_by_created" in {i["name"] for i in sa.inspect(conn).get_indexes("orders")}
     assert [(v["version_no"], v["status"], v["valid_to"]) for v in versions(reopened, "1")] == [(1, "paid", None)]
     write(reopened, clock, "2026-09-11T09:00:00Z", order("1", status="cancelled"))
     assert [v["status"] for v in versions(reopened, "1")] == ["paid", "cancelled"]

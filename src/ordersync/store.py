@@ -190,6 +190,8 @@ class Store:
                 metadata.create_all(conn)
                 if new_history:  # a database from before order history: every order gets its first version
                     history.backfill(conn, order_versions, orders)
+                    for index in orders.indexes:  # and the dashboard's indexes (create_all skips existing tables)
+                        index.create(conn, checkfirst=True)
                 version = conn.execute(sa.select(schema_version.c.version)).scalar()
                 if version is None:
                     conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
