@@ -9,9 +9,10 @@ from ordersync.store import Store
 from ordersync.sync import sync_source
 
 url, key, db = sys.argv[1], sys.argv[2], sys.argv[3]
+history = "--no-history" not in sys.argv[4:]  # order_versions on (the default) or off, to show what it costs
 settings = parse_source("bench", {"type": "frontcore", "api_key": key, "base_url": f"{url}/v2",
                                   "streams": ["orders"], "requests_per_second": 10000, "concurrency": 4})
-store = Store(f"sqlite:///{db}")
+store = Store(f"sqlite:///{db}", history=history)
 [result] = asyncio.run(sync_source(store, "bench", settings))
 assert result.ok, result.error
 print(json.dumps({"rows": store.count("orders")}))

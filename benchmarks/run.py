@@ -76,6 +76,8 @@ def main() -> None:
         contenders = {
             "floor (httpx + orjson, no storage)": [sys.executable, str(HERE / "floor.py"), url, KEY],
             "ordersync": [sys.executable, str(HERE / "ordersync_run.py"), url, KEY, str(work / "ordersync.db")],
+            "ordersync, history off": [sys.executable, str(HERE / "ordersync_run.py"), url, KEY,
+                                       str(work / "ordersync-nohistory.db"), "--no-history"],
         }
         if not args.skip_dlt:
             contenders["dlt rest_api -> duckdb"] = [sys.executable, str(HERE / "dlt_run.py"), url, KEY, str(work)]

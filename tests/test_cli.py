@@ -165,6 +165,7 @@ def test_demo_twice_the_second_run_finds_nothing_new(tmp_path: Path) -> None:
     first = ordersync("demo", "--orders", "200", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=280)
     assert first.returncode == 0, first.stderr
     assert "NOK" in first.stdout and "order lines:" in first.stdout
+    assert f"ordersync dashboard --db {tmp_path / 'demo.db'}" in first.stdout.replace("\n", "")
     second = ordersync("demo", "--orders", "200", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=280)
     assert second.returncode == 0, second.stderr
     assert "Nothing new since the last run." in second.stdout

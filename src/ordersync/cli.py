@@ -108,6 +108,8 @@ def demo(
               f"payments: {store.count('payments'):,}")
     if not report_failures(results):
         raise typer.Exit(1)
+    out.print(f"See it in the dashboard: ordersync dashboard --db {db}  (then open http://127.0.0.1:8050/)",
+              highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -253,16 +255,11 @@ def export(
                                                 "destination")] = None,
 ) -> None:
     """Write one published table to a file, from any destination."""
-    from ordersync import config
     from ordersync.export import export as run_export
     from ordersync.store import Store
 
     try:
-        if db:
-            url, options = (db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"), {}
-        else:
-            cfg = config.load(config_path)
-            url, options = cfg.destination, cfg.store_options()
+        url, options = _destination(db, config_path)
         store = Store(url, **options, create=False)  # a missing file is an error, never a new empty database
         try:
             count = run_export(store, table, fmt, out_path, source)
@@ -318,6 +315,88 @@ def serve(
     err.print(f"{sandbox.title} sandbox: {orders:,} orders (seed {seed}) on http://{host}:{port}  "
               f"OpenAPI: http://{host}:{port}/openapi.json", highlight=False)
     serve_forever(sandbox.app(), host, port)
+
+
+# --- order history and dashboard (issue 14) -----------------------------------------------------------------
+DbOption = Annotated[Path | None, typer.Option("--db", help="a SQLite file instead of the configured destination")]
+
+
+def _destination(db: Path | str | None, config_path: str | None) -> tuple[str, dict[str, Any]]:
+    """The database URL (and Store options) that ``--db`` (a file or a URL) or the configuration names."""
+    from ordersync import config
+
+    if db is None:
+        cfg = config.load(config_path)
+        return cfg.destination, cfg.store_options()
+    return (str(db) if "://" in str(db) else f"sqlite:///{Path(db).expanduser().resolve()}"), {}
+
+
+@app.command()
+def history(
+    source: Annotated[str, typer.Argument(help="the source's name")],
+    order_id: Annotated[str, typer.Argument(help="the order's id at that source")],
+    fmt: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    config_path: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Every version of one order and what changed between them."""
+    from ordersync.history import render_changes, versions_jsonl, versions_of
+    from ordersync.store import Store, order_versions, orders
+
+    if fmt not in ("table", "jsonl"):
+        raise fail(f"unknown format '{fmt}'; use table or jsonl")
+    try:
+        url, options = _destination(db, config_path)
+        store = Store(url, **options, create=False)
+        try:
+            with store.engine.connect() as conn:
+                versions = versions_of(conn, order_versions, orders, source, order_id)
+        finally:
+            store.close()
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    if not versions:
+        raise fail(f"no order '{order_id}' of source '{source}' in the database; check both with 'ordersync status'")
+    if fmt == "jsonl":
+        sys.stdout.write(versions_jsonl(versions))
+        return
+    table = Table(title=f"{source}/{order_id}: {len(versions)} version(s)", title_justify="left")
+    for column in ("version", "valid from", "valid to", "status", "paid", "total", "changes"):
+        table.add_column(column, justify="right" if column in ("version", "total") else "left",
+                         no_wrap=column != "changes", ratio=1 if column == "changes" else None)
+    for v in versions:
+        table.add_row(str(v["version_no"]), f"{v['valid_from']:%Y-%m-%d %H:%M:%S}Z",
+                      f"{v['valid_to']:%Y-%m-%d %H:%M:%S}Z" if v["valid_to"] else "current", escape(v["status"] or "-"),
+                      "-" if v["is_paid"] is None else ("yes" if v["is_paid"] else "no"),
+                      "-" if v["total_minor"] is None else f"{v['total_minor'] / 100:,.2f} {v['currency'] or ''}",
+                      escape(render_changes(v["changes"], "\n")) if v["version_no"] > 1 else "first seen")
+    out.print(table)
+
+
+@app.command()
+def dashboard(
+    config_path: ConfigOption = None,
+    db: Annotated[str | None, typer.Option("--db", help="database URL or SQLite file (default: the configured one)")]
+    = None,
+    host: Annotated[str, typer.Option(help="address to bind; other than loopback needs --token")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
+    token: Annotated[str | None, typer.Option(envvar="ORDERSYNC_DASHBOARD_TOKEN",
+                                              help="required to open the page when not bound to loopback")] = None,
+) -> None:
+    """A read-only local web page: sync health, orders and revenue per day, orders, their history, runs."""
+    from ordersync.dashboard import create_app, is_loopback
+    from ordersync.sandbox.runner import serve_forever as serve_app
+
+    if not is_loopback(host) and not token:
+        raise fail(f"binding {host} shows your orders to the network: pass --token (or set "
+                   "ORDERSYNC_DASHBOARD_TOKEN), or keep the default --host 127.0.0.1")
+    try:
+        web = create_app(_destination(db, config_path)[0], token=token)
+    except OrdersyncError as exc:
+        raise fail(str(exc)) from None
+    err.print(f"ordersync dashboard on http://{host}:{port}/ (read-only; Ctrl+C stops it)", highlight=False)
+    serve_app(web, host, port)
+# --- end of order history and dashboard ---------------------------------------------------------------------
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ seed, so that a second demo finds the same data and shows an incremental run tha
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from ordersync import api, apis
 from ordersync.apis.base import SourceSettings
 from ordersync.config import Config, parse_source
 from ordersync.progress import Reporter
-from ordersync.sandbox.app import SandboxOptions
+from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
 
@@ -40,8 +41,10 @@ def _anchor(folder: Path) -> datetime:
 
 
 @contextlib.contextmanager
-def running_sandboxes(db: Path | str, orders: int, seed: int) -> Iterator[dict[str, SourceSettings]]:
-    """Start every API's sandbox and yield the source settings that sync from them."""
+def running_sandboxes(db: Path | str, orders: int, seed: int,
+                      started: dict[str, Sandbox] | None = None) -> Iterator[dict[str, SourceSettings]]:
+    """Start every API's sandbox and yield the source settings that sync from them (``started`` gets the
+    sandboxes themselves)."""
     folder = destination(str(db))[1]
     folder.mkdir(parents=True, exist_ok=True)
     anchor = _anchor(folder)
@@ -55,16 +58,40 @@ def running_sandboxes(db: Path | str, orders: int, seed: int) -> Iterator[dict[s
             servers.append(server)
             settings = sandbox.demo_settings(server.base_url)
             sources[name] = parse_source(name, settings)
+            if started is not None:
+                started[name] = sandbox
         yield sources
     finally:
         for server in servers:
             server.stop()
 
 
+def change_some_orders(sandboxes: dict[str, Sandbox], seed: int, share: float = 0.03) -> int:
+    """Change a few orders in each sandbox (paid, cancelled, refunded, ... as each API does), so that the next
+    sync records a second version of them: the demo's order history. Returns how many were changed."""
+    rng = random.Random(seed)
+    changed = 0
+    for sandbox in sandboxes.values():
+        ids = sandbox.order_ids()
+        for order_id in rng.sample(ids, max(1, int(len(ids) * share))) if ids else []:
+            with sandbox.store.lock:
+                changed += sandbox.update_order(order_id, {}) is not None
+    return changed
+
+
 def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[api.StreamResult], float]:
+    """Sync every sandbox; the first time, then change a few orders and sync again (their history)."""
     url, folder = destination(str(db))
     folder.parent.mkdir(parents=True, exist_ok=True)
     store = Store(url)
-    with running_sandboxes(db, orders, seed) as sources:
-        result = api.sync(Config(None, url, sources), progress=progress)
-    return store, result.streams, result.seconds
+    fresh = store.count("orders") == 0
+    sandboxes: dict[str, Sandbox] = {}
+    with running_sandboxes(db, orders, seed, sandboxes) as sources:
+        config = Config(None, url, sources)
+        result = api.sync(config, progress=progress)
+        streams, seconds = list(result.streams), result.seconds
+        if fresh and result.ok and change_some_orders(sandboxes, seed):
+            again = api.sync(config, progress=progress)
+            streams += again.streams
+            seconds += again.seconds
+    return store, streams, seconds

@@ -11,6 +11,7 @@ from ordersync.store.tables import (
     customers,
     metadata,
     order_lines,
+    order_versions,
     orders,
     payments,
     published_columns,
@@ -23,6 +24,6 @@ from ordersync.store.urls import redact
 
 __all__ = [
     "PUBLISHED", "SCHEMA_VERSION", "LockBusy", "Reject", "Store", "WriteResult", "content_hash", "customers", "dumps",
-    "metadata", "now_utc", "order_lines", "orders", "payments", "published_columns", "redact", "rejects", "runs",
-    "schema_version", "stream_state",
+    "metadata", "now_utc", "order_lines", "order_versions", "orders", "payments", "published_columns", "redact",
+    "rejects", "runs", "schema_version", "stream_state",
 ]

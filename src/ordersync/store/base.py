@@ -24,6 +24,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ordersync import history
 from ordersync.errors import StoreError
 from ordersync.store import migrations
 from ordersync.store.locks import SourceLock
@@ -31,6 +32,7 @@ from ordersync.store.tables import (
     PUBLISHED,
     customers,
     order_lines,
+    order_versions,
     orders,
     payments,
     published_columns,
@@ -103,8 +105,9 @@ class Store:
         return super().__new__(cls)
 
     def __init__(self, url: str, *, schema: str | None = None, lock_wait: float = DEFAULT_LOCK_WAIT,
-                 create: bool = True) -> None:
+                 create: bool = True, history: bool = True) -> None:
         self.url = url
+        self.history = history  # keep order_versions; off only to measure what it costs
         self.schema = schema
         self.lock_wait = lock_wait
         self._write_lock = threading.Lock()
@@ -238,8 +241,12 @@ class Store:
         page_customers = _raw_text(last_wins(rows.customers, ("customer_id",)))
         customer_hashes = [content_hash(c) for c in page_customers]
         with self.transaction() as conn:
+            replaced: dict[str, str] = {}  # order id -> the raw a changed order replaces, for its history
             new, changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes,
-                                                synced_at, results["orders"], api=api)
+                                                synced_at, results["orders"], replaced if self.history else None,
+                                                api=api)
+            if self.history:
+                history.record(conn, order_versions, source, new + changed, replaced, synced_at)
             if new or changed:  # an order's lines and payments are replaced with it (new orders have none yet)
                 chosen = {o["order_id"] for o in new + changed}
                 for table, items in ((order_lines, lines), (payments, pays)):
@@ -275,8 +282,9 @@ class Store:
 
     def _upsert_changed(self, conn: Connection, table: sa.Table, key: str, source: str, rows: list[Row],
                         hashes: list[str], synced_at: datetime, result: WriteResult,
-                        **extra: Any) -> tuple[list[Row], list[Row]]:
-        """Write the rows whose hash differs from the stored one; return them as (new, changed)."""
+                        replaced: dict[str, str] | None = None, **extra: Any) -> tuple[list[Row], list[Row]]:
+        """Write the rows whose hash differs from the stored one; return them as (new, changed). ``replaced``,
+        when given, receives the stored ``raw`` of each changed row before it is overwritten."""
         if not rows:
             return [], []
         existing = self._existing_hashes(conn, table, key, source, [row[key] for row in rows])
@@ -291,6 +299,12 @@ class Store:
             (changed if row[key] in existing else new).append(complete)
         result.new += len(new)
         result.changed += len(changed)
+        if changed and replaced is not None:
+            for chunk in range(0, len(changed), 500):
+                keys = [row[key] for row in changed[chunk:chunk + 500]]
+                replaced.update(conn.execute(
+                    sa.select(table.c[key], table.c.raw).where(table.c.source == source, table.c[key].in_(keys))
+                ).all())
         if new:  # keys known to be free (this source's lock keeps other writers out): a plain bulk insert
             self._insert(conn, table, new)
         if changed:

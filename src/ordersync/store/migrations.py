@@ -7,8 +7,8 @@ before the version is read (a PostgreSQL transaction-level advisory lock; a file
 so two processes never run the same step. A fresh database is created from :mod:`tables` directly and stamped
 with :data:`LATEST`; ``tests/store/test_migrations.py`` checks that an upgraded database equals a fresh one.
 
-Adding a table (say ``order_versions``): define it in :mod:`tables`, then add
-``3: lambda conn: tables.order_versions.create(conn)`` to :data:`MIGRATIONS`. That is all.
+Adding a table: define it in :mod:`tables`, then add ``N: lambda conn: tables.new_table.create(conn)`` to
+:data:`MIGRATIONS` (schema 3 added ``order_versions`` that way). That is all.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ordersync import history
 from ordersync.errors import StoreError
 from ordersync.store import tables
 
@@ -32,7 +33,15 @@ def _v2(conn: Connection) -> None:
     tables.rejects.create(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
+def _v3(conn: Connection) -> None:
+    """Order history: every stored order gets its first version; the dashboard's indexes."""
+    tables.order_versions.create(conn)
+    history.backfill(conn, tables.order_versions, tables.orders)
+    for index in tables.DASHBOARD_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
 LATEST = max(MIGRATIONS, default=FIRST)
 
 

@@ -16,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
+from ordersync import history
+
 _ISO = "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02dZ"
 Timestamp = sa.DateTime(timezone=True).with_variant(
     sqlite.DATETIME(storage_format=_ISO, regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z"), "sqlite"
@@ -154,6 +156,14 @@ rejects = sa.Table(  # schema 2: records that could not be stored, kept so that 
     sa.Column("seen_at", Timestamp, nullable=False),
 )
 schema_version = sa.Table("_ordersync_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+# schema 3: order history (logic in ordersync.history) and the dashboard's indexes
+order_versions = history.define(metadata, Timestamp, Money, RawJson)
+DASHBOARD_INDEXES = (
+    sa.Index("orders_by_created", orders.c.created_at, orders.c.source, orders.c.currency, orders.c.is_paid,
+             orders.c.total_minor),  # the dashboard's orders list and its per-day chart, read from the index alone
+    sa.Index("orders_by_email", orders.c.customer_email),
+    sa.Index("orders_by_number", orders.c.order_number),
+)
 
 PUBLISHED = {"orders": orders, "order_lines": order_lines, "customers": customers, "payments": payments}
 

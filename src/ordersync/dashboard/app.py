@@ -1,0 +1,188 @@
+"""The dashboard's Starlette app: server-rendered pages over a read-only engine, optionally behind a token."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ordersync.dashboard import charts, db
+from ordersync.errors import StoreError
+from ordersync.values import exponent
+
+COOKIE = "ordersync_dashboard"
+_templates = jinja2.Environment(loader=jinja2.PackageLoader("ordersync.dashboard", "templates"),
+                                autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def money(minor: int | None, currency: str | None) -> str:
+    if minor is None:
+        return "-"
+    digits = exponent(currency)
+    return f"{Decimal(minor).scaleb(-digits):,.{digits}f}"
+
+
+def when(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+    return str(value)
+
+
+_templates.filters.update(money=money, when=when, number=lambda n: "-" if n is None else f"{n:,}")
+
+
+class TokenGate(BaseHTTPMiddleware):
+    """Bound to another interface than loopback, every request needs the token: ``?token=`` once (then a
+    cookie), or ``Authorization: Bearer``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self.token = token
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.query_params.get("token")
+        if given is not None and secrets.compare_digest(given, self.token):
+            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+            return response
+        presented = request.cookies.get(COOKIE) or request.headers.get("authorization", "").removeprefix("Bearer ")
+        if presented and secrets.compare_digest(presented, self.token):
+            return await call_next(request)
+        return HTMLResponse("<h1>401</h1><p>This dashboard needs its token: open it with ?token=...</p>",
+                            status_code=401)
+
+
+class Dashboard:
+    def __init__(self, engine: Engine, label: str) -> None:
+        self.engine = engine
+        self.label = label
+
+    def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = _templates.get_template(name).render(database=self.label, **context)
+        return HTMLResponse(html, status_code=status_code)
+
+    def home(self, request: Request) -> Response:
+        params = request.query_params
+        with self.engine.connect() as conn:
+            streams = db.stream_status(conn)
+            first, last = db.chart_range(conn, params.get("from"), params.get("to"))
+            days = db.daily(conn, first, last)
+        return self.render("home.html", page="home", streams=streams, first=first, last=last,
+                           **_day_charts(days, first, last))
+
+    def orders(self, request: Request) -> Response:
+        p = request.query_params
+        query = db.OrderQuery(source=p.get("source", ""), status=p.get("status", ""), q=p.get("q", ""),
+                              start=p.get("from", ""), end=p.get("to", ""), after=p.get("after", ""),
+                              before=p.get("before", ""))
+        with self.engine.connect() as conn:
+            rows, next_token, prev_token = db.order_page(conn, query)
+            menus = db.distinct_values(conn)
+        base = query.filters()
+        return self.render(
+            "orders.html", page="orders", rows=rows, query=query, menus=menus,
+            next_url=f"/orders?{urlencode({**base, 'after': next_token})}" if next_token else None,
+            prev_url=f"/orders?{urlencode({**base, 'before': prev_token})}" if prev_token else None,
+        )
+
+    def order(self, request: Request) -> Response:
+        source, order_id = request.path_params["source"], request.path_params["order_id"]
+        with self.engine.connect() as conn:
+            detail = db.order_detail(conn, source, order_id)
+        if detail is None:
+            return self.render("missing.html", status_code=404, page="orders", source=source, order_id=order_id)
+        raw = orjson.loads(detail["order"]["raw"])
+        for version in detail["versions"]:
+            version["changed_fields"] = {name.split(".")[0] for name in version["changes"]}
+        return self.render("order.html", page="orders", raw=orjson.dumps(raw, option=orjson.OPT_INDENT_2).decode(),
+                           **detail)
+
+    def runs(self, request: Request) -> Response:
+        with self.engine.connect() as conn:
+            recent = db.recent_runs(conn)
+        labels = [f"#{r['run_id']} {r['source']}/{r['stream']}" for r in recent]
+        pairs = list(zip(labels, recent, strict=True))
+        durations = charts.bars(labels, [r["seconds"] or 0 for r in recent], "run duration (seconds)",
+                                [f"{label}: {r['seconds'] or 0:.0f} s" for label, r in pairs])
+        rows = charts.bars(labels, [r["rows"] for r in recent], "rows read per run",
+                           [f"{label}: {r['rows']:,} rows" for label, r in pairs])
+        return self.render("runs.html", page="runs", runs=list(reversed(recent)), duration_chart=durations,
+                           rows_chart=rows)
+
+
+def _day_charts(days: list[dict[str, Any]], first: date, last: date) -> dict[str, Any]:
+    """An orders chart (one line per source) and a revenue chart per currency (one line per source), one point
+    per calendar day of the range."""
+    labels = [str(first + timedelta(days=n)) for n in range((last - first).days + 1)]
+    index = {day: i for i, day in enumerate(labels)}
+    sources = sorted({d["source"] for d in days})
+    counts: dict[str, list[float | None]] = {s: [0.0] * len(labels) for s in sources}
+    revenue: dict[str, dict[str, list[float | None]]] = defaultdict(dict)
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in days:
+        currency = d["currency"] or "-"
+        counts[d["source"]][index[d["day"]]] = (counts[d["source"]][index[d["day"]]] or 0) + d["orders"]
+        series = revenue[currency].setdefault(d["source"], [0.0] * len(labels))
+        series[index[d["day"]]] = (series[index[d["day"]]] or 0) + d["revenue_minor"] / 10 ** exponent(currency)
+        total = totals.setdefault((d["source"], currency), {"source": d["source"], "currency": currency,
+                                                           "orders": 0, "revenue_minor": 0})
+        total["orders"] += d["orders"]
+        total["revenue_minor"] += d["revenue_minor"]
+    orders_chart = charts.lines(labels, [charts.Series(s, counts[s]) for s in sources], "orders per day")
+    revenue_charts = [
+        (currency, charts.lines(labels, [charts.Series(s, v) for s, v in sorted(by_source.items())],
+                                f"paid revenue per day ({currency})"), charts.legend(sorted(by_source)))
+        for currency, by_source in sorted(revenue.items())
+    ]
+    return {"orders_chart": orders_chart, "orders_legend": charts.legend(sources), "revenue_charts": revenue_charts,
+            "totals": [totals[k] for k in sorted(totals)]}
+
+
+def create_app(url: str, token: str | None = None) -> Starlette:
+    """The dashboard over the database at ``url``, read-only; with ``token``, every request must present it."""
+    engine = db.open_readonly(url)
+    try:  # fail now, with one clear line, if this is not an ordersync database
+        with engine.connect() as conn:
+            db.latest_order_day(conn)
+    except sa.exc.DBAPIError as exc:
+        raise StoreError(f"cannot read {db.safe_url(url)} as an ordersync database: {exc.orig}") from None
+    dash = Dashboard(engine, db.safe_url(url))
+    middleware = [Middleware(TokenGate, token=token)] if token else []
+    routes = [
+        Route("/", dash.home),
+        Route("/orders", dash.orders),
+        Route("/orders/{source}/{order_id:path}", dash.order),
+        Route("/runs", dash.runs),
+        Mount("/static", StaticFiles(packages=[("ordersync.dashboard", "static")]), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
+

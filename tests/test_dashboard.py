@@ -1,0 +1,134 @@
+"""The dashboard in-process: read-only by construction, the token gate, clear errors, no secrets, bounded pages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.types import ASGIApp
+
+from ordersync import config as cfg
+from ordersync.apis.base import Rows
+from ordersync.dashboard import create_app, is_loopback
+from ordersync.dashboard.db import PAGE_SIZE, open_readonly, safe_url
+from ordersync.errors import StoreError
+from ordersync.store import Store, WriteResult, orders
+
+
+def _db(tmp_path: Path, count: int = 120) -> Path:
+    path = tmp_path / "orders.db"
+    store = Store(f"sqlite:///{path}")
+    rows = [{"order_id": f"o{i:04d}", "order_number": f"N{i}", "status": "paid" if i % 3 else "cancelled",
+             "currency": "NOK", "total_minor": 100 * i, "discount_minor": 0, "tax_minor": 0, "is_paid": bool(i % 3),
+             "customer_id": "c", "customer_name": "Kari", "customer_email": f"kari{i % 7}@example.org",
+             "created_at": datetime(2026, 9, 1 + i % 28, 8, i % 60, tzinfo=UTC), "updated_at": None,
+             "raw": {"id": i}} for i in range(count)]
+    store.write_page("shop", "frontcore", "orders", Rows(orders=rows), {"max_id": count})
+    run = store.start_run("shop", "orders")
+    store.finish_run(run, "failed", WriteResult(new=count), 3, error="HTTP 500 from /v2/orders\nsecond line")
+    store.close()
+    return path
+
+
+def fetch(app: ASGIApp, *paths: str, headers: dict[str, str] | None = None) -> list[httpx.Response]:
+    """GET each path in turn in one client session (cookies kept), in-process."""
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     headers=headers) as c:
+            return [await c.get(path) for path in paths]
+
+    return asyncio.run(run())
+
+
+def get(app: ASGIApp, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return fetch(app, path, headers=headers)[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return _db(tmp_path)
+
+
+def test_every_page_answers_and_the_database_is_not_written(db: Path) -> None:
+    before = (db.stat().st_mtime_ns, db.stat().st_size)
+    app = create_app(f"sqlite:///{db}")
+    for path in ("/", "/orders", "/orders?q=kari3%40", "/orders/shop/o0005", "/runs", "/static/style.css"):
+        assert get(app, path).status_code == 200, path
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
+
+
+def test_the_engine_refuses_to_write(db: Path) -> None:
+    engine = open_readonly(f"sqlite:///{db}")
+    with engine.connect() as conn, pytest.raises(sa.exc.OperationalError, match="readonly|read-only|query_only"):
+        conn.execute(orders.delete())
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar() == 120
+
+
+def test_a_missing_database_is_a_clear_error_and_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no database at .*missing.db: run 'ordersync demo' or 'ordersync sync'"):
+        create_app(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert not (tmp_path / "missing.db").exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(StoreError, match="cannot read .* as an ordersync database"):
+        create_app(f"sqlite:///{other}")
+
+
+def test_orders_page_pages_with_a_bounded_size_and_the_search_narrows(db: Path) -> None:
+    app = create_app(f"sqlite:///{db}")
+    first = get(app, "/orders").text
+    assert first.count('href="/orders/shop/') == PAGE_SIZE and 'id="next"' in first and 'id="prev"' not in first
+    found = get(app, "/orders?q=N7").text
+    assert found.count('href="/orders/shop/') == 1 and "/orders/shop/o0007" in found
+    bad = get(app, "/orders?from=yesterday").text
+    assert "&#39;yesterday&#39; is not a date: use YYYY-MM-DD" in bad
+
+
+def test_status_shows_the_last_error_in_one_line(db: Path) -> None:
+    page = get(create_app(f"sqlite:///{db}"), "/").text
+    assert "HTTP 500 from /v2/orders" in page and "second line" not in page
+
+
+def test_another_interface_needs_the_token(db: Path) -> None:
+    app = create_app(f"sqlite:///{db}", token="s3cret-token")
+    assert get(app, "/").status_code == 401
+    assert get(app, "/?token=wrong").status_code == 401
+    opened, later = fetch(app, "/orders?token=s3cret-token&source=shop", "/")
+    assert opened.status_code == 303 and opened.headers["location"] == "/orders?source=shop"
+    assert later.status_code == 200  # the cookie set by the redirect
+    assert get(app, "/", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    assert "s3cret-token" not in get(app, "/", headers={"Authorization": "Bearer s3cret-token"}).text
+
+
+def test_loopback_detection_and_urls_without_passwords() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert "hunter2" not in safe_url("postgresql://me:hunter2@db.example.org/orders")
+
+
+def test_cli_refuses_another_interface_without_a_token(db: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ORDERSYNC_DASHBOARD_TOKEN"}
+    result = subprocess.run([sys.executable, "-m", "ordersync", "dashboard", "--db", str(db), "--host", "0.0.0.0",
+                             "--port", "0"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "pass --token" in result.stderr
+    missing = subprocess.run([sys.executable, "-m", "ordersync", "dashboard", "--db", str(tmp_path / "nope.db"),
+                              "--port", "0"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert missing.returncode == 1 and "no database at" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_no_secret_of_the_configuration_is_rendered(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ordersync.toml"
+    config.write_text(f'[destination]\nurl = "sqlite:///{db}"\n\n[sources.shop]\ntype = "frontcore"\n'
+                      'api_key = "fc-very-secret-key"\n')
+    app = create_app(cfg.load(str(config)).destination)
+    for path in ("/", "/orders", "/orders/shop/o0001", "/runs"):
+        assert "fc-very-secret-key" not in get(app, path).text
