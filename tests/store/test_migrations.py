@@ -77,6 +77,9 @@ def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path) -> None:
 def _downgrade_to_first(store: Store) -> None:
     """Turn a fresh database of this release back into schema 1 (what 0.1 would have created on it)."""
     with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE order_versions"))
+        for index in ("orders_by_created", "orders_by_email", "orders_by_number"):
+            conn.execute(sa.text(f"DROP INDEX {index}"))
         conn.execute(sa.text("DROP TABLE _ordersync_rejects"))
         for table in ("orders", "customers"):
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN row_hash"))
@@ -93,7 +96,7 @@ def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: s
     store.close()
     with ThreadPoolExecutor(2) as pool:  # two processes opening the old database at once: one upgrades it
         opened = list(pool.map(lambda _: Store(dest_url), range(2)))
-    assert sorted(s.found_version for s in opened) in ([1, 2], [1, 1])
+    assert sorted(s.found_version for s in opened) in ([1, SCHEMA_VERSION], [1, 1])
     upgraded = opened[0]
     assert version(upgraded) == SCHEMA_VERSION and layout(upgraded) == fresh_layout
     assert snapshot(upgraded) == before
