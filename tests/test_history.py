@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import ordersync.store as store_module
+import ordersync.store.base as store_module
 from ordersync.apis.base import Rows
 from ordersync.errors import StoreError
 from ordersync.history import versions_of
@@ -140,8 +140,10 @@ def test_a_database_from_before_history_gets_a_first_version_per_order(tmp_path:
     write(old, clock, "2026-09-10T09:00:00Z", order("1"), order("2"))
     old.close()
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE order_versions")
-        conn.execute("DROP INDEX orders_by_created")
+        conn.execute("DROP TABLE order_versions")  # what the release before history (schema 2) wrote
+        for index in ("orders_by_created", "orders_by_email", "orders_by_number"):
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute("UPDATE _ordersync_schema SET version = 2")
     reopened = Store(f"sqlite:///{path}")
     with reopened.engine.connect() as conn:
         assert "orders_by_created" in {i["name"] for i in sa.inspect(conn).get_indexes("orders")}

@@ -108,7 +108,10 @@ def demo(
               f"payments: {store.count('payments'):,}")
     if not report_failures(results):
         raise typer.Exit(1)
-    out.print(f"See it in the dashboard: ordersync dashboard --db {db}  (then open http://127.0.0.1:8050/)",
+    from ordersync.store.urls import redact
+
+    shown = redact(db)  # a password in --db is never printed: the user types it (or uses PGPASSWORD / .pgpass)
+    out.print(f"See it in the dashboard: ordersync dashboard --db {shown}  (then open http://127.0.0.1:8050/)",
               highlight=False, soft_wrap=True)
 
 

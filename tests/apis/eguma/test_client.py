@@ -49,7 +49,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
         datetime.strptime(ex.params["updated_at_after"], FMT), datetime.strptime(ex.params["updated_at_before"], FMT)
     kept = accepted_windows(rec.exchanges)
     # from the default start_date to "now" minus the 300 s look-back, in Zurich summer time (UTC+2)
-    assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T02:00:00")  # up to the run's start
+    assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T02:00:01")  # up to the run's start
     assert all(len(ex.body) <= 60 for ex in kept)
     assert any(len(ex.body) > 60 for ex in rec.exchanges)  # the threshold forced at least one split
     ids = Counter(o["id"] for ex in kept for o in ex.body)
@@ -60,7 +60,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
     assert rows(store, "select count(*) from payments") == [(sum(len(o["payments"]) for o in expected),)]
     assert rows(store, "select count(*) from customers") == [(len({o["customer"]["id"] for o in expected}),)]
     state = rows(store, "select state from _ordersync_state where source = 'v'")[0][0]
-    assert '"cursor":"2026-06-20T01:55:00"' in state
+    assert '"cursor":"2026-06-20T01:55:01"' in state
 
 
 def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +153,7 @@ def test_incremental_run_sees_cancellations_and_customer_changes(store: Store,
         pin_client_clock(monkeypatch, "2026-06-20T07:00:00+00:00")
         results, rec = sync_recorded(store, "v", settings)
         of_customer = {o["id"] for o in everything(r) if o["customer"]["id"] == old[2]["customer"]["id"]}
-    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T01:55:00"  # the stored cursor
+    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T01:55:01"  # the stored cursor
     assert results[0].orders.new == 1 and results[0].orders.changed == 2 + len(of_customer)
     status = dict(rows(store, "select order_id, status from orders where order_id in (?, ?)", old[0]["id"], new["id"]))
     assert status == {old[0]["id"]: "cancelled", new["id"]: "completed"}
@@ -182,8 +182,25 @@ def test_a_change_made_a_minute_before_a_run_is_in_that_run(store: Store, monkey
     assert result.ok and result.orders.new == 1 and result.orders.changed >= 1
     status = dict(rows(store, "select order_id, status from orders where order_id in (?, ?)", old["id"], new["id"]))
     assert status == {old["id"]: "cancelled", new["id"]: "completed"}
-    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T08:55:00"  # 09:00 Zurich minus the look-back
+    assert rec.exchanges[0].params["updated_at_after"] == "2026-06-20T08:55:01"  # 09:00 Zurich minus the look-back
     assert again.ok and again.orders.new == 0 and again.orders.changed == 0
+
+
+def test_a_change_stamped_in_the_second_a_run_starts_is_in_that_run(store: Store,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """e-guma stamps whole seconds and ``updated_at_before`` is strict: a window ending at the run's start second
+    would leave out a change made in that same second until a later run."""
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with in_process("eguma", orders=50, seed=6) as r:
+        settings = r.settings()
+        sync_recorded(store, "v", settings)
+        old = next(o for o in everything(r) if o["status"] == "completed")
+        r.control("POST", "clock", {"now": "2026-06-20T07:00:00+00:00"})
+        r.control("PATCH", f"orders/{old['id']}", {"cancel": True})
+        pin_client_clock(monkeypatch, "2026-06-20T07:00:00+00:00")
+        [result], _ = sync_recorded(store, "v", settings)
+    assert result.ok and result.orders.changed >= 1
+    assert rows(store, "select status from orders where order_id = ?", old["id"]) == [("cancelled",)]
 
 
 def test_full_refresh_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +211,7 @@ def test_full_refresh_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch)
         _, full = sync_recorded(store, "v", r.settings(), full_refresh=True)
     # the clock is pinned: the next run only re-reads the look-back below the last end
     assert [(ex.params["updated_at_after"], ex.params["updated_at_before"]) for ex in again.exchanges] == [
-        ("2026-06-20T01:55:00", "2026-06-20T02:00:00")]
+        ("2026-06-20T01:55:01", "2026-06-20T02:00:01")]
     assert full.exchanges[0].params["updated_at_after"] == "2015-01-01T00:00:00"
 
 

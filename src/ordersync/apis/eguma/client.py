@@ -118,7 +118,9 @@ class EgumaClient(SourceClient):
         """Now on the local axis (held at the start of a repeated autumn hour), or the configured
         ``updated_at_before`` if earlier: a run holds every change the API had when it started."""
         s = self.settings
-        end = safe_end(localtime.utc_now(), ZoneInfo(s.timezone))
+        # e-guma stamps whole seconds and ``updated_at_before`` is strict: end one second after now, so that a
+        # change stamped in the second the run starts is in this run (re-reading the rest of it is harmless)
+        end = safe_end(localtime.utc_now() + timedelta(seconds=1), ZoneInfo(s.timezone))
         if s.updated_at_before:
             end = min(end, parse_local(s.updated_at_before) or end)
         return end
