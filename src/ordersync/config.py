@@ -39,6 +39,10 @@ def load(explicit: str | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is not UTF-8): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} could not be read: {exc.strerror or exc}") from None
     return parse(raw, path)
 
 

@@ -56,6 +56,7 @@ class Answer:
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
+    size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
 
 @dataclass
@@ -278,13 +279,14 @@ class Keyset:
 
 # --- the one paging loop ----------------------------------------------------------------------------------------
 async def paginate(
-    fetch: Callable[[Request], Awaitable[Answer]], paginator: Paginator[P], at: P | None
+    fetch: Callable[[Request], Awaitable[Answer]], paginator: Paginator[P], at: P | None,
+    max_record_bytes: int | None = None,
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
     Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
     step whose next position is not the one guessed cancels what was asked beyond it. :class:`LoopGuard` stops a
-    pass whose pages never end.
+    pass whose pages never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
     ahead: list[tuple[P, asyncio.Task[Answer]]] = []
     guard = LoopGuard()
@@ -308,6 +310,8 @@ async def paginate(
             step = paginator.step(position, answer)
             if step.records is not None:
                 guard.check(paginator.request(position).path, position, answer, step.records)
+                if max_record_bytes is not None:
+                    _check_sizes(paginator.request(position).path, answer, step.records, max_record_bytes)
             yield position, step
             at = step.next
             window = max(1, paginator.read_ahead)
@@ -338,6 +342,21 @@ class LoopGuard:
         if self.idle >= self.patience:
             raise ApiError(f"{path} ({at}): {self.patience} answers in a row brought nothing new: the API seems to "
                            "ignore the paging parameters; stopped (the pages before are stored)")
+
+
+def _check_sizes(path: str, answer: Answer, records: list[Record], limit: int) -> None:
+    """Refuse a record larger than ``limit`` (its ``raw`` would be stored whole). Free for a body smaller than the
+    limit, which cannot hold such a record: only larger bodies are measured record by record."""
+    if answer.size is not None and answer.size <= limit:
+        return
+    for record in records:
+        size = len(orjson.dumps(record))
+        if size > limit:
+            ident = next((record[k] for k in ("id", "order_reference", "order_id") if k in record), None)
+            which = f"id {ident!r}" if isinstance(ident, str | int) else "without an id"
+            raise ApiError(f"{path} answered a record ({which}) of {size:,} bytes, more than max_record_mb = "
+                           f"{limit / (1024 * 1024):.3g}; its page was not stored. Raise max_record_mb in the "
+                           "source's section if such records are real")
 
 
 async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:
@@ -417,7 +436,7 @@ def _utc_now() -> datetime:
 
 
 async def read_stream(
-    stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S
+    stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S, max_record_bytes: int | None = None,
 ) -> AsyncGenerator[Page, None]:
     """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored."""
     state = state.model_copy(deep=True)
@@ -428,7 +447,7 @@ async def read_stream(
         run = state.run
         paginator = stream.paginator(run.current, state)
         start = paginator.start(run.position)
-        pages = paginate(fetch, paginator, start)
+        pages = paginate(fetch, paginator, start, max_record_bytes)
         finished = False
         async with contextlib.aclosing(pages):
             async for _position, step in pages:

@@ -112,7 +112,7 @@ class EgumaClient(SourceClient):
         for record in body:
             if not isinstance(record, dict) or not record.get("id"):
                 raise ApiError(f"{response.where} answered a list holding {str(record)[:80]!r}, not orders with an id")
-        return Answer(body)
+        return Answer(body, size=len(response.content))
 
     def window_end(self) -> datetime:
         """Now on the local axis (held at the start of a repeated autumn hour), or the configured
