@@ -117,3 +117,4 @@ def test_sweep_days_0_turns_it_off(store: Store, clock: dict[str, datetime]) -> 
         recorder = Recorder()
         [result] = sync_recorded(store, "web", settings, recorder)
         assert result.ok and swept(recorder) == set()
+        assert state_of(store)["sweep"] is None  # and status shows no sweep

@@ -73,7 +73,8 @@ class FirespringClient(SourceClient):
                 period=timedelta(days=self.settings.sweep_days),
                 horizon=lambda state, _now: date.fromisoformat(self.window_start(state.cursor) or "") if
                 state.cursor else None,
-                day=lambda moment: moment.astimezone(UTC).date() - timedelta(days=1)),  # a day of margin, as above
+                day=lambda moment: moment.astimezone(UTC).date() - timedelta(days=1))  # a day of margin, as above
+            if self.settings.sweep_days else None,
         )}
 
     def days(self, kind: str, state: FirespringState) -> dict[str, str | None]:

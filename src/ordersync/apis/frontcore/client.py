@@ -93,7 +93,8 @@ class FrontcoreClient(SourceClient):
             record_id=lambda record: as_int(record.get("id")),
             created=lambda record: utc(record.get("created_at")),
             sweep=RollingSweep(period=timedelta(days=s.sweep_days), horizon=self.sweep_horizon,
-                               day=lambda moment: moment.astimezone(ZoneInfo(s.timezone)).date()),
+                               day=lambda moment: moment.astimezone(ZoneInfo(s.timezone)).date())
+            if s.sweep_days else None,
         )
 
     def sweep_horizon(self, state: FrontcoreState, now: datetime) -> date | None:
