@@ -108,7 +108,8 @@ def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> li
             lines.append(f"[sources.{name}] the setting '{loc}' is required")
         else:
             got = "" if secret or not err["loc"] else f" (got {err['input']!r})"
-            lines.append(f"[sources.{name}] {loc}: {err['msg']}{got}")
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix tells a user nothing
+            lines.append(f"[sources.{name}] {loc}: {message}{got}")
     return lines
 
 

@@ -61,7 +61,8 @@ class SourceSettings(BaseModel):
         if isinstance(value, SecretStr):
             problem = secret_problem(value.get_secret_value())
             if problem:
-                raise ValueError(f"the secret {problem} (a copy-paste slip?); remove it (the value is not shown)")
+                raise ValueError(f"the secret {problem}, often pasted along with it; remove it from the value "
+                                 "(not shown here)")
         return value
 
     def http_settings(self) -> HttpSettings:
