@@ -43,8 +43,6 @@ def export(store: Store, table: str, fmt: str, out: Path | None, source: str | N
         raise OrdersyncError(f"unknown table '{table}'; the published tables are: {', '.join(PUBLISHED)}")
     if fmt not in FORMATS:
         raise OrdersyncError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
-    if out is not None and not out.parent.is_dir():
-        raise OrdersyncError(f"the folder {out.parent} does not exist; create it first or name another --out path")
     if fmt == "parquet":
         if out is None:
             raise OrdersyncError("parquet needs a file: pass --out PATH")
