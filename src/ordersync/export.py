@@ -37,12 +37,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _check_out(out: Path | None) -> None:
+    if out is not None and not out.parent.is_dir():
+        raise OrdersyncError(f"cannot write {out}: the folder {out.parent} does not exist")
+
+
 def export(store: Store, table: str, fmt: str, out: Path | None, source: str | None = None) -> int:
     """Write ``table`` to ``out`` (standard output when None) and return the number of rows."""
     if table not in PUBLISHED:
         raise OrdersyncError(f"unknown table '{table}'; the published tables are: {', '.join(PUBLISHED)}")
     if fmt not in FORMATS:
         raise OrdersyncError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    _check_out(out)
     if fmt == "parquet":
         if out is None:
             raise OrdersyncError("parquet needs a file: pass --out PATH")
