@@ -23,7 +23,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
+from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 
 log = logging.getLogger("ordersync.http")
 # httpx logs every request URL at INFO; e-guma's key travels in the URL, so keep httpx quiet.
@@ -308,8 +308,8 @@ class HttpClient:
         return b"".join(chunks)
 
     @staticmethod
-    def _too_large(where: str, cap: int) -> ApiError:
-        return ApiError(f"{where} answered more than {cap / MB:g} MB, the limit set by max_body_mb; raise "
+    def _too_large(where: str, cap: int) -> TooLargeError:
+        return TooLargeError(f"{where} answered more than {cap / MB:g} MB, the limit set by max_body_mb; raise "
                         "max_body_mb in the source's section if such answers are expected (or ask for smaller pages)")
 
     def _wait(self, state: RetryCallState) -> float:

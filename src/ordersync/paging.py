@@ -59,6 +59,7 @@ class Answer:
     not_modified: bool = False  # 304 to a conditional request
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
+    too_large: str | None = None  # the answer was refused for its size (the error's line)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
     size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
@@ -140,7 +141,7 @@ ONE_SECOND = timedelta(seconds=1)
 class DateWindow:
     """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that does not paginate.
 
-    An answer with more than ``split_threshold`` records, or one too slow, is dropped and its window halved; a
+    An answer with more than ``split_threshold`` records, too slow or too large, is dropped and its window halved; a
     small answer doubles the next window, up to ``largest``. One second is the smallest window.
     """
 
@@ -171,7 +172,9 @@ class DateWindow:
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
         span = upper - at.after
-        if answer.too_slow is not None:
+        if answer.too_slow is not None or answer.too_large is not None:
+            if span <= ONE_SECOND and answer.too_large is not None:
+                raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
