@@ -169,3 +169,22 @@ def test_demo_twice_the_second_run_finds_nothing_new(tmp_path: Path) -> None:
     second = ordersync("demo", "--orders", "200", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=280)
     assert second.returncode == 0, second.stderr
     assert "Nothing new since the last run." in second.stdout
+
+
+def test_init_and_export_into_a_missing_folder_are_one_line_without_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ordersync.cli import app
+    from ordersync.store import Store
+
+    runner = CliRunner()
+    init = runner.invoke(app, ["init", str(tmp_path / "absent" / "ordersync.toml")])
+    assert init.exit_code == 1 and isinstance(init.exception, SystemExit)
+    assert f"the folder {tmp_path / 'absent'} does not exist" in init.output and "Traceback" not in init.output
+    Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / "absent" / f"orders.{fmt}"
+        export = runner.invoke(app, ["export", "orders", "--format", fmt, "--out", str(out), "--db",
+                                     str(tmp_path / "orders.db")])
+        assert export.exit_code == 1 and isinstance(export.exception, SystemExit), export.output
+        assert "does not exist" in export.output and not out.parent.exists()

@@ -65,3 +65,29 @@ def test_the_init_template_is_valid_once_its_variables_are_set(monkeypatch: pyte
         monkeypatch.setenv(var, "value-of-" + var)
     cfg = config.parse(tomllib.loads(text))
     assert cfg.sources and cfg.destination.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("secret", ["key-12345\n", "key-12345\r\n", " key-12345", "key-12345 ", "key\x07-12345",
+                                    "key-12345\t"])
+def test_a_secret_with_whitespace_or_control_characters_is_refused_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.setenv("FC_KEY", secret)
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, '[sources.c]\ntype = "frontcore"\napi_key = "${FC_KEY}"\n'))
+    message = str(err.value)
+    assert "api_key" in message and "[sources.c]" in message and "\n" not in message
+    assert "12345" not in message and "not shown here" in message and "Value error" not in message
+
+
+def test_a_secret_with_inner_punctuation_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FC_KEY", "a-b_c.d/e+f=")
+    cfg = config.load(write(tmp_path, '[sources.c]\ntype = "frontcore"\napi_key = "${FC_KEY}"\n'))
+    assert cfg.sources["c"].secrets() == ["a-b_c.d/e+f="]
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "ordersync.toml"
+    path.write_bytes('[sources.c]\ntype = "frontcore"\napi_key = "k"\n# Zürich\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path))
+    assert str(err.value) == f"{path} is not UTF-8 text (byte 48 is not UTF-8): save it as UTF-8"

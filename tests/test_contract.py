@@ -218,7 +218,7 @@ def test_status_asks_the_api_to_describe_its_state(store: Store) -> None:
     settings = fc.settings(limit=10, streams=["orders"])
     fc.sync(store, "c", settings)
     shown = status.describe(parse_source("c", settings), "orders", state_of(store))
-    assert set(shown) == {"cursor", "max_id"} and "resumes" not in shown
+    assert set(shown) == {"cursor", "max_id", "oldest unswept day", "sweep"} and "resumes" not in shown
     midway = {**state_of(store), "run": {"passes": ["new", "updated"], "index": 1, "position": {"page": 3},
                                          "started": "2026-06-01T00:00:00Z"}}
     assert status.describe(parse_source("c", settings), "orders", midway)["resumes"] == "pass updated at page=3"

@@ -7,13 +7,13 @@ lived through; only the time-out test needs a real socket (time-outs are the tra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
@@ -158,3 +158,61 @@ def test_a_slow_answer_is_retried_unless_the_caller_asks_to_hear_of_it(server: R
             assert http.requests_sent == 4
 
     asyncio.run(go())
+
+
+def test_redactor_replaces_every_escaped_form() -> None:
+    secret = 'k3y"é\\x\n'
+    redact = Redactor([secret])
+    import json
+    import urllib.parse
+
+    forms = [secret, repr(secret), repr(secret.encode()), json.dumps(secret), json.dumps(secret, ensure_ascii=False),
+             urllib.parse.quote(secret), urllib.parse.quote_plus(secret), secret.strip()]
+    for form in forms:
+        assert "k3y" not in redact(f"before {form} after"), form
+
+
+def big(request: Request) -> Response:
+    """About 3 MB, streamed without a Content-Length: the cap must hold while reading, not only by the header."""
+    async def body() -> AsyncIterator[bytes]:
+        yield b"["
+        for _ in range(15):
+            yield b"1," * 100_000
+        yield b"1]"
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+def test_an_answer_above_the_body_cap_is_refused_with_the_setting_to_raise(waits: list[float]) -> None:
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=Starlette(routes=[Route("/big", big)]))
+        settings = HttpSettings(max_body_bytes=1024 * 1024)
+        async with HttpClient("http://test.local", label="shop (frontcore)", secrets=["TOPSECRET"],
+                              transport=transport, settings=settings) as http:
+            with pytest.raises(ApiError) as err:
+                await http.request("GET", "big", params={"apikey": "TOPSECRET"})
+            message = str(err.value)
+            assert "shop (frontcore)" in message and "GET /big?apikey=***" in message and "TOPSECRET" not in message
+            assert "max_body_mb" in message and "1 MB" in message and "\n" not in message
+            assert http.requests_sent == 1  # not retried: the same answer would come back
+        async with HttpClient("http://test.local", label="x", transport=httpx.ASGITransport(
+                app=Starlette(routes=[Route("/big", big)])), settings=HttpSettings(max_body_bytes=4 * 1024 * 1024)) \
+                as http:
+            assert len((await http.request("GET", "big")).json()) == 1_500_001
+
+    asyncio.run(go())
+
+
+def test_a_header_that_cannot_be_sent_fails_at_once_without_the_secret(server: RunningServer,
+                                                                       waits: list[float]) -> None:
+    """A real socket: the HTTP/1.1 library refuses the header (in-process transports do not check headers)."""
+    async def go() -> None:
+        async with HttpClient(server.base_url, label="test", secrets=["TOPSECRET\n"], headers={
+                "X-API-Key": "TOPSECRET\n"}, sleep=lambda s: asyncio.sleep(0, waits.append(s))) as http:  # type: ignore[func-returns-value]
+            with pytest.raises(TransportError) as err:
+                await http.request("GET", "busy")
+            assert "TOPSECRET" not in str(err.value) and "could not be sent" in str(err.value)
+            assert http.requests_sent == 1
+
+    asyncio.run(go())
+    assert waits == []

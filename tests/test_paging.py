@@ -121,3 +121,25 @@ def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders
     fc.sync(store, "c", settings)
     assert {r[0] for r in rows(store, "select order_id from orders")} == {str(d["id"]) for d in
                                                                         fc.sandbox.store.find("orders")}
+
+
+def test_the_rolling_sweep_is_paced_by_time_owes_at_most_one_lap_and_learns_where_history_begins() -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    from ordersync.paging import RollingSweep, RunProgress, Sweep
+
+    horizon = date(2024, 4, 10)  # 100 days after the origin
+    sweep = RollingSweep(period=timedelta(days=10), horizon=lambda _state, _now: horizon, day=lambda m: m.date())
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    at = Sweep(origin=date(2024, 1, 1), next=date(2024, 1, 1), due=t0, lap_started=t0)
+    assert sweep.plan(at, None, t0 + timedelta(hours=2)) is None  # less than one day's share: nothing yet
+    cut = sweep.plan(at, None, t0 + timedelta(days=1))
+    assert cut is not None and (cut.start, cut.end) == (date(2024, 1, 1), date(2024, 1, 11))  # 100 days / 10 days
+    late = sweep.plan(at, None, t0 + timedelta(days=30))  # a month later: at most one lap, up to the horizon
+    assert late is not None and (late.start, late.end) == (date(2024, 1, 1), horizon)
+    run = RunProgress(passes=["sweep"], started=late.planned, sweep=late, oldest=datetime(2024, 2, 1, tzinfo=UTC))
+    folded = sweep.fold(at, run, full=False)
+    assert folded.next == horizon and folded.due == late.planned - timedelta(days=10)  # owes at most one lap
+    lap = sweep.plan(folded, None, late.planned + timedelta(days=5))
+    assert lap is not None and lap.new_lap and lap.start == date(2024, 2, 1)  # the lap before found nothing older
+    assert lap.end == horizon  # the month without runs still owes one whole lap: all 69 days at once

@@ -122,7 +122,12 @@ def init(path: Annotated[Path, typer.Argument(help="where to write the template"
 
     if path.exists():
         raise fail(f"{path} exists already; remove it or name another file")
-    path.write_text(config.template(), encoding="utf-8")
+    if not path.parent.is_dir():
+        raise fail(f"the folder {path.parent} does not exist; create it first or name another path")
+    try:
+        path.write_text(config.template(), encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{path} could not be written: {exc.strerror or exc}") from None
     out.print(f"wrote {path}: fill in your sources, export their keys, then run 'ordersync sync'")
 
 

@@ -47,6 +47,10 @@ def load(explicit: str | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is not UTF-8): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} could not be read: {exc.strerror or exc}") from None
     return parse(raw, path)
 
 
@@ -124,7 +128,8 @@ def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> li
             lines.append(f"[sources.{name}] the setting '{loc}' is required")
         else:
             got = "" if secret or not err["loc"] else f" (got {err['input']!r})"
-            lines.append(f"[sources.{name}] {loc}: {err['msg']}{got}")
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix tells a user nothing
+            lines.append(f"[sources.{name}] {loc}: {message}{got}")
     return lines
 
 

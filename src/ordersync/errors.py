@@ -23,6 +23,10 @@ class AuthError(ApiError):
     """The API refused the credentials."""
 
 
+class TooLargeError(ApiError):
+    """The answer was larger than ``max_body_mb``: it was refused, not read whole (e-guma splits the window)."""
+
+
 class NotJsonError(ApiError):
     """The API answered with something that is not JSON."""
 

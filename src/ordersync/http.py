@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import socket
 import time
@@ -22,13 +23,14 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
+from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 
 log = logging.getLogger("ordersync.http")
 # httpx logs every request URL at INFO; e-guma's key travels in the URL, so keep httpx quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
+MB = 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDACTED = "***"
 
@@ -43,10 +45,13 @@ class HttpSettings:
     backoff_max: float = 30.0
     requests_per_second: float | None = None
     max_connections: int = 8
+    max_body_bytes: int = 64 * 1024 * 1024  # a larger answer is refused, not read (setting ``max_body_mb``)
 
 
 class Redactor:
-    """Replaces every registered secret, raw and URL-encoded, by ``***``."""
+    """Replaces every registered secret by ``***``, in every form a message can carry it: as it is, URL-encoded,
+    escaped as in ``repr`` of text or of bytes (``Illegal header value b'...\\n'``), JSON-escaped, and without
+    the whitespace around it."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets: list[str] = []
@@ -54,9 +59,9 @@ class Redactor:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if not secret or len(secret) < 3:
+        if not secret or len(secret.strip()) < 3:
             return
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+        for form in _escaped_forms(secret) | _escaped_forms(secret.strip()):
             if form not in self._secrets:
                 self._secrets.append(form)
         self._secrets.sort(key=len, reverse=True)
@@ -65,6 +70,18 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+
+def _escaped_forms(secret: str) -> set[str]:
+    return {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        repr(secret)[1:-1],
+        repr(secret.encode("utf-8", "surrogateescape"))[2:-1],
+        orjson.dumps(secret).decode()[1:-1],
+        json.dumps(secret)[1:-1],  # ASCII-escaped, as the standard library writes it
+    }
 
 
 @dataclass
@@ -238,9 +255,10 @@ class HttpClient:
         sent = self.requests_sent
         log.debug("%s", where)
         try:
-            raw = await self._client.request(
+            async with self._client.stream(
                 method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
-            )
+            ) as raw:
+                content = await self._read_capped(raw, where)
         except httpx.ReadTimeout:
             if not retry_slow:
                 raise TooSlowError(f"{where} took longer than {self.settings.timeout:g}s") from None
@@ -253,12 +271,14 @@ class HttpClient:
                 raise TransportError(f"{where} failed: the host {host} is unknown (DNS lookup failed); check "
                                      f"base_url") from None
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
+        except httpx.LocalProtocolError as exc:  # a request we cannot send (a bad header value): no retry helps
+            raise TransportError(self.redact(f"{where} could not be sent: {exc}; {self.auth_hint}")) from None
         except httpx.TransportError as exc:
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
-        response = Response(raw.status_code, raw.headers, raw.content, where, sent)
+        response = Response(raw.status_code, raw.headers, content, where, sent)
         if raw.status_code in ok_statuses:
             return response
-        message = self.redact(vendor_message(raw.content))
+        message = self.redact(vendor_message(content))
         if raw.status_code in RETRY_STATUSES:
             raise _Retryable(
                 f"HTTP {raw.status_code} ({message})" if message else f"HTTP {raw.status_code}",
@@ -271,6 +291,26 @@ class HttpClient:
                 raw.status_code,
             )
         raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}", raw.status_code)
+
+    async def _read_capped(self, raw: httpx.Response, where: str) -> bytes:
+        """The body, read in chunks; past ``max_body_bytes`` (decoded) the answer is refused, not read whole."""
+        cap = self.settings.max_body_bytes
+        declared = raw.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap and "content-encoding" not in raw.headers:
+            raise self._too_large(where, cap)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in raw.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_large(where, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(where: str, cap: int) -> TooLargeError:
+        return TooLargeError(f"{where} answered more than {cap / MB:g} MB, the limit set by max_body_mb; raise "
+                        "max_body_mb in the source's section if such answers are expected (or ask for smaller pages)")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

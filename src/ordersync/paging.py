@@ -10,6 +10,10 @@ position (None: the pass is complete), or no records and another position to ask
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
   creation time read (Prio), with ``If-Modified-Since`` per range.
 
+A stream whose API does not promise that every change moves its cursor field declares a :class:`RollingSweep`:
+each incremental run then adds a ``sweep`` pass over one slice of the older creation days, sized so that the whole
+history is read again within a period.
+
 A **stream** is declared by its API (:class:`Stream`): its passes, a paginator per pass, its cursor field, its
 typed state, how a completed pass folds into that state, and its normalizer. :func:`read_stream` is the only
 loop: it walks the passes and the pages and yields each page with the state that is true once it is stored.
@@ -21,7 +25,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
@@ -55,7 +59,9 @@ class Answer:
     not_modified: bool = False  # 304 to a conditional request
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
+    too_large: str | None = None  # the answer was refused for its size (the error's line)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
+    size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
 
 @dataclass
@@ -135,7 +141,7 @@ ONE_SECOND = timedelta(seconds=1)
 class DateWindow:
     """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that does not paginate.
 
-    An answer with more than ``split_threshold`` records, or one too slow, is dropped and its window halved; a
+    An answer with more than ``split_threshold`` records, too slow or too large, is dropped and its window halved; a
     small answer doubles the next window, up to ``largest``. One second is the smallest window.
     """
 
@@ -166,7 +172,9 @@ class DateWindow:
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
         span = upper - at.after
-        if answer.too_slow is not None:
+        if answer.too_slow is not None or answer.too_large is not None:
+            if span <= ONE_SECOND and answer.too_large is not None:
+                raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
@@ -278,13 +286,14 @@ class Keyset:
 
 # --- the one paging loop ----------------------------------------------------------------------------------------
 async def paginate(
-    fetch: Callable[[Request], Awaitable[Answer]], paginator: Paginator[P], at: P | None
+    fetch: Callable[[Request], Awaitable[Answer]], paginator: Paginator[P], at: P | None,
+    max_record_bytes: int | None = None,
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
     Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
     step whose next position is not the one guessed cancels what was asked beyond it. :class:`LoopGuard` stops a
-    pass whose pages never end.
+    pass whose pages never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
     ahead: list[tuple[P, asyncio.Task[Answer]]] = []
     guard = LoopGuard()
@@ -308,6 +317,8 @@ async def paginate(
             step = paginator.step(position, answer)
             if step.records is not None:
                 guard.check(paginator.request(position).path, position, answer, step.records)
+                if max_record_bytes is not None:
+                    _check_sizes(paginator.request(position).path, answer, step.records, max_record_bytes)
             yield position, step
             at = step.next
             window = max(1, paginator.read_ahead)
@@ -340,12 +351,108 @@ class LoopGuard:
                            "ignore the paging parameters; stopped (the pages before are stored)")
 
 
+def _check_sizes(path: str, answer: Answer, records: list[Record], limit: int) -> None:
+    """Refuse a record larger than ``limit`` (its ``raw`` would be stored whole). Free for a body smaller than the
+    limit, which cannot hold such a record: only larger bodies are measured record by record."""
+    if answer.size is not None and answer.size <= limit:
+        return
+    for record in records:
+        size = len(orjson.dumps(record))
+        if size > limit:
+            ident = next((record[k] for k in ("id", "order_reference", "order_id") if k in record), None)
+            which = f"id {ident!r}" if isinstance(ident, str | int) else "without an id"
+            raise ApiError(f"{path} answered a record ({which}) of {size:,} bytes, more than max_record_mb = "
+                           f"{limit / (1024 * 1024):.3g}; its page was not stored. Raise max_record_mb in the "
+                           "source's section if such records are real")
+
+
 async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:
     for _, task in ahead:
         task.cancel()
     if ahead:
         await asyncio.gather(*(t for _, t in ahead), return_exceptions=True)
     ahead.clear()
+
+
+# --- the rolling sweep ------------------------------------------------------------------------------------------
+class Sweep(BaseModel):
+    """Where the rolling sweep stands, stored in the stream state: this lap has re-read creation days
+    ``[origin, next)``; ``next`` is the oldest day not re-read since ``lap_started``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: date  # where a lap starts: the oldest creation day known
+    next: date  # the oldest unswept day of this lap
+    due: datetime  # slices are paced from here: the history re-read so far, in time (at most one period behind)
+    lap_started: datetime
+    oldest: date | None = None  # the oldest creation day seen in this lap: the next lap's origin
+
+
+class SweepSlice(BaseModel):
+    """The creation days ``[start, end)`` one run re-reads, fixed when the run is planned (a resumed run reads the
+    same slice)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: date
+    end: date
+    planned: datetime
+    origin: date  # the lap's origin (a new lap may start at a newly learned one)
+    new_lap: bool = False
+    span: int  # days in the lap when planned: the pace is span days per period
+
+
+FLOOR = date(2000, 1, 1)
+
+
+@dataclass
+class RollingSweep:
+    """Re-reads the creation days older than what an incremental run reads, one slice per run, so that every day
+    is read again within ``period`` (zero: off). A slice is as long as the time since the last one allows
+    (``span × elapsed / period`` days, whole days, owing at most one lap), so the cost per run is bounded and
+    proportional to how often runs happen. ``horizon`` is the first day the incremental passes already cover;
+    ``day`` puts a record's creation time on the API's day axis. Until a full pass or a lap has shown where the
+    history begins, a lap starts at ``floor``.
+    """
+
+    period: timedelta
+    horizon: Callable[[Any, datetime], date | None]
+    day: Callable[[datetime], date]
+    floor: date = FLOOR
+
+    def plan(self, sweep: Sweep | None, state: Any, now: datetime) -> SweepSlice | None:
+        horizon = self.horizon(state, now)
+        if sweep is None or horizon is None or self.period <= timedelta(0):
+            return None
+        new_lap = sweep.next >= horizon
+        origin = (sweep.oldest or sweep.origin) if new_lap else sweep.origin
+        start = origin if new_lap else sweep.next
+        span = (horizon - origin).days
+        if span <= 0 or start >= horizon:
+            return None
+        owed = min(now - sweep.due, self.period)
+        days = int(span * (owed / self.period))
+        if days < 1:
+            return None
+        end = min(start + timedelta(days=days), horizon)
+        return SweepSlice(start=start, end=end, planned=now, origin=origin, new_lap=new_lap, span=span)
+
+    def fold(self, sweep: Sweep | None, run: RunProgress, full: bool) -> Sweep:
+        """The sweep after a completed run: started by a full pass (or by any run, at ``floor``, for a state from
+        before the sweep), advanced by a sweep pass."""
+        seen = self.day(run.oldest) if run.oldest is not None else None
+        planned = run.sweep.planned if run.sweep else (run.planned or run.started)
+        if full or sweep is None:
+            origin = seen if full and seen is not None else self.floor
+            return Sweep(origin=origin, next=origin, due=planned, lap_started=planned)
+        if run.sweep is None:
+            return sweep
+        cut = run.sweep
+        oldest = seen if cut.new_lap or sweep.oldest is None else min(sweep.oldest, seen or sweep.oldest)
+        due = sweep.due + (cut.end - cut.start).days * self.period / cut.span
+        due = max(min(due, cut.planned), cut.planned - self.period)
+        return Sweep(origin=cut.origin, next=cut.end, due=due, oldest=oldest,
+                     lap_started=cut.planned if cut.new_lap else sweep.lap_started)
 
 
 # --- declared streams -------------------------------------------------------------------------------------------
@@ -362,6 +469,9 @@ class RunProgress(BaseModel):
     seen_max: datetime | None = None  # the latest cursor-field value seen in this pass
     seen_max_id: int | None = None  # the highest numeric id seen in this pass
     memo: dict[str, Any] = {}
+    planned: datetime | None = None  # when the run was planned (no look-back subtracted)
+    oldest: datetime | None = None  # the earliest creation time seen in this pass (where the history begins)
+    sweep: SweepSlice | None = None  # the slice of older history this run's ``sweep`` pass re-reads
 
     @property
     def current(self) -> str:
@@ -373,10 +483,15 @@ class StreamStateWithRun(StreamState):
 
     cursor: datetime | None = None
     run: RunProgress | None = None
+    sweep: Sweep | None = None  # the rolling sweep's place (streams that declare one)
 
     def describe(self) -> dict[str, str]:
-        shown = {k: str(v) for k, v in self.model_dump(exclude={"version", "filters", "run"}).items()
+        shown = {k: str(v) for k, v in self.model_dump(exclude={"version", "filters", "run", "sweep"}).items()
                  if v is not None and v != {}}
+        if self.sweep is not None:
+            shown["oldest unswept day"] = self.sweep.next.isoformat()
+            shown["sweep"] = f"days {self.sweep.origin}..{self.sweep.next} re-read since " \
+                             f"{self.sweep.lap_started:%Y-%m-%d %H:%M}Z"
         if self.run is not None:
             at = ", ".join(f"{k}={v}" for k, v in (self.run.position or {}).items() if v not in (None, (), []))
             shown["resumes"] = f"pass {self.run.current}" + (f" at {at}" if at else "")
@@ -403,6 +518,9 @@ class Stream(Generic[S]):
     lookback: timedelta = timedelta(0)
     cursor: Callable[[Record], datetime | None] | None = None
     record_id: Callable[[Record], int | None] | None = None
+    created: Callable[[Record], datetime | None] | None = None  # a record's creation time (where history begins)
+    sweep: RollingSweep | None = None  # adds a ``sweep`` pass to incremental runs (see :class:`RollingSweep`)
+    full_pass: str = "all"  # the pass that reads everything (a run with it needs no sweep)
     run_end: Callable[[], datetime | None] = lambda: None
     now: Callable[[], datetime] = field(default=lambda: _utc_now())
 
@@ -417,18 +535,22 @@ def _utc_now() -> datetime:
 
 
 async def read_stream(
-    stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S
+    stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S, max_record_bytes: int | None = None,
 ) -> AsyncGenerator[Page, None]:
     """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored."""
     state = state.model_copy(deep=True)
     if state.run is None:
-        state.run = RunProgress(passes=stream.passes(state), started=stream.now() - stream.lookback,
-                                end=stream.run_end())
+        now = stream.now()
+        passes = stream.passes(state)
+        cut = stream.sweep.plan(state.sweep, state, now) if stream.sweep and stream.full_pass not in passes \
+            else None
+        state.run = RunProgress(passes=[*passes, "sweep"] if cut else passes, started=now - stream.lookback,
+                                end=stream.run_end(), planned=now, sweep=cut)
     while state.run is not None:
         run = state.run
         paginator = stream.paginator(run.current, state)
         start = paginator.start(run.position)
-        pages = paginate(fetch, paginator, start)
+        pages = paginate(fetch, paginator, start, max_record_bytes)
         finished = False
         async with contextlib.aclosing(pages):
             async for _position, step in pages:
@@ -458,11 +580,20 @@ def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> No
             rid = stream.record_id(record)
             if rid is not None and (run.seen_max_id is None or rid > run.seen_max_id):
                 run.seen_max_id = rid
+        if stream.created is not None:
+            created = stream.created(record)
+            if created is not None and (run.oldest is None or created < run.oldest):
+                run.oldest = created
 
 
 def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:
     state = stream.finish(run.current, state.model_copy(update={"run": run}))
+    if stream.sweep is not None and run.current in (stream.full_pass, "sweep"):
+        state = state.model_copy(update={"sweep": stream.sweep.fold(state.sweep, run, run.current != "sweep")})
     if run.index + 1 < len(run.passes):
-        following = RunProgress(passes=run.passes, index=run.index + 1, started=run.started, end=run.end)
+        following = RunProgress(passes=run.passes, index=run.index + 1, started=run.started, end=run.end,
+                                planned=run.planned, sweep=run.sweep)
         return state.model_copy(update={"run": following})
+    if stream.sweep is not None and state.sweep is None:  # a state from before the sweep: start one at the floor
+        state = state.model_copy(update={"sweep": stream.sweep.fold(None, run, False)})
     return state.model_copy(update={"run": None})

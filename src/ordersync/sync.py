@@ -118,7 +118,7 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
         state, note = stream.state.load(stored, stream.filters)
         if note:
             result.notes.append(note)
-        pages = read_stream(stream, client.fetch, state)
+        pages = read_stream(stream, client.fetch, state, client.settings.max_record_bytes)
         async with contextlib.aclosing(pages):
             async for page in pages:
                 rows = stream.rows(page.records)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from ordersync.http import HttpClient, HttpSettings
+from ordersync.http import MB, HttpClient, HttpSettings
 from ordersync.model import Page, Record, Rows, State, StreamState  # noqa: F401  (re-exported for API folders)
 from ordersync.schedule import Schedule
 
@@ -54,6 +54,20 @@ class SourceSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once, where the API allows it")
     schedule: Schedule | None = Field(None, description="when an orchestrator syncs it: 15m, 1h or a cron expression")
     streams: Sequence[str] = ("orders",)  # an API with more streams narrows this to its own names
+    max_body_mb: float = Field(64, gt=0, description="an answer larger than this is refused (megabytes, decoded)")
+    max_record_mb: float = Field(16, gt=0, description="a single record larger than this is refused (megabytes)")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_secret(cls, value: Any) -> Any:
+        """A secret pasted with a line break or a space around it would be sent as it is (and echoed by the
+        HTTP library's error): refuse it here, naming the setting (``_explain`` never shows a secret's value)."""
+        if isinstance(value, SecretStr):
+            problem = secret_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(f"the secret {problem}, often pasted along with it; remove it from the value "
+                                 "(not shown here)")
+        return value
 
     def stream_names(self) -> list[str]:
         """The streams these settings ask for, in order (a sync reads them, Dagster declares their assets)."""
@@ -65,7 +79,12 @@ class SourceSettings(BaseModel):
             max_retries=self.max_retries,
             requests_per_second=self.requests_per_second,
             max_connections=max(self.concurrency, 2),
+            max_body_bytes=int(self.max_body_mb * MB),
         )
+
+    @property
+    def max_record_bytes(self) -> int:
+        return int(self.max_record_mb * MB)
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings (its type is ``SecretStr``), so that the HTTP layer can redact them."""
@@ -75,6 +94,16 @@ class SourceSettings(BaseModel):
     def secret_settings(cls) -> set[str]:
         """The names of the settings that hold secrets: those typed ``SecretStr``, whatever they are called."""
         return {name for name, f in cls.model_fields.items() if _is_secret(f.annotation)}
+
+
+def secret_problem(secret: str) -> str | None:
+    """What is wrong with a secret's characters (whitespace around it, control characters in it), if anything."""
+    if secret != secret.strip():
+        where = "ends" if secret[-1:].isspace() else "starts"
+        return f"{where} with whitespace (a space or a line break)"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in secret):
+        return "contains a control character"
+    return None
 
 
 def _is_secret(annotation: Any) -> bool:

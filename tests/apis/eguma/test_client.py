@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from ordersync.apis.eguma.client import EgumaClient
@@ -109,6 +110,30 @@ def test_too_slow_even_for_one_second_is_one_clear_error(store: Store, monkeypat
     error = results[0].error or ""
     assert "timeout" in error and "one second" in error and "[sources.v]" in error and "\n" not in error
     assert "k-9f8e7d6c5b" not in error
+
+
+def test_answers_too_large_are_split_not_failed(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """e-guma does not paginate: an answer above max_body_mb is refused unread and its window halved."""
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with in_process("eguma", orders=80, seed=2) as r:
+        expected = {o["id"] for o in everything(r)}  # type: ignore[arg-type]
+        cap = 0.02  # megabytes: a few orders' worth
+        results, rec = sync_recorded(store, "v", r.settings(max_body_mb=cap, window_days=366))
+    assert results[0].ok, results[0].error
+    assert {x for (x,) in rows(store, "select order_id from orders")} == expected
+    limit = cap * 1024 * 1024
+    assert any(len(orjson.dumps(ex.body)) > limit for ex in rec.exchanges)  # some answers were refused and split
+    assert all(len(orjson.dumps(ex.body)) <= limit for ex in accepted_windows(rec.exchanges))
+
+
+def test_too_large_even_for_one_second_is_one_clear_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    with in_process("eguma", orders=0, api_key="k-9f8e7d6c5b") as r:
+        r.control("POST", "clock", {"now": "2026-05-01T10:00:00+00:00"})
+        r.control("POST", "orders", {})
+        results, _ = sync_recorded(store, "v", r.settings(max_body_mb=0.0001, start_date="2026-05-01T11:59:00"))
+    error = results[0].error or ""
+    assert "max_body_mb" in error and "one second" in error and "\n" not in error and "k-9f8e7d6c5b" not in error
 
 
 @pytest.mark.parametrize("name", ["created_at_after", "created_at_before"])

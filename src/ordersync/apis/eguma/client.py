@@ -22,7 +22,7 @@ from ordersync.apis.base import HttpOptions, SourceClient
 from ordersync.apis.eguma import localtime, normalize
 from ordersync.apis.eguma.localtime import FORMAT, parse_local, safe_end
 from ordersync.apis.eguma.settings import EgumaSettings
-from ordersync.errors import ApiError, TooSlowError
+from ordersync.errors import ApiError, TooLargeError, TooSlowError
 from ordersync.paging import Answer, DateWindow, Request, Stream, StreamStateWithRun
 
 PATH = "vouchers/orders.json"
@@ -106,13 +106,15 @@ class EgumaClient(SourceClient):
             response = await self.http.request("GET", request.path, params=request.params, retry_slow=False)
         except TooSlowError:
             return Answer([], too_slow=self.http.describe("GET", request.path, request.params))
+        except TooLargeError as exc:  # the API does not paginate: a smaller window is the way to a smaller answer
+            return Answer([], too_large=str(exc))
         body = response.json()
         if not isinstance(body, list):
             raise ApiError(f"{response.where} answered a JSON {type(body).__name__}, not the documented list of orders")
         for record in body:
             if not isinstance(record, dict) or not record.get("id"):
                 raise ApiError(f"{response.where} answered a list holding {str(record)[:80]!r}, not orders with an id")
-        return Answer(body)
+        return Answer(body, size=len(response.content))
 
     def window_end(self) -> datetime:
         """Now on the local axis (held at the start of a repeated autumn hour), or the configured

@@ -12,6 +12,7 @@ website_id = 4                       # required: the website whose orders are re
 # base_url = "https://api.firespring.com"
 # api_version = 1                    # Firespring-Api-Version header: 1 or 2
 # lookback_days = 30                 # creation days re-read each run, to see status changes of recent orders
+# sweep_days = 7                     # older orders are read again within this many days (0: off)
 # count = 100                        # orders per page, at most 100
 # status = "shipped"                 # or pending_approval, new, denied, processing, canceled, backordered, completed
 # search = "xyzcorp"                 # message tracking number or user name contains this

@@ -4,7 +4,9 @@ Firespring has no "updated since" filter, so the plan is one pass per run over a
 
 * first run (or ``--full-refresh``, or after a change of the filters): every order the filters allow;
 * later runs: ``date_start`` = the newest ``date_created`` stored minus ``lookback_days`` (and one more day of
-  margin for the API's reading of a date), so new orders and status changes of recent orders are seen.
+  margin for the API's reading of a date), so new orders and status changes of recent orders are seen;
+* and a ``sweep`` pass over one slice of the older creation days (``date_start``/``date_end``), so that a change to
+  an old order is seen within ``sweep_days`` (see :class:`ordersync.paging.RollingSweep`).
 
 Pages are read in ``date_created`` ascending order (our default), so orders created while a pass pages land at the
 end and never shift a page already read; the page count is known after the first page and the rest are read
@@ -14,7 +16,7 @@ ahead. After every page the state names the window and the next page, so a run k
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ from ordersync.apis.firespring import normalize
 from ordersync.apis.firespring.settings import FirespringSettings
 from ordersync.cursor import later
 from ordersync.errors import ApiError
-from ordersync.paging import Answer, PageNumber, Request, Stream, StreamStateWithRun
+from ordersync.paging import Answer, PageNumber, Request, RollingSweep, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
 
@@ -60,14 +62,30 @@ class FirespringClient(SourceClient):
             state=FirespringState,
             filters=self.filter_settings(),
             passes=lambda state: ["all" if state.cursor is None else "lookback"],
-            paginator=lambda _kind, state: PageNumber(
-                self.path, {**self.filters(), "date_start": self.window_start(state.cursor)},
-                read_ahead=self.settings.concurrency),
+            paginator=lambda kind, state: PageNumber(
+                self.path, {**self.filters(), **self.days(kind, state)}, read_ahead=self.settings.concurrency),
             finish=lambda _kind, state: state.model_copy(
                 update={"cursor": later(state.cursor, state.run.seen_max if state.run else None)}),
             normalize=normalize.order_rows,
             cursor=lambda record: utc(record.get("date_created")),
+            created=lambda record: utc(record.get("date_created")),
+            sweep=RollingSweep(
+                period=timedelta(days=self.settings.sweep_days),
+                horizon=lambda state, _now: date.fromisoformat(self.window_start(state.cursor) or "") if
+                state.cursor else None,
+                day=lambda moment: moment.astimezone(UTC).date() - timedelta(days=1))  # a day of margin, as above
+            if self.settings.sweep_days else None,
         )}
+
+    def days(self, kind: str, state: FirespringState) -> dict[str, str | None]:
+        """The creation days of a pass: the look-back window, or (``sweep``) the run's slice of older history."""
+        cut = state.run.sweep if state.run else None
+        if kind != "sweep" or cut is None:
+            return {"date_start": self.window_start(state.cursor)}
+        s = self.settings
+        start, end = cut.start.isoformat(), cut.end.isoformat()
+        return {"date_start": max(start, s.date_start) if s.date_start else start,
+                "date_end": min(end, s.date_end) if s.date_end else end}
 
     def filters(self) -> dict[str, Any]:
         """The request parameters every page of every pass shares (``date_start`` and ``page`` are added)."""
@@ -103,4 +121,4 @@ class FirespringClient(SourceClient):
         total_pages = as_int(pagination.get("total_pages")) if isinstance(pagination, dict) else None
         if not isinstance(data, list) or total_pages is None or not isinstance(pagination, dict):
             raise ApiError(f"{response.where} answered without the documented 'data' list and 'meta.pagination'")
-        return Answer(data, total_pages=total_pages, sent=response.sent)
+        return Answer(data, total_pages=total_pages, sent=response.sent, size=len(response.content))

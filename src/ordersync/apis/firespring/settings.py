@@ -37,6 +37,7 @@ class FirespringSettings(SourceSettings):
     date_start: str | None = Field(None, description="YYYY-MM-DD: ignore orders created before this day")
     date_end: str | None = Field(None, description="YYYY-MM-DD: ignore orders created on or after this day")
     lookback_days: int = Field(30, ge=0, le=3650, description="creation days re-read on each incremental run")
+    sweep_days: int = Field(7, ge=0, le=3650, description="older history is re-read within this many days (0: off)")
 
     @field_validator("date_start", "date_end")
     @classmethod

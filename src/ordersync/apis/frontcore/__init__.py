@@ -21,6 +21,7 @@ api_key = "${FRONTCORE_API_KEY}"     # ${VAR} is read from the environment
 # created_at_min = "2024-01-01"      # yyyy-mm-dd or yyyy-mm-dd hh:mm:ss, Oslo time
 # updated_at_min / updated_at_max / created_at_max / exported_at_min / exported_at_max likewise
 # timezone = "Europe/Oslo"
+# sweep_days = 7                     # every order is read again within this many days (0: off)
 """
 
 API = ApiSpec(

@@ -5,7 +5,10 @@ Plan per stream (orders, customers):
 * first run (or ``--full-refresh``): one pass over everything the filters allow;
 * later runs: a ``new`` pass with ``since_id`` = the highest id stored (new orders can have
   ``updated_at: null``, which no ``updated_at_min`` filter returns), then an ``updated`` pass with
-  ``updated_at_min`` = the time cursor (see :mod:`ordersync.cursor`).
+  ``updated_at_min`` = the time cursor (see :mod:`ordersync.cursor`);
+* and a ``sweep`` pass over one slice of the creation days (``created_at_min``/``created_at_max``): the
+  documentation does not say which changes move ``updated_at``, so every order is read again within
+  ``sweep_days`` (see :class:`ordersync.paging.RollingSweep`).
 
 After every page the state names the pass and the next page, so a run killed half way resumes there;
 page shifts caused by new orders only repeat rows (upserted), they never skip one. The stream is declared
@@ -15,7 +18,7 @@ page shifts caused by new orders only repeat rows (upserted), they never skip on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +27,7 @@ from ordersync.apis.frontcore import normalize
 from ordersync.apis.frontcore.settings import FrontcoreSettings
 from ordersync.cursor import next_cursor
 from ordersync.errors import ApiError
-from ordersync.paging import Answer, PageNumber, Request, Stream, StreamStateWithRun
+from ordersync.paging import Answer, PageNumber, Request, RollingSweep, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
 
@@ -88,7 +91,16 @@ class FrontcoreClient(SourceClient):
             lookback=timedelta(seconds=s.lookback_seconds),
             cursor=lambda record: utc(record.get("updated_at")) or utc(record.get("created_at")),
             record_id=lambda record: as_int(record.get("id")),
+            created=lambda record: utc(record.get("created_at")),
+            sweep=RollingSweep(period=timedelta(days=s.sweep_days), horizon=self.sweep_horizon,
+                               day=lambda moment: moment.astimezone(ZoneInfo(s.timezone)).date())
+            if s.sweep_days else None,
         )
+
+    def sweep_horizon(self, state: FrontcoreState, now: datetime) -> date | None:
+        """The sweep covers every creation day up to today (local): no pass re-reads a creation window."""
+        return (now.astimezone(ZoneInfo(self.settings.timezone)).date() + timedelta(days=1)) if state.max_id \
+            is not None else None
 
     def filters(self, stream: str) -> dict[str, Any]:
         """The settings that decide what ``stream`` covers: the state is valid for these values only."""
@@ -116,7 +128,7 @@ class FrontcoreClient(SourceClient):
         if not isinstance(body, list):
             kind = type(body).__name__
             raise ApiError(f"{response.where} answered a JSON {kind}, not the documented list of records")
-        return Answer(body, sent=response.sent)
+        return Answer(body, sent=response.sent, size=len(response.content))
 
     def pass_params(self, stream: str, kind: str, state: FrontcoreState) -> dict[str, Any]:
         zone = ZoneInfo(self.settings.timezone)
@@ -127,6 +139,11 @@ class FrontcoreClient(SourceClient):
             configured = utc(params.get("updated_at_min"), zone)
             if state.cursor and (configured is None or state.cursor > configured):
                 params["updated_at_min"] = local_param(state.cursor, zone)
+        elif kind == "sweep" and state.run is not None and state.run.sweep is not None:
+            start, end = state.run.sweep.start.isoformat(), state.run.sweep.end.isoformat()
+            low, high = params.get("created_at_min"), params.get("created_at_max")  # the same formats sort as text
+            params["created_at_min"] = max(start, low) if low else start
+            params["created_at_max"] = min(end, high) if high else end
         return params
 
     @staticmethod

@@ -36,6 +36,7 @@ class FrontcoreSettings(SourceSettings):
     customer_include: list[Literal["employees"]] = []
     timezone: ZoneName = "Europe/Oslo"
     lookback_seconds: int = Field(300, ge=0, description="overlap re-read on each incremental run, for clock skew")
+    sweep_days: int = Field(7, ge=0, le=3650, description="every order is read again within this many days (0: off)")
 
     @field_validator(
         "created_at_min", "created_at_max", "updated_at_min", "updated_at_max", "exported_at_min", "exported_at_max"

@@ -203,5 +203,6 @@ class PrioClient(SourceClient):
         items = data["items"]
         return Answer([r for r in items if isinstance(r, dict)], total_pages=as_int(data.get("total_pages")),
                       page_size=as_int(data.get("items_per_page")) or len(items) or 1,
-                      page_index=as_int(data.get("page_index")), last_modified=response.headers.get("last-modified"))
+                      page_index=as_int(data.get("page_index")), last_modified=response.headers.get("last-modified"),
+                      size=len(response.content))
 
