@@ -1,0 +1,267 @@
+"""A pre-rendered fast server: each API's records rendered once from its sandbox, pages served from memory.
+
+The sandbox renders every page from SQLite (about 7,000 orders/s); a floor measured against it measures the
+sandbox. Here every record is encoded once at start-up and a page is the concatenation of pre-encoded bytes, so the
+client is the bottleneck. Paging and auth are honoured as far as ordersync's client and dlt's ``rest_api`` need:
+
+* frontcore ``GET /v2/orders``: ``X-API-Key``, ``limit``, ``page``, ``since_id``; ids descending;
+* eguma ``GET /v1/vouchers/orders.json``: ``apikey``, ``updated_at_after`` / ``updated_at_before`` (no paging);
+* firespring ``GET /websites/4/orders``: Basic auth, ``count``, ``page``, ``date_start``, ``direction``; envelope;
+* prio ``POST /v3.4/distributor/oauth2/token`` and ``GET .../orders``: bearer token, ``order_created_from/to``,
+  ``items_per_page`` (at most 100), ``page``; creation ascending; envelope.
+
+Options: ``--latency-ms`` delays every answer; ``--rate N`` is a strict limiter (any 1-second sliding window holds
+at most N accepted requests, the rest get 429 + Retry-After). ``GET /_fast/stats`` counts requests and 429s.
+
+    python benchmarks/fastserver.py frontcore RECORDS.jsonl [--latency-ms 100] [--rate 5]
+(prints ``http://127.0.0.1:PORT`` on its first line of output, then serves until terminated)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import bisect
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import FIRESPRING_WEBSITE, KEY, LISTINGS, PRIO_CLIENT, PRIO_PREFIX, Record  # noqa: E402
+
+Answer = tuple[int, bytes, dict[str, str]]
+TOKEN = "fast-server-token"
+
+
+def render(api: str, orders: int, cache: Path, seed: int = 1) -> Path:
+    """The sandbox's records for ``orders`` orders as JSON lines, rendered once through its own HTTP API and kept."""
+    from ordersync import apis
+    from ordersync.sandbox.app import SandboxOptions
+    from ordersync.sandbox.runner import start_in_thread
+
+    cache.mkdir(parents=True, exist_ok=True)
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    target = cache / f"{api}-{orders}-{seed}-{day}.jsonl"
+    if target.exists():
+        return target
+    generate = orders * 2 if api == "firespring" else orders  # Firespring's orders spread over three websites
+    sandbox = apis.get(api).sandbox(SandboxOptions(orders=generate, seed=seed, api_key=KEY,
+                                                   data_path=str(cache / f"{api}-{generate}-{seed}.sqlite")))
+    server = start_in_thread(sandbox.app())
+    try:
+        partial = target.with_suffix(".part")
+        written = 0
+        with partial.open("wb") as out:
+            for page in LISTINGS[api](server.base_url):
+                for record in page[:orders - written]:
+                    out.write(orjson.dumps(record) + b"\n")
+                written = min(orders, written + len(page))
+        partial.rename(target)
+    finally:
+        server.stop()
+    return target
+
+
+def _utc(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Api:
+    """One API's records, pre-encoded, and the paging that serves them."""
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+        self.encoded = [orjson.dumps(r) for r in records]
+
+    @staticmethod
+    def join(chunks: list[bytes]) -> bytes:
+        return b"[" + b",".join(chunks) + b"]"
+
+    def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
+        raise NotImplementedError
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value else default
+
+
+class Frontcore(Api):
+    def __init__(self, records: list[Record]) -> None:
+        records = sorted(records, key=lambda r: -int(r["id"]))
+        super().__init__(records)
+        self.neg_ids = [-int(r["id"]) for r in records]
+
+    def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
+        if path != "/v2/orders":
+            return 404, b'{"error": "not found"}', {}
+        if headers.get("x-api-key") != KEY:
+            return 401, b'{"error": "Unauthorized"}', {}
+        limit = min(_int(query.get("limit"), 75), 250)
+        page = _int(query.get("page"), 1)
+        end = len(self.encoded)
+        if query.get("since_id"):  # ids above since_id: a prefix of the descending list
+            end = bisect.bisect_left(self.neg_ids, -int(query["since_id"]))
+        lo = min((page - 1) * limit, end)
+        return 200, self.join(self.encoded[lo:min(lo + limit, end)]), {}
+
+
+class Eguma(Api):
+    def __init__(self, records: list[Record]) -> None:
+        records = sorted(records, key=lambda r: r["updated_at"])
+        super().__init__(records)
+        self.times = [r["updated_at"][:19] for r in records]
+
+    def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
+        if path != "/v1/vouchers/orders.json":
+            return 404, b"Not found", {}
+        if query.get("apikey") != KEY:
+            return 401, b"Unauthorized: invalid API key", {}
+        lo = bisect.bisect_left(self.times, query["updated_at_after"]) if query.get("updated_at_after") else 0
+        hi = bisect.bisect_left(self.times, query["updated_at_before"]) if query.get("updated_at_before") else None
+        return 200, self.join(self.encoded[lo:hi]), {}
+
+
+class Firespring(Api):
+    def __init__(self, records: list[Record]) -> None:
+        records = sorted(records, key=lambda r: (_utc(r["date_created"]), r["id"]))
+        super().__init__(records)
+        self.days = [r["date_created"][:10] for r in records]
+        self.auth = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
+
+    def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
+        if path != f"/websites/{FIRESPRING_WEBSITE}/orders":
+            return 404, b'{"errors": [{"code": "not_found"}]}', {}
+        if headers.get("authorization") != self.auth:
+            return 401, b'{"errors": [{"code": "unauthorized"}]}', {}
+        count = min(_int(query.get("count"), 100), 100)
+        page = _int(query.get("page"), 1)
+        start = bisect.bisect_left(self.days, query["date_start"]) if query.get("date_start") else 0
+        chosen = self.encoded[start:]
+        if query.get("direction", "desc") == "desc":
+            chosen = chosen[::-1]
+        data = chosen[(page - 1) * count:page * count]
+        total = len(chosen)
+        pagination = {"total": total, "count": len(data), "per_page": count, "current_page": page,
+                      "total_pages": -(-total // count)}
+        body = b'{"object":"list","data":' + self.join(data) + b',"meta":{"pagination":' + orjson.dumps(pagination)
+        return 200, body + b"}}", {}
+
+
+class Prio(Api):
+    def __init__(self, records: list[Record]) -> None:
+        records = sorted(records, key=lambda r: (_utc(r["order_created"]), r["order_reference"]))
+        super().__init__(records)
+        self.created = [_utc(r["order_created"]) for r in records]
+        self.basic = "Basic " + base64.b64encode(f"{PRIO_CLIENT}:{KEY}".encode()).decode()
+
+    def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
+        if path == f"{PRIO_PREFIX}/oauth2/token" and method == "POST":
+            # Basic header (the documented way) or client_id/client_secret in a form body (dlt's way): both pass.
+            token = orjson.dumps({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+            return 200, token, {}
+        if path != f"{PRIO_PREFIX}/orders":
+            return 404, b'{"error": "not found"}', {}
+        if headers.get("authorization") != f"Bearer {TOKEN}":
+            return 401, b'{"error_code": "invalid_token"}', {}
+        lo = bisect.bisect_left(self.created, _utc(query["order_created_from"])) \
+            if query.get("order_created_from") else 0
+        hi = bisect.bisect_right(self.created, _utc(query["order_created_to"])) \
+            if query.get("order_created_to") else len(self.created)
+        per_page = min(_int(query.get("items_per_page"), 10), 100)
+        page = _int(query.get("page"), 1)
+        offset = _int(query.get("start_index"), (page - 1) * per_page + 1) - 1
+        total = max(hi - lo, 0)
+        items = self.encoded[lo + offset:min(lo + offset + per_page, hi)]
+        meta = {"current_item_count": len(items), "items_per_page": per_page, "kind": "order",
+                "page_index": offset // per_page + 1, "start_index": offset + 1, "total_items": total,
+                "total_pages": -(-total // per_page)}
+        body = b'{"api_version":"3.4.0","data":{"items":' + self.join(items) + b"," + orjson.dumps(meta)[1:] + b"}"
+        return 200, body, {"last-modified": "Mon, 01 Jan 2024 00:00:00 GMT"}
+
+
+KINDS: dict[str, Callable[[list[Record]], Api]] = {
+    "frontcore": Frontcore, "eguma": Eguma, "firespring": Firespring, "prio": Prio}
+
+
+class App:
+    """The ASGI app: latency, the strict limiter and the counters around one :class:`Api`."""
+
+    def __init__(self, api: Api, latency_ms: float = 0.0, rate: float | None = None) -> None:
+        self.api = api
+        self.latency = latency_ms / 1000
+        self.rate = rate
+        self.accepted: deque[float] = deque()
+        self.stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0}
+
+    def _limited(self) -> bool:
+        now = time.monotonic()
+        while self.accepted and now - self.accepted[0] >= 1.0:
+            self.accepted.popleft()
+        if self.rate is not None and len(self.accepted) >= self.rate:
+            return True
+        self.accepted.append(now)
+        self.stats["max_in_window"] = max(self.stats["max_in_window"], len(self.accepted))
+        return False
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/_fast/stats":
+            await self._send(send, 200, orjson.dumps(self.stats), {})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        now = time.monotonic()
+        self.stats["requests"] += 1
+        self.stats["first"] = self.stats["first"] or now
+        self.stats["last"] = now
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self._limited():
+            self.stats["429"] += 1
+            await self._send(send, 429, b'{"error": "Too many requests"}', {"retry-after": "1"})
+            return
+        query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        status, body, extra = self.api.answer(scope["method"], path, query, headers)
+        await self._send(send, status, body, extra)
+
+    @staticmethod
+    async def _send(send: Callable[[dict[str, Any]], Awaitable[None]], status: int, body: bytes,
+                    extra: dict[str, str]) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   *((k.encode(), v.encode()) for k, v in extra.items())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("api", choices=sorted(KINDS))
+    parser.add_argument("records", type=Path)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--rate", type=float)
+    args = parser.parse_args()
+    records = [orjson.loads(line) for line in args.records.read_bytes().splitlines() if line]
+    app = App(KINDS[args.api](records), args.latency_ms, args.rate)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")  # type: ignore[arg-type]
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
