@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench chaos clean
 
 $(BIN)/ordersync: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,9 +22,14 @@ test: $(VENV)/.test-deps
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# make bench [ARGS=--full] [ARGS="--apis frontcore --profile"]: see benchmarks/run.py --help
 bench: $(VENV)/.test-deps
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# make chaos [ARGS=--quick] [ARGS=--postgres]: see benchmarks/chaos.py --help
+chaos: $(VENV)/.test-deps
+	$(BIN)/python benchmarks/chaos.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) ordersync-demo.db .ordersync-demo

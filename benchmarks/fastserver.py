@@ -27,14 +27,13 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targets import FIRESPRING_WEBSITE, KEY, LISTINGS, PRIO_CLIENT, PRIO_PREFIX, Record  # noqa: E402
@@ -193,17 +192,76 @@ KINDS: dict[str, Callable[[list[Record]], Api]] = {
     "frontcore": Frontcore, "eguma": Eguma, "firespring": Firespring, "prio": Prio}
 
 
-class App:
-    """The ASGI app: latency, the strict limiter and the counters around one :class:`Api`."""
+class Server(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive on a raw asyncio protocol: one ``write`` per answer, ``TCP_NODELAY``, no framework
+    between the socket and the pre-encoded bytes. Latency, the strict limiter and the counters live here."""
 
-    def __init__(self, api: Api, latency_ms: float = 0.0, rate: float | None = None) -> None:
-        self.api = api
-        self.latency = latency_ms / 1000
-        self.rate = rate
-        self.accepted: deque[float] = deque()
-        self.stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0}
+    def __init__(self, api: Api, latency_ms: float, rate: float | None, stats: dict[str, Any],
+                 accepted: deque[float]) -> None:
+        self.api, self.latency, self.rate = api, latency_ms / 1000, rate
+        self.stats, self.accepted = stats, accepted
+        self.buffer = b""
+        self.queue: asyncio.Queue[tuple[str, str, dict[str, str]]] = asyncio.Queue()
+        self.transport: asyncio.Transport | None = None
+        self.worker: asyncio.Task[None] | None = None
 
-    def _limited(self) -> bool:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.worker = asyncio.get_running_loop().create_task(self.serve())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.worker:
+            self.worker.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+            self.queue.put_nowait((method, target, headers))
+
+    async def serve(self) -> None:
+        while True:
+            method, target, headers = await self.queue.get()
+            path, _, query_string = target.partition("?")
+            status, body, extra = await self.answer(method, path, query_string, headers)
+            head = [f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}", "content-type: application/json",
+                    f"content-length: {len(body)}", *(f"{k}: {v}" for k, v in extra.items())]
+            assert self.transport is not None
+            self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    async def answer(self, method: str, path: str, query_string: str, headers: dict[str, str]) -> Answer:
+        if path == "/_fast/stats":
+            return 200, orjson.dumps(self.stats), {}
+        now = time.monotonic()
+        self.stats["requests"] += 1
+        self.stats["first"] = self.stats["first"] or now
+        self.stats["last"] = now
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.limited():
+            self.stats["429"] += 1
+            return 429, b'{"error": "Too many requests"}', {"retry-after": "1"}
+        query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+        return self.api.answer(method, path, query, headers)
+
+    def limited(self) -> bool:
+        """Strict: at most ``rate`` accepted requests in any 1-second window."""
         now = time.monotonic()
         while self.accepted and now - self.accepted[0] >= 1.0:
             self.accepted.popleft()
@@ -213,38 +271,15 @@ class App:
         self.stats["max_in_window"] = max(self.stats["max_in_window"], len(self.accepted))
         return False
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        if path == "/_fast/stats":
-            await self._send(send, 200, orjson.dumps(self.stats), {})
-            return
-        while (await receive()).get("more_body"):
-            pass
-        now = time.monotonic()
-        self.stats["requests"] += 1
-        self.stats["first"] = self.stats["first"] or now
-        self.stats["last"] = now
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if self._limited():
-            self.stats["429"] += 1
-            await self._send(send, 429, b'{"error": "Too many requests"}', {"retry-after": "1"})
-            return
-        query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        status, body, extra = self.api.answer(scope["method"], path, query, headers)
-        await self._send(send, status, body, extra)
 
-    @staticmethod
-    async def _send(send: Callable[[dict[str, Any]], Awaitable[None]], status: int, body: bytes,
-                    extra: dict[str, str]) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   *((k.encode(), v.encode()) for k, v in extra.items())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+async def serve(api: Api, latency_ms: float, rate: float | None) -> None:
+    stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0}
+    accepted: deque[float] = deque()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Server(api, latency_ms, rate, stats, accepted), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}", flush=True)
+    await server.serve_forever()
 
 
 def main() -> None:
@@ -255,12 +290,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float)
     args = parser.parse_args()
     records = [orjson.loads(line) for line in args.records.read_bytes().splitlines() if line]
-    app = App(KINDS[args.api](records), args.latency_ms, args.rate)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")  # type: ignore[arg-type]
-    uvicorn.Server(config).run(sockets=[sock])
+    asyncio.run(serve(KINDS[args.api](records), args.latency_ms, args.rate))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ destinations (a throwaway PostgreSQL server included) and row counts."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,26 +34,19 @@ class Measured:
     stderr: str
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None) -> Measured:
-    """Run ``argv`` and read its resource usage with ``wait4``: exact per child, threads included."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
-        deadline = None if timeout is None else started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
-            if pid:
-                break
-            if deadline and time.perf_counter() > deadline:
-                proc.kill()
-                deadline = None
-            time.sleep(0.02)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``argv`` under ``launch.py``, which reads its resource usage with ``wait4``: threads included, and the
+    peak RSS its own, not inherited from this (much larger) harness process."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryDirectory(prefix="ordersync-measure-") as tmp:
+        usage_file = Path(tmp) / "usage.json"
+        code = subprocess.run([sys.executable, "-S", str(HERE / "launch.py"), str(usage_file), *argv], stdout=out,
+                              stderr=err, env={**os.environ, **(env or {})}).returncode
+        usage = json.loads(usage_file.read_text()) if usage_file.exists() else {"wall": 0, "cpu": 0, "rss_mb": 0}
         out.seek(0)
         err.seek(0)
-        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                        out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        return Measured(usage["wall"], usage["cpu"], usage["rss_mb"], code, out.read().decode(errors="replace"),
+                        err.read().decode(errors="replace"))
 
 
 def toml_value(value: Any) -> str:
