@@ -12,7 +12,9 @@ Per API (all four at once, each with its own sandbox process and database):
    retries): it must bring every change the sandbox held when it started;
 5. every order of the sandbox (listed without faults) is compared with the database: ``lost`` (in the sandbox, not
    in the database), ``dup`` (an order stored more than once), ``unknown`` (stored, but not in the sandbox),
-   ``stale`` (stored with another change time, total or number of lines than the sandbox holds).
+   ``stale`` (stored with another change time, total or number of lines than the sandbox holds);
+6. one more run, and the comparison again (``+1 run``): what the final run missed but a later run repairs, as
+   opposed to what stays wrong.
 
 Firespring has no "modified since" filter, so an order older than its look-back window that changed is stale until
 a full refresh: those are counted apart (``stale, older``) and do not fail the run. Exit status 0 when every other
@@ -58,6 +60,22 @@ FIRESPRING_LOOKBACK_DAYS = 30  # ordersync's default lookback_days
 
 
 @dataclass
+class Diff:
+    """The database against the sandbox, after one run."""
+
+    lost: list[str] = field(default_factory=list)
+    dup: int = 0
+    unknown: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    stale_older: list[str] = field(default_factory=list)  # Firespring, older than its look-back: expected
+    recent: dict[str, int] = field(default_factory=dict)  # lost / stale that changed in the 5 minutes before
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.dup or self.unknown or self.stale)
+
+
+@dataclass
 class Outcome:
     api: str
     destination: str
@@ -66,18 +84,13 @@ class Outcome:
     changes: int = 0
     kills: int = 0
     runs: int = 0
-    final_started: datetime | None = None
-    recent: dict[str, int] = field(default_factory=dict)
-    lost: list[str] = field(default_factory=list)
-    dup: int = 0
-    unknown: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
-    stale_older: list[str] = field(default_factory=list)
+    final: Diff = field(default_factory=Diff)  # after the first run that succeeded once the data stopped changing
+    again: Diff = field(default_factory=Diff)  # after one more run
     error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not (self.lost or self.dup or self.unknown or self.stale)
+        return self.error is None and self.final.ok and self.again.ok
 
 
 @contextlib.contextmanager
@@ -153,7 +166,7 @@ def truth(api: str, root: str) -> dict[str, Any]:
     return {fields.id(r): r for page in LISTINGS[api](f"{root}/_clean") for r in page}
 
 
-def compare(api: str, url: str, source: str, expected: dict[str, Any], outcome: Outcome) -> None:
+def compare(api: str, url: str, source: str, expected: dict[str, Any], started: datetime) -> Diff:
     fields = FIELDS[api]
     engine = sa.create_engine(url)
     try:
@@ -163,10 +176,11 @@ def compare(api: str, url: str, source: str, expected: dict[str, Any], outcome: 
                 "SELECT order_id, count(*) FROM order_lines WHERE source = :s GROUP BY order_id"), {"s": source}).all())
     finally:
         engine.dispose()
+    diff = Diff()
     counts = collections.Counter(str(order_id) for order_id, _ in stored)
-    outcome.dup = sum(n - 1 for n in counts.values())
-    outcome.lost = sorted(set(expected) - set(counts))
-    outcome.unknown = sorted(set(counts) - set(expected))
+    diff.dup = sum(n - 1 for n in counts.values())
+    diff.lost = sorted(set(expected) - set(counts))
+    diff.unknown = sorted(set(counts) - set(expected))
     newest = max((r.get("date_created") or "" for r in expected.values()), default="")
     horizon = (datetime.fromisoformat(newest) - timedelta(days=FIRESPRING_LOOKBACK_DAYS + 1)).isoformat() \
         if api == "firespring" and newest else ""
@@ -178,7 +192,9 @@ def compare(api: str, url: str, source: str, expected: dict[str, Any], outcome: 
         want = fields.fingerprint(record)
         if fields.fingerprint(mine) != want or int(lines.get(order_id, 0)) != want[2]:
             older = api == "firespring" and str(record.get("date_created") or "") < horizon
-            (outcome.stale_older if older else outcome.stale).append(str(order_id))
+            (diff.stale_older if older else diff.stale).append(str(order_id))
+    diff.recent = recent_changes(api, expected, diff, started)
+    return diff
 
 
 def changed_at(api: str, record: dict[str, Any]) -> datetime | None:
@@ -190,14 +206,12 @@ def changed_at(api: str, record: dict[str, Any]) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Zurich"))  # e-guma: Zurich time
 
 
-def recent_changes(api: str, expected: dict[str, Any], outcome: Outcome) -> dict[str, int]:
+def recent_changes(api: str, expected: dict[str, Any], diff: Diff, started: datetime) -> dict[str, int]:
     """How many lost / stale orders changed in the 5 minutes before the final run started (a look-back symptom)."""
-    if outcome.final_started is None:
-        return {}
-    horizon = outcome.final_started - timedelta(seconds=300)
+    horizon = started - timedelta(seconds=300)
     result = {}
     for name in ("lost", "stale"):
-        moments = [changed_at(api, expected[i]) for i in getattr(outcome, name)]
+        moments = [changed_at(api, expected[i]) for i in getattr(diff, name)]
         result[name] = sum(1 for m in moments if m is not None and m >= horizon)
     return result
 
@@ -222,18 +236,17 @@ def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max
                 mutator.join()
             outcome.changes = mutator.changes
             httpx.post(f"{root}/_chaos/calm", timeout=30)
-            outcome.final_started = datetime.now(UTC)
-            ok, runs = final_sync(config, log)
-            outcome.runs += runs
-            stats = httpx.get(f"{root}/_chaos/stats", timeout=30).json()
-            if not ok:
-                tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
-                outcome.error = f"the final sync failed {runs} times: {tail[0] if tail else '?'}"
-            expected = truth(api, root)
+            for name in ("final", "again"):
+                started = datetime.now(UTC)
+                ok, runs = final_sync(config, log)
+                outcome.runs += runs
+                if not ok:
+                    tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
+                    outcome.error = f"the {name} sync failed {runs} times: {tail[0] if tail else '?'}"
+                expected = truth(api, root)
+                setattr(outcome, name, compare(api, url, source, expected, started))
             outcome.orders = len(expected)
-            outcome.faults = stats
-            compare(api, url, source, expected, outcome)
-            outcome.recent = recent_changes(api, expected, outcome)
+            outcome.faults = httpx.get(f"{root}/_chaos/stats", timeout=30).json()
     except Exception as exc:  # noqa: BLE001 - one API's failure is reported in its row, the others still run
         outcome.error = f"{type(exc).__name__}: {exc}"[:300]
     return outcome
@@ -242,25 +255,29 @@ def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max
 def report(outcomes: list[Outcome]) -> list[str]:
     kinds = ("429", "5xx", "reset", "truncated", "slow", "drift")
     out = ["| API | destination | orders | requests | faulted | " + " | ".join(kinds) +
-           " | changes | kills | runs | lost | dup | unknown | stale | stale, older |",
-           "|---|---|" + "---:|" * (len(kinds) + 11)]
+           " | changes | kills | runs | lost | dup | unknown | stale | stale, older | lost +1 run | stale +1 run |",
+           "|---|---|" + "---:|" * (len(kinds) + 13)]
     for o in outcomes:
         requests = o.faults.get("requests", 0)
         faulted = sum(o.faults.get(k, 0) for k in kinds if k != "drift")
         share = f"{faulted:,} ({faulted / requests:.1%})" if requests else "0"
+        f, a = o.final, o.again
         cells = [o.api, o.destination, f"{o.orders:,}", f"{requests:,}", share,
                  *(f"{o.faults.get(k, 0):,}" for k in kinds), f"{o.changes:,}", str(o.kills), str(o.runs),
-                 str(len(o.lost)), str(o.dup), str(len(o.unknown)), str(len(o.stale)), str(len(o.stale_older))]
+                 str(len(f.lost)), str(f.dup), str(len(f.unknown)), str(len(f.stale)), str(len(f.stale_older)),
+                 str(len(a.lost)), str(len(a.stale))]
         out.append("| " + " | ".join(cells) + " |")
     for o in outcomes:
         if o.error:
             out.append(f"\n{o.api} -> {o.destination}: {o.error}")
-        for name in ("lost", "unknown", "stale"):
-            ids = getattr(o, name)
-            if ids:
-                recent = o.recent.get(name)
-                note = f" ({recent} changed in the 5 minutes before the final run)" if recent is not None else ""
-                out.append(f"\n{o.api} -> {o.destination}: {name} {len(ids)}{note}, e.g. {', '.join(ids[:3])}")
+        for when, diff in (("after the final run", o.final), ("after one more run", o.again)):
+            for name in ("lost", "unknown", "stale"):
+                ids = getattr(diff, name)
+                if ids:
+                    recent = diff.recent.get(name)
+                    note = f", {recent} of them changed in the 5 minutes before the run" if recent is not None else ""
+                    out.append(f"\n{o.api} -> {o.destination}, {when}: {name} {len(ids)}{note}; "
+                               f"e.g. {', '.join(ids[:3])}")
     return out
 
 
