@@ -57,6 +57,18 @@ CACHE = HERE / ".cache"
 UNLIMITED = {"requests_per_second": 100000}
 
 
+def subset(records: Path, orders: int) -> Path:
+    """The first ``orders`` records of a rendered file (the same data, fewer orders), kept beside it."""
+    if orders >= sum(1 for _ in records.open("rb")):
+        return records
+    target = records.with_name(f"{records.stem}-first{orders}.jsonl")
+    if not target.exists():
+        with records.open("rb") as source, target.open("wb") as out:
+            for _, line in zip(range(orders), source, strict=False):
+                out.write(line)
+    return target
+
+
 @contextlib.contextmanager
 def fast_server(api: str, records: Path, *options: str) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, str(HERE / "fastserver.py"), api, str(records), *options],
@@ -101,7 +113,7 @@ def run_ordersync(api: str, root: str, work: Path, destination: str, **settings:
     return result, rows
 
 
-def contenders(api: str, orders: int, records: Path, pg: str | None, skip_dlt: bool) -> list[Row]:
+def contenders(api: str, orders: int, records: Path, pg: str | None, dlt_orders: int) -> list[Row]:
     results: list[Row] = []
     with fast_server(api, records) as root:
         floor = measure([sys.executable, str(HERE / "floor.py"), api, root])
@@ -116,31 +128,44 @@ def contenders(api: str, orders: int, records: Path, pg: str | None, skip_dlt: b
                     reset_postgres(url)
                 result, rows = run_ordersync(api, root, Path(tmp), url, **UNLIMITED)
                 results.append({"name": f"ordersync -> {name}", "m": result, "rows": rows})
-        if not skip_dlt:
-            with tempfile.TemporaryDirectory(prefix="ordersync-bench-dlt-") as tmp:
-                result = measure([sys.executable, str(HERE / "dlt_run.py"), api, root, tmp])
-                results.append({"name": "dlt rest_api -> duckdb", "m": result, "rows": rows_of(result)})
+    if dlt_orders:
+        with fast_server(api, subset(records, dlt_orders)) as root, \
+                tempfile.TemporaryDirectory(prefix="ordersync-bench-dlt-") as tmp:
+            result = measure([sys.executable, str(HERE / "dlt_run.py"), api, root, tmp])
+            name = "dlt rest_api -> duckdb" + (f" ({dlt_orders:,} orders)" if dlt_orders < orders else "")
+            results.append({"name": name, "m": result, "rows": rows_of(result), "orders": dlt_orders})
     return results
 
 
 def table(api: str, orders: int, results: list[Row]) -> list[str]:
-    floor = next(r["m"].wall for r in results if r["name"].startswith("floor"))
-    dlt = next((r["m"].wall for r in results if r["name"].startswith("dlt") and r["m"].code == 0), None)
+    """Ratios on orders per second (wall) and orders per CPU second, so that dlt may run on fewer orders."""
+    def rates(r: Row) -> tuple[float, float]:
+        n = r.get("orders", orders)
+        return n / r["m"].wall, n / max(r["m"].cpu, 1e-9)
+
+    floor = rates(next(r for r in results if r["name"].startswith("floor")))
+    dlt = next((rates(r) for r in results if r["name"].startswith("dlt") and r["m"].code == 0), None)
     out = [f"### {api}: {orders:,} orders", "",
-           "| contender | wall s | CPU s | orders/s | peak RSS MB | rows | of floor | x dlt |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| contender | wall s | CPU s | orders/s | peak RSS MB | rows | of floor | of floor (CPU) | x dlt | "
+           "x dlt (CPU) |", "|---|" + "---:|" * 9]
     for r in results:
         if "skipped" in r:
-            out.append(f"| {r['name']} | not run: {r['skipped']} | | | | | | |")
+            out.append(f"| {r['name']} | not run: {r['skipped']} |" + " |" * 8)
             continue
         m: Measured = r["m"]
         if m.code != 0:
-            out.append(f"| {r['name']} | failed: {failure(m)} | | | | | | |")
+            out.append(f"| {r['name']} | failed: {failure(m)} |" + " |" * 8)
             continue
-        vs_dlt = f"{dlt / m.wall:.1f}x" if dlt else "-"
-        out.append(f"| {r['name']} | {m.wall:.2f} | {m.cpu:.2f} | {orders / m.wall:,.0f} | {m.rss_mb:.0f} | "
-                   f"{r['rows']:,} | {floor / m.wall:.2f} | {vs_dlt} |")
+        wall_rate, cpu_rate = rates(r)
+        vs_dlt = f"{wall_rate / dlt[0]:.1f}x | {cpu_rate / dlt[1]:.1f}x" if dlt else "- | -"
+        out.append(f"| {r['name']} | {m.wall:.2f} | {m.cpu:.2f} | {wall_rate:,.0f} | {m.rss_mb:.0f} | "
+                   f"{r['rows']:,} | {wall_rate / floor[0]:.2f} | {cpu_rate / floor[1]:.2f} | {vs_dlt} |")
     return [*out, ""]
+
+
+def no_latency(api: str, records: Path) -> Measured:
+    with fast_server(api, records) as root, tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
+        return run_ordersync(api, root, Path(tmp), f"sqlite:///{tmp}/o.db", **UNLIMITED)[0]
 
 
 def latency_scenario(api: str, records: Path, cpu_bound: float | None, concurrency: int) -> str:
@@ -189,6 +214,7 @@ def help_time() -> float:
 
 CATEGORIES = (
     ("imports (start-up)", ("importlib", "<frozen")),
+    ("waiting (idle pool thread, selector)", ("_worker (concurrent/futures/thread.py:81)", "select (selectors.py")),
     ("JSON parsing", ("json (", "loads (", "/json/")),
     ("normalizing", ("/normalize.py", "ordersync/values.py", "ordersync/cursor.py", "decimal")),
     ("store (SQLAlchemy + SQLite)", ("ordersync/store", "sqlalchemy/", "sqlite3")),
@@ -211,6 +237,7 @@ def category(frames: list[str]) -> str:
 
 def profile(api: str, records: Path, top: int = 8) -> list[str]:
     """Where ordersync's time goes for one API (py-spy samples of every thread, idle excluded)."""
+    orders = sum(1 for _ in records.open("rb"))
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with fast_server(api, records) as root, tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
         config = bench_config(Path(tmp), api, root, f"sqlite:///{tmp}/o.db", **UNLIMITED)
@@ -228,7 +255,7 @@ def profile(api: str, records: Path, top: int = 8) -> list[str]:
         frames = [f for f in stack.strip().split(";") if f] or ["(native code, no Python frame)"]
         by_leaf[frames[-1]] += int(n)
         by_category[category(frames)] += int(n)
-    out = [f"### profile of {api} ({total:,} samples at 250 Hz, every thread, idle excluded)", "",
+    out = [f"### profile of {api}, {orders:,} orders ({total:,} samples at 250 Hz, every thread, idle excluded)", "",
            "| where | share |", "|---|---:|"]
     out += [f"| {name} | {n / total:.0%} |" for name, n in by_category.most_common()]
     out += ["", "| hottest functions (self time) | share |", "|---|---:|"]
@@ -249,7 +276,11 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="100,000 orders per API (default: 5,000)")
     parser.add_argument("--orders", type=int, help="orders per API (overrides --full)")
     parser.add_argument("--apis", default=",".join(APIS), help="comma-separated subset of " + ", ".join(APIS))
-    parser.add_argument("--skip-dlt", action="store_true", help="leave dlt out (it takes minutes at 100,000)")
+    parser.add_argument("--skip-dlt", action="store_true", help="leave dlt out")
+    parser.add_argument("--dlt-orders", type=int, help="orders dlt reads (default: all; --full: 20,000, as dlt "
+                        "needs several GB per 10,000 orders); its ratios are on orders per second")
+    parser.add_argument("--scenario-orders", type=int, help="orders of the latency scenario (default: all; "
+                        "--full: 20,000)")
     parser.add_argument("--no-scenarios", action="store_true", help="leave out the latency and rate scenarios")
     parser.add_argument("--profile", action="store_true", help="also profile ordersync per API with py-spy")
     args = parser.parse_args()
@@ -264,33 +295,38 @@ def main() -> None:
         print(f"{api}: records rendered from the sandbox in {time.perf_counter() - started:.1f} s "
               f"(cached in {records[api].relative_to(HERE.parent)})", flush=True)
     print()
-    no_latency: dict[str, float] = {}
+    dlt_orders = 0 if args.skip_dlt else min(orders, args.dlt_orders or (20_000 if args.full else orders))
     with throwaway_postgres() as pg:
         for api in chosen:
-            results = contenders(api, orders, records[api], pg, args.skip_dlt)
-            sqlite = next(r for r in results if r["name"] == "ordersync -> sqlite")
-            if sqlite["m"].code == 0:
-                no_latency[api] = sqlite["m"].wall
+            results = contenders(api, orders, records[api], pg, dlt_orders)
             print("\n".join(table(api, orders, results)), flush=True)
     if not args.no_scenarios:
-        print("### 100 ms per answer (ordersync -> SQLite)\n")
-        print("bound = ceil(requests / concurrency) x 0.1 s; CPU-bound = ordersync's wall time without latency; "
-              "target: (max of both) / wall >= 0.9\n")
+        size = min(orders, args.scenario_orders or (20_000 if args.full else orders))
+        print(f"### 100 ms per answer (ordersync -> SQLite, {size:,} orders)\n")
+        print("bound = ceil(requests / concurrency) x 0.1 s; CPU-bound = ordersync's wall time without latency "
+              "(same orders); target: (max of both) / wall >= 0.9\n")
         print("| API | concurrency | requests | wall s | concurrency bound s | sequential bound s | CPU-bound s | "
               "max / wall |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+        plain: dict[str, Measured] = {}
         for api in chosen:
+            plain[api] = no_latency(api, subset(records[api], size))
             for concurrency in (4, 16):
-                print(latency_scenario(api, records[api], no_latency.get(api), concurrency), flush=True)
+                cpu_bound = plain[api].wall if plain[api].code == 0 else None
+                print(latency_scenario(api, subset(records[api], size), cpu_bound, concurrency), flush=True)
+        if size < orders:
+            print(f"\nPeak RSS of ordersync -> SQLite at {size:,} orders (no latency): " + ", ".join(
+                f"{api} {m.rss_mb:.0f} MB" for api, m in plain.items()) + " (compare with the tables above)")
         if "frontcore" in chosen:
             print("\n### Frontcore at 5 requests/s (ordersync's default) against a strict 1-second sliding window\n")
             print("| orders | requests | 429s | accepted | achieved req/s | of the limit | wall s |")
             print("|---:|---:|---:|---:|---:|---:|---:|", flush=True)
-            print(rate_scenario(render("frontcore", min(orders, 5_000), CACHE)), flush=True)
+            print(rate_scenario(subset(records["frontcore"], 10_000)), flush=True)
     if args.profile:
         print()
+        size = min(orders, args.scenario_orders or (20_000 if args.full else orders))
         for api in chosen:
-            print("\n".join(profile(api, records[api])), flush=True)
+            print("\n".join(profile(api, subset(records[api], size))), flush=True)
 
 
 if __name__ == "__main__":

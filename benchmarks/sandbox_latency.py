@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import KEY, start_sandbox  # noqa: E402
+from harness import start_sandbox  # noqa: E402
+from targets import KEY  # noqa: E402
 
 CASES = {
     "page 1, limit 250 (exported hidden)": {"limit": 250},
