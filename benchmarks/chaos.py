@@ -172,8 +172,8 @@ def compare(api: str, url: str, source: str, expected: dict[str, Any], started: 
     try:
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT order_id, raw FROM orders WHERE source = :s"), {"s": source}).all()
-            lines = dict(conn.execute(sa.text(  # type: ignore[arg-type]
-                "SELECT order_id, count(*) FROM order_lines WHERE source = :s GROUP BY order_id"), {"s": source}).all())
+            lines: dict[Any, int] = {order_id: int(n) for order_id, n in conn.execute(sa.text(
+                "SELECT order_id, count(*) FROM order_lines WHERE source = :s GROUP BY order_id"), {"s": source})}
     finally:
         engine.dispose()
     diff = Diff()

@@ -21,25 +21,19 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targets import KEY  # noqa: E402
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Counted:
     """Counts every API request and classifies what the client received: status faults, cut bodies, slow ones."""
 
-    def __init__(self, clean: ASGI, faulty: ASGI, slow: float, slow_seconds: float, seed: int) -> None:
+    def __init__(self, clean: ASGIApp, faulty: ASGIApp, slow: float, slow_seconds: float, seed: int) -> None:
         self.clean, self.faulty = clean, faulty
         self.slow, self.slow_seconds = slow, slow_seconds
         self.rng = random.Random(seed + 1)
@@ -78,7 +72,7 @@ class Counted:
         sent = 0
         status = 0
 
-        async def watch(message: dict[str, Any]) -> None:
+        async def watch(message: Message) -> None:
             nonlocal declared, sent, status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
@@ -129,7 +123,7 @@ def main() -> None:
 
     spec = FaultSpec.parse(args.faults)
     counted = Counted(clean, FaultMiddleware(clean, spec, drift), args.slow, args.slow_seconds, spec.seed)
-    server = start_in_thread(counted)  # type: ignore[arg-type]
+    server = start_in_thread(counted)
     print(server.base_url, flush=True)
     while server.thread.is_alive():
         time.sleep(0.5)

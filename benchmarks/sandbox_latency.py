@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import start_sandbox  # noqa: E402
 from targets import KEY  # noqa: E402
 
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "page 1, limit 250 (exported hidden)": {"limit": 250},
     "page 200, limit 250": {"limit": 250, "page": 200, "exported": "true"},
     "course_id": {"course_id": 22360},
