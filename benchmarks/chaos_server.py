@@ -1,8 +1,9 @@
 """One sandbox for ``chaos.py``: the API with the sandbox's own fault injection, counted by kind.
 
 Routes:
-* the API's own paths: slow answers (``--slow P`` of ``--slow-seconds``), then the sandbox's ``FaultMiddleware``
-  with the ``--faults`` spec (429 + Retry-After, 5xx, resets, truncated bodies, data drifting while paging);
+* the API's own paths: an order created or changed just before the answer (``--drift P``, the sandbox's own
+  ``drift``), slow answers (``--slow P`` of ``--slow-seconds``), then the sandbox's ``FaultMiddleware`` with the
+  ``--faults`` spec (429 + Retry-After, 5xx, resets, truncated bodies);
 * ``/_clean/...``: the same API without faults (the truth the harness compares with);
 * ``/_sandbox/...``: the sandbox's control endpoints (create and change orders), never faulted;
 * ``GET /_chaos/stats``: requests and faults by kind; ``POST /_chaos/calm``: no more drift (faults go on), so
@@ -21,6 +22,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -33,9 +35,11 @@ from targets import KEY  # noqa: E402
 class Counted:
     """Counts every API request and classifies what the client received: status faults, cut bodies, slow ones."""
 
-    def __init__(self, clean: ASGIApp, faulty: ASGIApp, slow: float, slow_seconds: float, seed: int) -> None:
+    def __init__(self, clean: ASGIApp, faulty: ASGIApp, slow: float, slow_seconds: float, seed: int,
+                 drift: float, change: Callable[[random.Random], None]) -> None:
         self.clean, self.faulty = clean, faulty
         self.slow, self.slow_seconds = slow, slow_seconds
+        self.drift, self.change = drift, change
         self.rng = random.Random(seed + 1)
         self.lock = threading.Lock()
         self.counts: collections.Counter[str] = collections.Counter()
@@ -65,6 +69,10 @@ class Counted:
         self.count("requests")
         with self.lock:
             slow = self.rng.random() < self.slow
+            drift = not self.calm and self.rng.random() < self.drift
+        if drift:  # an order created or changed just before this answer is computed: data moving under a pager
+            self.count("drift")
+            self.change(self.rng)
         if slow:
             self.count("slow")
             await asyncio.sleep(self.slow_seconds)
@@ -102,6 +110,8 @@ def main() -> None:
     parser.add_argument("--faults", default="")
     parser.add_argument("--slow", type=float, default=0.0, help="probability of a slow answer")
     parser.add_argument("--slow-seconds", type=float, default=1.5)
+    parser.add_argument("--drift", type=float, default=0.0,
+                        help="probability that an order is created or changed just before an answer")
     args = parser.parse_args()
 
     from ordersync import apis
@@ -112,17 +122,13 @@ def main() -> None:
     sandbox = apis.get(args.api).sandbox(SandboxOptions(orders=args.orders, seed=args.seed, api_key=KEY,
                                                         data_path=args.data))
     clean = sandbox.app()
-    counted: Counted | None = None
 
     def drift(rng: random.Random) -> None:
-        if counted is None or counted.calm:
-            return
-        counted.count("drift")
         with sandbox.store.lock:
             sandbox.drift(rng)
 
     spec = FaultSpec.parse(args.faults)
-    counted = Counted(clean, FaultMiddleware(clean, spec, drift), args.slow, args.slow_seconds, spec.seed)
+    counted = Counted(clean, FaultMiddleware(clean, spec), args.slow, args.slow_seconds, spec.seed, args.drift, drift)
     server = start_in_thread(counted)
     print(server.base_url, flush=True)
     while server.thread.is_alive():
