@@ -145,11 +145,12 @@ class Firespring(Api):
         count = min(_int(query.get("count"), 100), 100)
         page = _int(query.get("page"), 1)
         start = bisect.bisect_left(self.days, query["date_start"]) if query.get("date_start") else 0
-        chosen = self.encoded[start:]
-        if query.get("direction", "desc") == "desc":
-            chosen = chosen[::-1]
-        data = chosen[(page - 1) * count:page * count]
-        total = len(chosen)
+        total = len(self.encoded) - start
+        lo, hi = min((page - 1) * count, total), min(page * count, total)
+        if query.get("direction", "desc") == "desc":  # the newest first: the same slice counted from the end
+            data = self.encoded[len(self.encoded) - hi:len(self.encoded) - lo][::-1]
+        else:
+            data = self.encoded[start + lo:start + hi]
         pagination = {"total": total, "count": len(data), "per_page": count, "current_page": page,
                       "total_pages": -(-total // count)}
         body = b'{"object":"list","data":' + self.join(data) + b',"meta":{"pagination":' + orjson.dumps(pagination)
@@ -244,6 +245,9 @@ class Server(asyncio.Protocol):
                     f"content-length: {len(body)}", *(f"{k}: {v}" for k, v in extra.items())]
             assert self.transport is not None
             self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            if path != "/_fast/stats":
+                self.stats["bytes"] += len(body)
+                self.stats["largest"] = max(self.stats["largest"], len(body))
 
     async def answer(self, method: str, path: str, query_string: str, headers: dict[str, str]) -> Answer:
         if path == "/_fast/stats":
@@ -273,7 +277,8 @@ class Server(asyncio.Protocol):
 
 
 async def serve(api: Api, latency_ms: float, rate: float | None) -> None:
-    stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0}
+    stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0, "bytes": 0,
+                             "largest": 0}
     accepted: deque[float] = deque()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Server(api, latency_ms, rate, stats, accepted), "127.0.0.1", 0)

@@ -93,6 +93,11 @@ def server_stats(root: str) -> dict[str, Any]:
     return dict(httpx.get(f"{root}/_fast/stats", timeout=10).json())
 
 
+def served(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Requests a contender made and megabytes it was sent (a client that asks for more pays for it)."""
+    return {"requests": after["requests"] - before["requests"], "mb": (after["bytes"] - before["bytes"]) / 1e6}
+
+
 def rows_of(result: Measured) -> int:
     lines = [line for line in result.stdout.strip().splitlines() if line.startswith("{")]
     return int(json.loads(lines[-1])["rows"]) if lines else -1
@@ -116,8 +121,10 @@ def run_ordersync(api: str, root: str, work: Path, destination: str, **settings:
 def contenders(api: str, orders: int, records: Path, pg: str | None, dlt_orders: int) -> list[Row]:
     results: list[Row] = []
     with fast_server(api, records) as root:
+        before = server_stats(root)
         floor = measure([sys.executable, str(HERE / "floor.py"), api, root])
-        results.append({"name": "floor (httpx + orjson)", "m": floor, "rows": rows_of(floor)})
+        results.append({"name": "floor (httpx + orjson)", "m": floor, "rows": rows_of(floor),
+                        **served(before, server_stats(root))})
         for name, make_url in DESTINATIONS.items():
             with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
                 url = make_url(Path(tmp), pg)
@@ -126,14 +133,17 @@ def contenders(api: str, orders: int, records: Path, pg: str | None, dlt_orders:
                     continue
                 if name == "postgresql":
                     reset_postgres(url)
+                before = server_stats(root)
                 result, rows = run_ordersync(api, root, Path(tmp), url, **UNLIMITED)
-                results.append({"name": f"ordersync -> {name}", "m": result, "rows": rows})
+                results.append({"name": f"ordersync -> {name}", "m": result, "rows": rows,
+                                **served(before, server_stats(root))})
     if dlt_orders:
         with fast_server(api, subset(records, dlt_orders)) as root, \
                 tempfile.TemporaryDirectory(prefix="ordersync-bench-dlt-") as tmp:
             result = measure([sys.executable, str(HERE / "dlt_run.py"), api, root, tmp])
             name = "dlt rest_api -> duckdb" + (f" ({dlt_orders:,} orders)" if dlt_orders < orders else "")
-            results.append({"name": name, "m": result, "rows": rows_of(result), "orders": dlt_orders})
+            results.append({"name": name, "m": result, "rows": rows_of(result), "orders": dlt_orders,
+                            **served({"requests": 0, "bytes": 0}, server_stats(root))})
     return results
 
 
@@ -146,20 +156,21 @@ def table(api: str, orders: int, results: list[Row]) -> list[str]:
     floor = rates(next(r for r in results if r["name"].startswith("floor")))
     dlt = next((rates(r) for r in results if r["name"].startswith("dlt") and r["m"].code == 0), None)
     out = [f"### {api}: {orders:,} orders", "",
-           "| contender | wall s | CPU s | orders/s | peak RSS MB | rows | of floor | of floor (CPU) | x dlt | "
-           "x dlt (CPU) |", "|---|" + "---:|" * 9]
+           "| contender | wall s | CPU s | orders/s | peak RSS MB | rows | requests | MB read | of floor | "
+           "of floor (CPU) | x dlt | x dlt (CPU) |", "|---|" + "---:|" * 11]
     for r in results:
         if "skipped" in r:
-            out.append(f"| {r['name']} | not run: {r['skipped']} |" + " |" * 8)
+            out.append(f"| {r['name']} | not run: {r['skipped']} |" + " |" * 10)
             continue
         m: Measured = r["m"]
         if m.code != 0:
-            out.append(f"| {r['name']} | failed: {failure(m)} |" + " |" * 8)
+            out.append(f"| {r['name']} | failed: {failure(m)} |" + " |" * 10)
             continue
         wall_rate, cpu_rate = rates(r)
         vs_dlt = f"{wall_rate / dlt[0]:.1f}x | {cpu_rate / dlt[1]:.1f}x" if dlt else "- | -"
         out.append(f"| {r['name']} | {m.wall:.2f} | {m.cpu:.2f} | {wall_rate:,.0f} | {m.rss_mb:.0f} | "
-                   f"{r['rows']:,} | {wall_rate / floor[0]:.2f} | {cpu_rate / floor[1]:.2f} | {vs_dlt} |")
+                   f"{r['rows']:,} | {r['requests']:,} | {r['mb']:,.0f} | {wall_rate / floor[0]:.2f} | "
+                   f"{cpu_rate / floor[1]:.2f} | {vs_dlt} |")
     return [*out, ""]
 
 
