@@ -246,6 +246,7 @@ def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max
                 if not ok:
                     tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
                     outcome.error = f"the {name} sync failed {runs} times: {tail[0] if tail else '?'}"
+                    break
                 expected = expected or truth(api, root)
                 setattr(outcome, name, compare(api, url, source, expected, started))
             outcome.orders = len(expected or {})
