@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean postgresql chromium
+.PHONY: demo test lint bench chaos clean postgresql chromium
 
 $(BIN)/ordersync: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,9 +32,14 @@ test: $(VENV)/.test-deps postgresql chromium
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# make bench [ARGS=--full] [ARGS="--apis frontcore --profile"]: see benchmarks/run.py --help
 bench: $(VENV)/.test-deps
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# make chaos [ARGS=--quick] [ARGS=--postgres]: see benchmarks/chaos.py --help
+chaos: $(VENV)/.test-deps
+	$(BIN)/python benchmarks/chaos.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) ordersync-demo.db ordersync-demo.db.locks .ordersync-demo

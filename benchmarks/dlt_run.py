@@ -1,33 +1,25 @@
-"""dlt's rest_api source on the same endpoint (page-number paging, stop on an empty page) into DuckDB."""
+"""dlt's ``rest_api`` source for one API (configured from the vendor's documentation) into DuckDB.
+
+    python benchmarks/dlt_run.py API ROOT_URL WORK_DIR     (prints {"rows": N})
+"""
 
 import json
 import os
 import sys
+from pathlib import Path
 
-url, key, work = sys.argv[1], sys.argv[2], sys.argv[3]
+api, root, work = sys.argv[1], sys.argv[2], sys.argv[3]
 os.environ["DLT_DATA_DIR"] = os.path.join(work, "dlt-data")
 os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dlt  # noqa: E402
 from dlt.sources.rest_api import rest_api_source  # noqa: E402
+from targets import dlt_resource  # noqa: E402
 
-source = rest_api_source({
-    "client": {"base_url": f"{url}/v2/", "headers": {"X-API-Key": key}},
-    "resources": [{
-        "name": "orders",
-        "endpoint": {
-            "path": "orders",
-            "params": {"limit": 250, "exported": "true", "user_data": "true"},
-            "paginator": {"type": "page_number", "base_page": 1, "page_param": "page", "total_path": None,
-                          "stop_after_empty_page": True},
-        },
-        "primary_key": "id",
-        "write_disposition": "merge",
-    }],
-})
-pipeline = dlt.pipeline("bench", destination=dlt.destinations.duckdb(os.path.join(work, "dlt.duckdb")),
+pipeline = dlt.pipeline(f"bench_{api}", destination=dlt.destinations.duckdb(os.path.join(work, f"dlt-{api}.duckdb")),
                         pipelines_dir=os.path.join(work, "pipelines"))
-pipeline.run(source)
+pipeline.run(rest_api_source(dlt_resource(api, root)))  # type: ignore[arg-type]
 with pipeline.sql_client() as client:
-    rows = client.execute_sql("select count(*) from orders")[0][0]
+    rows = (client.execute_sql("select count(*) from orders") or [[0]])[0][0]
 print(json.dumps({"rows": rows}))

@@ -1,20 +1,14 @@
-"""The floor: fetch every page and parse it, store nothing. No tool can be faster than this on the same server."""
+"""The floor: fetch every page of one API and parse it, sequentially, storing nothing (httpx + orjson).
+
+    python benchmarks/floor.py API ROOT_URL     (prints {"rows": N})
+"""
 
 import json
 import sys
+from pathlib import Path
 
-import httpx
-import orjson
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import LISTINGS  # noqa: E402
 
-url, key = sys.argv[1], sys.argv[2]
-rows = 0
-page = 1
-with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
-    while True:
-        batch = orjson.loads(client.get("/v2/orders", params={"limit": 250, "page": page, "exported": "true",
-                                                            "user_data": "true"}).content)
-        rows += len(batch)
-        if len(batch) < 250:
-            break
-        page += 1
-print(json.dumps({"rows": rows}))
+api, root = sys.argv[1], sys.argv[2]
+print(json.dumps({"rows": sum(len(page) for page in LISTINGS[api](root))}))

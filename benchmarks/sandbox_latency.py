@@ -12,13 +12,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import KEY, start_sandbox  # noqa: E402
+from harness import start_sandbox  # noqa: E402
+from targets import KEY  # noqa: E402
 
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "page 1, limit 250 (exported hidden)": {"limit": 250},
     "page 200, limit 250": {"limit": 250, "page": 200, "exported": "true"},
     "course_id": {"course_id": 22360},

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import KEY, start_sandbox  # noqa: E402
+from harness import start_sandbox  # noqa: E402
+from targets import KEY  # noqa: E402
 
 FILTERED = {
     "course_id (limit 250)": {"course_id": 22360, "limit": 250, "exported": "true"},
@@ -82,7 +83,7 @@ def filtered(url: str) -> None:
             times, count = [], 0
             for _ in range(7):
                 started = time.perf_counter()
-                response = client.get("/orders", params=params)
+                response = client.get("/orders", params=params)  # type: ignore[arg-type]
                 times.append((time.perf_counter() - started) * 1000)
                 count = len(response.json())
             print(f"| {name} | {statistics.median(times):.1f} | {count} |")

@@ -1,0 +1,65 @@
+"""The measurement harnesses of benchmarks/: the fast server serves every API's sandbox records in a way that the
+floor and ordersync both read completely, and the bounded chaos run (faults, data changing while paging,
+SIGKILLed syncs) finds nothing lost, duplicated or stale.
+
+These are real-socket, multi-process tests (the harnesses exist to measure processes), so they are few.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from fastserver import render  # noqa: E402
+from harness import SYNC_ENV, bench_config, count_orders, measure, sync_argv  # noqa: E402
+from run import fast_server, server_stats  # noqa: E402
+from targets import APIS, FIELDS, LISTINGS  # noqa: E402
+
+ORDERS = 600
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    cache = tmp_path_factory.mktemp("records")
+    return {api: render(api, ORDERS, cache) for api in APIS}
+
+
+@pytest.fixture(params=APIS)
+def served(request: pytest.FixtureRequest, records: dict[str, Path]) -> Iterator[tuple[str, str]]:
+    with fast_server(request.param, records[request.param]) as root:
+        yield request.param, root
+
+
+def test_fast_server_serves_every_record_of_the_sandbox_once(served: tuple[str, str],
+                                                             records: dict[str, Path]) -> None:
+    api, root = served
+    import orjson
+
+    rendered = [orjson.loads(line) for line in records[api].read_bytes().splitlines()]
+    listed = [FIELDS[api].id(r) for page in LISTINGS[api](root) for r in page]
+    assert len(rendered) == ORDERS
+    assert sorted(listed) == sorted(FIELDS[api].id(r) for r in rendered)
+
+
+def test_ordersync_reads_everything_from_the_fast_server(served: tuple[str, str], tmp_path: Path) -> None:
+    api, root = served
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    result = measure(sync_argv(bench_config(tmp_path, api, root, url, requests_per_second=100000)), SYNC_ENV)
+    assert result.code == 0, result.stderr
+    assert count_orders(url) == ORDERS
+    assert server_stats(root)["requests"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_bounded_chaos_loses_nothing() -> None:
+    """make chaos --quick: all four APIs, faults, inserts and changes while paging, SIGKILLs; 0 lost / dup / stale."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "chaos.py"), "--quick", "--seed", "1"],
+                            capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
