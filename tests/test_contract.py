@@ -140,9 +140,32 @@ def test_a_failure_on_page_n_leaves_pages_before_it_and_the_next_run_resumes_at_
     resumed = Hooked(fc.transport(), lambda request: None)
     [ok] = fc.sync(store, "c", settings, transport=resumed)
     assert ok.ok, ok.error
-    assert min(int(r.url.params["page"]) for r in resumed.requests) == 4
+    assert int(resumed.requests[0].url.params["page"]) == 4  # the resumed pass goes on where it failed
+    # then the run's own incremental passes: the resumed pass saw changes only up to when it was planned
+    assert any("since_id" in r.url.params for r in resumed.requests)
     assert order_ids(store) == {str(d["id"]) for d in fc.sandbox.store.find("orders")}
     assert ok.orders.new == 65 and state_of(store)["run"] is None
+
+
+def test_a_run_that_resumes_a_killed_runs_pass_also_holds_the_changes_made_since(store: Store) -> None:
+    """The resumed pass only sees changes up to when the killed run planned it (an order changed on a page it had
+    already read is behind it): the resuming run then reads its own incremental passes too."""
+    fc = in_process("frontcore", orders=95, seed=4, api_key=KEY)
+    settings = fc.settings(limit=10, concurrency=1, streams=["orders"])
+
+    def fail_on_page_4(request: httpx.Request) -> httpx.Response | None:
+        if request.url.params.get("page") == "4":
+            return httpx.Response(400, json={"error": "boom on page 4"})
+        return None
+
+    [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_on_page_4))
+    assert not broken.ok
+    first = min(order_ids(store), key=int)
+    before = rows(store, "select is_paid from orders where order_id = ?", first)
+    changed = fc.control("PATCH", f"orders/{first}", {})  # on page 1, which the killed run had read
+    [ok] = fc.sync(store, "c", settings)
+    assert ok.ok, ok.error
+    assert rows(store, "select is_paid from orders where order_id = ?", first) == [(changed["is_paid"],)] != before
 
 
 def test_a_failure_while_storing_page_n_keeps_the_state_of_page_n_minus_1(store: Store,

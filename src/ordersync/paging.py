@@ -537,15 +537,15 @@ def _utc_now() -> datetime:
 async def read_stream(
     stream: Stream[S], fetch: Callable[[Request], Awaitable[Answer]], state: S, max_record_bytes: int | None = None,
 ) -> AsyncGenerator[Page, None]:
-    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored."""
+    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored.
+
+    A run that resumes passes an earlier (killed) run planned reads them to the end, then plans and reads its own
+    incremental passes too: the resumed passes only see changes up to the moment they were planned, and a run
+    must hold every change the API had when it started."""
     state = state.model_copy(deep=True)
+    resumed = state.run is not None
     if state.run is None:
-        now = stream.now()
-        passes = stream.passes(state)
-        cut = stream.sweep.plan(state.sweep, state, now) if stream.sweep and stream.full_pass not in passes \
-            else None
-        state.run = RunProgress(passes=[*passes, "sweep"] if cut else passes, started=now - stream.lookback,
-                                end=stream.run_end(), planned=now, sweep=cut)
+        state.run = _plan(stream, state, sweep=True)
     while state.run is not None:
         run = state.run
         paginator = stream.paginator(run.current, state)
@@ -570,6 +570,19 @@ async def read_stream(
         if not finished and state.run is not None:  # nothing to ask in this pass: complete it without a request
             state = _finish_pass(stream, state, state.run)
             yield Page([], state.model_copy(deep=True))
+        if state.run is None and resumed:
+            resumed = False
+            state.run = _plan(stream, state, sweep=False)
+
+
+def _plan(stream: Stream[S], state: S, sweep: bool) -> RunProgress:
+    """The passes of a new run (and its slice of the rolling sweep, when asked and the stream has one)."""
+    now = stream.now()
+    passes = stream.passes(state)
+    cut = stream.sweep.plan(state.sweep, state, now) if sweep and stream.sweep and stream.full_pass not in passes \
+        else None
+    return RunProgress(passes=[*passes, "sweep"] if cut else passes, started=now - stream.lookback,
+                       end=stream.run_end(), planned=now, sweep=cut)
 
 
 def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> None:

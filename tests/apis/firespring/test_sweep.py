@@ -104,7 +104,7 @@ def test_a_run_killed_in_its_sweep_resumes_the_same_slice(store: Store, clock: d
         resumed = Recorder()
         [ok] = sync_recorded(store, "web", settings, resumed)
         assert ok.ok, ok.error
-        assert swept(resumed) == cut and min(int(p["page"]) for p in resumed.params()) == 3
+        assert swept(resumed) == cut and int(resumed.params()[0]["page"]) == 3
         assert state_of(store)["sweep"]["next"] == next(iter(cut))[1]
         assert rows(store, "SELECT count(*) FROM orders") == [(total,)]
 
