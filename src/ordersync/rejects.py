@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ordersync.model import Record, Rows
+from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rows
 from ordersync.store import Reject
 from ordersync.values import INT64_MAX, INT64_MIN
 
 KEYS = (("orders", "order_id"), ("customers", "customer_id"))
+INTEGERS = tuple((table, tuple(name for name, kind in hints.__annotations__.items() if "int" in str(kind)))
+                 for table, hints in (("orders", OrderRow), ("order_lines", OrderLineRow), ("payments", PaymentRow)))
+"""The integer columns of each published table (customers have none): where a value may not fit 64 bits."""
 
 
 def normalize_page(normalize: Callable[[Record], Rows], records: list[Record]) -> tuple[Rows, list[Reject]]:
@@ -44,9 +47,10 @@ def check(rows: Rows) -> str | None:
             value = row.get(key)
             if not isinstance(value, str) or not value:
                 return f"{table}.{key} is {value!r}: the record has no usable id"
-    for table in ("orders", "order_lines", "customers", "payments"):
+    for table, columns in INTEGERS:
         for row in getattr(rows, table):
-            for column, value in row.items():
+            for column in columns:
+                value = row.get(column)
                 if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
                     return f"{table}.{column} = {value} is outside the signed 64-bit range"
     return None

@@ -99,6 +99,15 @@ def as_int(value: object) -> int | None:
 
 def utc(value: object, zone: str | ZoneInfo | None = None) -> datetime | None:
     """A vendor timestamp as an aware UTC datetime; a zone-less one is read in ``zone`` (UTC if none)."""
+    if type(value) is str:  # the common case first: an exact ISO 8601 text (Python 3.11 reads "Z" too)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=ZoneInfo(zone) if isinstance(zone, str) else (zone or UTC))
+            return parsed.astimezone(UTC)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00") if value.strip().endswith("Z") else value.strip()
