@@ -6,9 +6,10 @@ resumes there): it builds the request for a position, may guess the next positio
 position (None: the pass is complete), or no records and another position to ask instead (a window split).
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
-* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow.
+* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
+  (with read-ahead: a grid of windows asked several at once).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
-  creation time read (Prio), with ``If-Modified-Since`` per range.
+  creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
 A **stream** is declared by its API (:class:`Stream`): its passes, a paginator per pass, its cursor field, its
 typed state, how a completed pass folds into that state, and its normalizer. :func:`read_stream` is the only
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -161,7 +162,16 @@ class DateWindow:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
     def guess(self, at: WindowAt) -> WindowAt | None:
-        return None
+        """With read-ahead, windows follow a grid of ``first_seconds`` cells from ``begin``: the next cell can be
+        asked before this one's answer is known (a split only subdivides a cell, the cells after it stay put)."""
+        if self.read_ahead <= 1:
+            return None
+        following = self._cell_end(at.after)
+        return WindowAt(after=following, seconds=self.first_seconds) if following < self.end else None
+
+    def _cell_end(self, moment: datetime) -> datetime:
+        cells = int((moment - self.begin).total_seconds()) // self.first_seconds + 1
+        return self.begin + timedelta(seconds=cells * self.first_seconds)
 
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
@@ -173,6 +183,9 @@ class DateWindow:
         if len(answer.records) > self.split_threshold and span > ONE_SECOND:
             self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
+        if self.read_ahead > 1:  # on the grid: the rest of the cell ``upper`` is in, or the next whole cell
+            seconds = int((self._cell_end(upper) - upper).total_seconds()) if upper < self.end else 1
+            return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
         seconds = at.seconds
         if len(answer.records) <= self.split_threshold // 4:
             seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
@@ -238,7 +251,11 @@ class Keyset:
         return Request(self.path, self.params(lo, hi, at), headers)
 
     def guess(self, at: KeysetAt) -> KeysetAt | None:
-        return None
+        """The first page of the next creation range: ranges are independent, so with read-ahead several are
+        asked at once (within a range, each page starts where the one before ended, so those stay in order)."""
+        if self.read_ahead <= 1 or at.range + 1 >= len(self.ranges):
+            return None
+        return KeysetAt(range=at.range + 1, per_page=at.per_page)
 
     def step(self, at: KeysetAt, answer: Answer) -> Step[KeysetAt]:
         lo, _ = self.ranges[at.range]
@@ -282,37 +299,46 @@ async def paginate(
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
-    Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
-    step whose next position is not the one guessed cancels what was asked beyond it. :class:`LoopGuard` stops a
-    pass whose pages never end.
+    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more): ``at`` and
+    the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
+    guessed position that the steps reach later (the next creation range after a range's further pages, the next
+    date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
+    cancelled. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
+    never end.
     """
-    ahead: list[tuple[P, asyncio.Task[Answer]]] = []
+    inflight: dict[Hashable, asyncio.Task[Answer]] = {}
     guard = LoopGuard()
-
-    def ask(position: P) -> asyncio.Task[Answer]:
-        return asyncio.ensure_future(fetch(paginator.request(position)))
-
     window = 1
     try:
         while at is not None:
-            if not ahead or ahead[0][0] != at:
-                await _cancel(ahead)
-                ahead = [(at, ask(at))]
-            while len(ahead) < window:
-                guessed = paginator.guess(ahead[-1][0])
+            chain = [at]
+            while len(chain) < window:
+                guessed = paginator.guess(chain[-1])
                 if guessed is None:
                     break
-                ahead.append((guessed, ask(guessed)))
-            position, task = ahead.pop(0)
-            answer = await task
-            step = paginator.step(position, answer)
+                chain.append(guessed)
+            requests = [paginator.request(p) for p in chain]
+            keys = [_request_key(r) for r in requests]
+            stale = [k for k in inflight if k not in keys]
+            await _cancel([inflight.pop(k) for k in stale])
+            for key, request in zip(keys, requests, strict=True):
+                if key not in inflight:
+                    inflight[key] = asyncio.ensure_future(fetch(request))
+            answer = await inflight.pop(keys[0])
+            step = paginator.step(at, answer)
             if step.records is not None:
-                guard.check(paginator.request(position).path, position, answer, step.records)
-            yield position, step
+                guard.check(requests[0].path, at, answer, step.records)
+            yield at, step
             at = step.next
             window = max(1, paginator.read_ahead)
     finally:
-        await _cancel(ahead)
+        await _cancel(list(inflight.values()))
+
+
+def _request_key(request: Request) -> Hashable:
+    """A request's identity: the same request gets the same answer, whichever position asked it."""
+    return orjson.dumps([request.path, request.params, request.headers], option=orjson.OPT_SORT_KEYS,
+                        default=str)
 
 
 @dataclass
@@ -340,12 +366,11 @@ class LoopGuard:
                            "ignore the paging parameters; stopped (the pages before are stored)")
 
 
-async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:
-    for _, task in ahead:
+async def _cancel(tasks: list[asyncio.Task[Answer]]) -> None:
+    for task in tasks:
         task.cancel()
-    if ahead:
-        await asyncio.gather(*(t for _, t in ahead), return_exceptions=True)
-    ahead.clear()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # --- declared streams -------------------------------------------------------------------------------------------

@@ -71,20 +71,21 @@ class EgumaClient(SourceClient):
         s = self.settings
         lower = s.lower_bound()
         largest = timedelta(days=s.max_window_days)
-        first = int(min(timedelta(seconds=state.window_seconds or s.window_days * 86400), largest).total_seconds())
+        learned = state.window_seconds if s.concurrency == 1 else None  # read ahead: a fixed grid of window_days
+        first = int(min(timedelta(seconds=learned or s.window_days * 86400), largest).total_seconds())
         assert state.run is not None and state.run.end is not None
         return DateWindow(
             PATH, self.window_params, begin=max(state.cursor or lower, lower), end=state.run.end,
             first_seconds=max(1, first), largest=largest, split_threshold=s.split_threshold,
             too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]",
-            moment=lambda record: parse_local(str(record.get("updated_at") or "")))
+            moment=lambda record: parse_local(str(record.get("updated_at") or "")), read_ahead=s.concurrency)
 
     def finish(self, _kind: str, state: EgumaState) -> EgumaState:
         """The next run starts ``lookback_seconds`` before this run's end (a late write, a clock a little behind
         ours), never before the cursor it had."""
         run = state.run
         assert run is not None and run.end is not None
-        seconds = (run.position or {}).get("seconds")
+        seconds = (run.position or {}).get("seconds") if self.settings.concurrency == 1 else None
         cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
         cursor = max(state.cursor, cursor) if state.cursor else cursor
         return state.model_copy(update={"cursor": cursor, "window_seconds": seconds or state.window_seconds})
