@@ -74,7 +74,7 @@ def fail_writes_after(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
 
 def check_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: InProcess,
                                      settings: dict[str, Any], resume_point: Callable[[dict[str, Any]], str | None],
-                                     sent_from: Callable[[httpx.QueryParams], str | None]) -> None:
+                                     sent_from: Callable[[httpx.QueryParams], Any]) -> None:
     store = Store(f"sqlite:///{tmp_path / 'o.db'}")
     sequential = Overlap(sandbox.transport())
     [one] = sandbox.sync(store, "one", {**settings, "concurrency": 1}, transport=sequential)
@@ -128,3 +128,12 @@ def test_prio_ranges_read_in_parallel_give_the_same_rows_and_resume_exactly(
         check_parallel_equals_sequential(
             tmp_path, monkeypatch, prio, settings, resume_point=lambda position: None,
             sent_from=lambda q: q.get("order_created_from"))
+
+
+def test_firespring_pages_read_in_parallel_give_the_same_rows_and_resume_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with in_process("firespring", orders=300, seed=3) as fs:
+        settings = fs.settings(count=20)
+        check_parallel_equals_sequential(
+            tmp_path, monkeypatch, fs, settings, resume_point=lambda position: position["page"],
+            sent_from=lambda q: int(q["page"]) if "page" in q else None)

@@ -329,6 +329,9 @@ async def paginate(
             if step.records is not None:
                 guard.check(requests[0].path, at, answer, step.records)
             yield at, step
+            if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
+                await _cancel(list(inflight.values()))
+                inflight.clear()
             at = step.next
             window = max(1, paginator.read_ahead)
     finally:
