@@ -7,7 +7,7 @@ position (None: the pass is complete), or no records and another position to ask
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
 * :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
-  (with read-ahead: a grid of windows asked several at once).
+  (with read-ahead: the next windows asked before the answer, assuming they widen or not as the last one did).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
   creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
@@ -150,6 +150,7 @@ class DateWindow:
     too_slow_hint: str  # what to do when even one second is too slow
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
+    growing: bool = False  # the last answer was small: the next window doubles (what ``guess`` assumes)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
@@ -162,16 +163,19 @@ class DateWindow:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
     def guess(self, at: WindowAt) -> WindowAt | None:
-        """With read-ahead, windows follow a grid of ``first_seconds`` cells from ``begin``: the next cell can be
-        asked before this one's answer is known (a split only subdivides a cell, the cells after it stay put)."""
-        if self.read_ahead <= 1:
-            return None
-        following = self._cell_end(at.after)
-        return WindowAt(after=following, seconds=self.first_seconds) if following < self.end else None
+        """With read-ahead, the windows after ``at`` are asked before its answer is known, assuming the answers
+        keep doing what the last one did (widen after a small answer, else keep the size): true in a sparse
+        stretch of history and in a dense one alike, so only a change of regime or a split wastes a request."""
+        return self._following(at, self.growing) if self.read_ahead > 1 else None
 
-    def _cell_end(self, moment: datetime) -> datetime:
-        cells = int((moment - self.begin).total_seconds()) // self.first_seconds + 1
-        return self.begin + timedelta(seconds=cells * self.first_seconds)
+    def _following(self, at: WindowAt, grow: bool) -> WindowAt | None:
+        upper = self.upper(at)
+        if upper >= self.end:
+            return None
+        seconds = at.seconds
+        if grow:
+            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
+        return WindowAt(after=upper, seconds=max(1, min(seconds, int(self.largest.total_seconds()))))
 
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
@@ -183,15 +187,8 @@ class DateWindow:
         if len(answer.records) > self.split_threshold and span > ONE_SECOND:
             self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        if self.read_ahead > 1:  # on the grid: the rest of the cell ``upper`` is in, or the next whole cell
-            seconds = int((self._cell_end(upper) - upper).total_seconds()) if upper < self.end else 1
-            return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
-        seconds = at.seconds
-        if len(answer.records) <= self.split_threshold // 4:
-            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
-        seconds = max(1, min(seconds, int(self.largest.total_seconds())))
-        return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
-
+        self.growing = len(answer.records) <= self.split_threshold // 4
+        return Step(answer.records, self._following(at, self.growing))
 
     def _check_inside(self, after: datetime, before: datetime, records: list[Record]) -> None:
         if self.moment is None:

@@ -36,14 +36,12 @@ def assert_contiguous(windows: list[Any], start: str, end: str) -> None:
         assert local(a.params["updated_at_after"]) < local(a.params["updated_at_before"])
 
 
-# These tests pin concurrency = 1: they describe the adaptive windows of sequential reading (split, widen). With
-# read-ahead (the default) windows follow a fixed grid, several asked at once: see tests/test_concurrency.py.
 def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=300, seed=5) as r:
         expected = everything(r)
-        results, rec = sync_recorded(store, "v", r.settings(split_threshold=60, concurrency=1))
+        results, rec = sync_recorded(store, "v", r.settings(split_threshold=60))
     assert results[0].ok, results[0].error
     for ex in rec.exchanges:
         assert set(ex.params) == {"apikey", "updated_at_after", "updated_at_before"}
@@ -68,8 +66,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
 def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=0) as r:
-        _, rec = sync_recorded(store, "v", r.settings(window_days=1, start_date="2026-01-01T00:00:00",
-                                                            concurrency=1))
+        _, rec = sync_recorded(store, "v", r.settings(window_days=1, start_date="2026-01-01T00:00:00"))
     spans = [local(ex.params["updated_at_before"]) - local(ex.params["updated_at_after"]) for ex in rec.exchanges]
     assert spans[:4] == [timedelta(days=1), timedelta(days=2), timedelta(days=4), timedelta(days=8)]
     assert len(rec.exchanges) <= 9
@@ -215,7 +212,7 @@ def test_dst_edges_are_synced_exactly_once(store: Store, monkeypatch: pytest.Mon
             made[r.control("POST", "orders", {})["id"]] = instant
         stamps = {o["id"]: o["created_at"] for o in everything(r)}
         # small windows, so that their boundaries fall inside the repeated hour and inside the gap
-        small = {"window_days": 0.01, "max_window_days": 0.01, "split_threshold": 2, "concurrency": 1}
+        small = {"window_days": 0.01, "max_window_days": 0.01, "split_threshold": 2}
         _, autumn = sync_recorded(store, "a", r.settings(**small, start_date="2025-10-26T01:00:00",
                                                          updated_at_before="2025-10-26T05:00:00"))
         _, spring = sync_recorded(store, "s", r.settings(**small, start_date="2026-03-29T01:00:00",

@@ -71,8 +71,7 @@ class EgumaClient(SourceClient):
         s = self.settings
         lower = s.lower_bound()
         largest = timedelta(days=s.max_window_days)
-        learned = state.window_seconds if s.concurrency == 1 else None  # read ahead: a fixed grid of window_days
-        first = int(min(timedelta(seconds=learned or s.window_days * 86400), largest).total_seconds())
+        first = int(min(timedelta(seconds=state.window_seconds or s.window_days * 86400), largest).total_seconds())
         assert state.run is not None and state.run.end is not None
         return DateWindow(
             PATH, self.window_params, begin=max(state.cursor or lower, lower), end=state.run.end,
@@ -85,7 +84,7 @@ class EgumaClient(SourceClient):
         ours), never before the cursor it had."""
         run = state.run
         assert run is not None and run.end is not None
-        seconds = (run.position or {}).get("seconds") if self.settings.concurrency == 1 else None
+        seconds = (run.position or {}).get("seconds")
         cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
         cursor = max(state.cursor, cursor) if state.cursor else cursor
         return state.model_copy(update={"cursor": cursor, "window_seconds": seconds or state.window_seconds})
