@@ -71,6 +71,7 @@ class StreamResult:
     exception: BaseException | None = field(default=None, repr=False, compare=False)  # for tracebacks only
     notes: tuple[str, ...] = ()  # what the user should know although nothing failed (e.g. the filters changed)
     interrupted: bool = False  # stopped on request after a committed page
+    rejected: int = 0  # records that could not be stored (kept in _ordersync_rejects); the others were
 
     @property
     def ok(self) -> bool:
@@ -289,7 +290,7 @@ async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_r
 def _public(r: _engine.StreamResult) -> StreamResult:
     return StreamResult(r.source, r.stream, Counts(r.orders.new, r.orders.changed, r.orders.unchanged),
                         Counts(r.customers.new, r.customers.changed, r.customers.unchanged), r.records, r.requests,
-                        r.seconds, r.error, r.exception, tuple(r.notes), r.interrupted)
+                        r.seconds, r.error, r.exception, tuple(r.notes), r.interrupted, r.rejected)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

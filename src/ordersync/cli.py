@@ -41,11 +41,26 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="traceba
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
+EXIT_REJECTED = 3
+"""``ordersync sync``'s exit status when every source synced but some records were rejected."""
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     from ordersync.store.urls import redact  # a destination URL's password never reaches the terminal
 
     err.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def fewer_collections() -> None:
+    """Tune the garbage collector for a sync: pages bring hundreds of thousands of short-lived objects (parsed JSON,
+    rows), which made Python's cyclic collector walk every object imported or kept, again and again (about a
+    fifth of a sync's CPU). Freeze what exists at start, and collect the young generation less often; peak
+    memory stays the same (a sync's objects hold no reference cycles to speak of)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def report_failures(results: list[StreamResult]) -> bool:
@@ -63,7 +78,7 @@ def report_failures(results: list[StreamResult]) -> bool:
 
 def print_results(results: list[StreamResult], seconds: float) -> None:
     table = Table(title=f"ordersync: {len(results)} stream(s) in {seconds:.1f}s", title_justify="left")
-    numbers = ("new", "changed", "unchanged", "customers new/changed", "requests", "seconds")
+    numbers = ("new", "changed", "unchanged", "customers new/changed", "rejected", "requests", "seconds")
     for column in ("source", "stream", *numbers, "result"):
         table.add_column(column, justify="right" if column in numbers else "left")
     for r in results:
@@ -71,7 +86,8 @@ def print_results(results: list[StreamResult], seconds: float) -> None:
         side = f"{r.customers.new:,}/{r.customers.changed:,}" if r.stream == "orders" and r.customers.new + \
             r.customers.changed + r.customers.unchanged else "-"
         table.add_row(escape(r.source), r.stream, f"{main.new:,}", f"{main.changed:,}", f"{main.unchanged:,}", side,
-                      f"{r.requests:,}", f"{r.seconds:.1f}", "ok" if r.ok else "[red]failed[/red]")
+                      f"{r.rejected:,}" if r.rejected else "-", f"{r.requests:,}", f"{r.seconds:.1f}",
+                      "ok" if r.ok else "[red]failed[/red]")
     out.print(table)
     changed = sum(r.orders.new + r.orders.changed + r.customers.new + r.customers.changed for r in results)
     if all(r.ok for r in results) and changed == 0:
@@ -150,6 +166,7 @@ def sync(
         return
     progress = reporter(err, quiet)
     try:
+        fewer_collections()
         result = api.sync(config_path, sources, full_refresh=full_refresh, progress=progress)
     except OrdersyncError as exc:
         raise fail(str(exc)) from None
@@ -158,6 +175,11 @@ def sync(
     print_results(result.streams, result.seconds)
     if not report_failures(result.streams):
         raise typer.Exit(1)
+    rejected = sum(r.rejected for r in result.streams)
+    if rejected:  # everything else is stored; a scheduler should still notice
+        err.print(f"[yellow]warning:[/yellow] {rejected:,} record(s) could not be stored and were rejected: see "
+                  "'ordersync status' and the _ordersync_rejects table", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED)
 
 
 def watch(sources: list[str] | None, config_path: str | None, every: str, quiet: bool, full_refresh: bool) -> None:

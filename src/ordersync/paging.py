@@ -6,9 +6,10 @@ resumes there): it builds the request for a position, may guess the next positio
 position (None: the pass is complete), or no records and another position to ask instead (a window split).
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
-* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow.
+* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
+  (with read-ahead: the next windows asked before the answer, assuming they widen or not as the last one did).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
-  creation time read (Prio), with ``If-Modified-Since`` per range.
+  creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
 A stream whose API does not promise that every change moves its cursor field declares a :class:`RollingSweep`:
 each incremental run then adds a ``sweep`` pass over one slice of the older creation days, sized so that the whole
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -155,6 +156,7 @@ class DateWindow:
     too_slow_hint: str  # what to do when even one second is too slow
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
+    growing: bool = False  # the last answer was small: the next window doubles (what ``guess`` assumes)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
@@ -167,7 +169,19 @@ class DateWindow:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
     def guess(self, at: WindowAt) -> WindowAt | None:
-        return None
+        """With read-ahead, the windows after ``at`` are asked before its answer is known, assuming the answers
+        keep doing what the last one did (widen after a small answer, else keep the size): true in a sparse
+        stretch of history and in a dense one alike, so only a change of regime or a split wastes a request."""
+        return self._following(at, self.growing) if self.read_ahead > 1 else None
+
+    def _following(self, at: WindowAt, grow: bool) -> WindowAt | None:
+        upper = self.upper(at)
+        if upper >= self.end:
+            return None
+        seconds = at.seconds
+        if grow:
+            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
+        return WindowAt(after=upper, seconds=max(1, min(seconds, int(self.largest.total_seconds()))))
 
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
@@ -181,12 +195,8 @@ class DateWindow:
         if len(answer.records) > self.split_threshold and span > ONE_SECOND:
             self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
             return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        seconds = at.seconds
-        if len(answer.records) <= self.split_threshold // 4:
-            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
-        seconds = max(1, min(seconds, int(self.largest.total_seconds())))
-        return Step(answer.records, WindowAt(after=upper, seconds=seconds) if upper < self.end else None)
-
+        self.growing = len(answer.records) <= self.split_threshold // 4
+        return Step(answer.records, self._following(at, self.growing))
 
     def _check_inside(self, after: datetime, before: datetime, records: list[Record]) -> None:
         if self.moment is None:
@@ -246,7 +256,11 @@ class Keyset:
         return Request(self.path, self.params(lo, hi, at), headers)
 
     def guess(self, at: KeysetAt) -> KeysetAt | None:
-        return None
+        """The first page of the next creation range: ranges are independent, so with read-ahead several are
+        asked at once (within a range, each page starts where the one before ended, so those stay in order)."""
+        if self.read_ahead <= 1 or at.range + 1 >= len(self.ranges):
+            return None
+        return KeysetAt(range=at.range + 1, per_page=at.per_page)
 
     def step(self, at: KeysetAt, answer: Answer) -> Step[KeysetAt]:
         lo, _ = self.ranges[at.range]
@@ -291,39 +305,51 @@ async def paginate(
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
-    Up to ``read_ahead`` guessed positions are asked at once (only after a first answer said there is more); a
-    step whose next position is not the one guessed cancels what was asked beyond it. :class:`LoopGuard` stops a
-    pass whose pages never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
+    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more): ``at`` and
+    the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
+    guessed position that the steps reach later (the next creation range after a range's further pages, the next
+    date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
+    cancelled. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
+    never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
-    ahead: list[tuple[P, asyncio.Task[Answer]]] = []
+    inflight: dict[Hashable, asyncio.Task[Answer]] = {}
     guard = LoopGuard()
-
-    def ask(position: P) -> asyncio.Task[Answer]:
-        return asyncio.ensure_future(fetch(paginator.request(position)))
-
     window = 1
     try:
         while at is not None:
-            if not ahead or ahead[0][0] != at:
-                await _cancel(ahead)
-                ahead = [(at, ask(at))]
-            while len(ahead) < window:
-                guessed = paginator.guess(ahead[-1][0])
+            chain = [at]
+            while len(chain) < window:
+                guessed = paginator.guess(chain[-1])
                 if guessed is None:
                     break
-                ahead.append((guessed, ask(guessed)))
-            position, task = ahead.pop(0)
-            answer = await task
-            step = paginator.step(position, answer)
+                chain.append(guessed)
+            requests = [paginator.request(p) for p in chain]
+            keys = [_request_key(r) for r in requests]
+            stale = [k for k in inflight if k not in keys]
+            await _cancel([inflight.pop(k) for k in stale])
+            for key, request in zip(keys, requests, strict=True):
+                if key not in inflight:
+                    inflight[key] = asyncio.ensure_future(fetch(request))
+            answer = await inflight.pop(keys[0])
+            step = paginator.step(at, answer)
             if step.records is not None:
-                guard.check(paginator.request(position).path, position, answer, step.records)
+                guard.check(requests[0].path, at, answer, step.records)
                 if max_record_bytes is not None:
-                    _check_sizes(paginator.request(position).path, answer, step.records, max_record_bytes)
-            yield position, step
+                    _check_sizes(requests[0].path, answer, step.records, max_record_bytes)
+            yield at, step
+            if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
+                await _cancel(list(inflight.values()))
+                inflight.clear()
             at = step.next
             window = max(1, paginator.read_ahead)
     finally:
-        await _cancel(ahead)
+        await _cancel(list(inflight.values()))
+
+
+def _request_key(request: Request) -> Hashable:
+    """A request's identity: the same request gets the same answer, whichever position asked it."""
+    return orjson.dumps([request.path, request.params, request.headers], option=orjson.OPT_SORT_KEYS,
+                        default=str)
 
 
 @dataclass
@@ -366,12 +392,11 @@ def _check_sizes(path: str, answer: Answer, records: list[Record], limit: int) -
                            "source's section if such records are real")
 
 
-async def _cancel(ahead: list[tuple[Any, asyncio.Task[Answer]]]) -> None:
-    for _, task in ahead:
+async def _cancel(tasks: list[asyncio.Task[Answer]]) -> None:
+    for task in tasks:
         task.cancel()
-    if ahead:
-        await asyncio.gather(*(t for _, t in ahead), return_exceptions=True)
-    ahead.clear()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # --- the rolling sweep ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,10 @@ import httpx
 from ordersync import apis
 from ordersync.apis.base import SourceClient, SourceSettings
 from ordersync.errors import OrdersyncError
+from ordersync.model import Page
 from ordersync.paging import Stream, read_stream
 from ordersync.progress import Reporter, Silent
+from ordersync.rejects import normalize_page
 from ordersync.store import Store, WriteResult
 
 
@@ -40,6 +43,7 @@ class StreamResult:
     exception: BaseException | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)  # what the user should know although nothing failed
     interrupted: bool = False  # stopped on request after a committed page
+    rejected: int = 0  # records that could not be stored (kept in _ordersync_rejects), the others were
 
     @property
     def ok(self) -> bool:
@@ -52,6 +56,8 @@ class StreamResult:
         for name, result in (("orders", self.orders), ("customers", self.customers)):
             if result.new or result.changed or result.unchanged:
                 parts.append(f"{result.new:,} new, {result.changed:,} changed, {result.unchanged:,} unchanged {name}")
+        if self.rejected:
+            parts.append(f"{self.rejected:,} rejected")
         what = "; ".join(parts) if parts else "nothing new"
         stopped = ", interrupted" if self.interrupted else ""
         return f"{what} ({self.requests:,} requests, {self.seconds:.1f}s{stopped})"
@@ -120,16 +126,7 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
             result.notes.append(note)
         pages = read_stream(stream, client.fetch, state, client.settings.max_record_bytes)
         async with contextlib.aclosing(pages):
-            async for page in pages:
-                rows = stream.rows(page.records)
-                written = await asyncio.to_thread(store.write_page, source, api, stream.name, rows, page.state.dump())
-                result.orders.add(written["orders"])
-                result.customers.add(written["customers"])
-                result.records += len(page.records)
-                progress.advanced(source, stream.name, len(page.records))
-                if stop is not None and stop.is_set():
-                    result.interrupted = True
-                    break
+            await _pipeline(store, api, stream, pages, progress, result, stop)
         status = "interrupted" if result.interrupted else "ok"
     except Exception as exc:
         status = "failed"
@@ -142,6 +139,49 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
         total.add(result.customers)
         await asyncio.to_thread(store.finish_run, run_id, status, total, result.requests, result.error)
         progress.finished(source, stream.name, result.summary())
+
+
+async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIterator[Page], progress: Reporter,
+                    result: StreamResult, stop: threading.Event | None) -> None:
+    """Read and normalize page n+1 while page n is written (in a worker thread: the databases' drivers release
+    the GIL while they work), so that both cores are busy. Writes stay strictly in page order, one at a time:
+    each page's rows and state in one transaction, page n's committed before page n+1's starts. A failure leaves
+    every page before it committed, and nothing after it written."""
+    writing: tuple[asyncio.Future[dict[str, WriteResult]], Page, int] | None = None
+
+    async def settle() -> None:
+        nonlocal writing
+        if writing is None:
+            return
+        future, page, rejected = writing
+        writing = None
+        written = await future
+        result.orders.add(written["orders"])
+        result.customers.add(written["customers"])
+        result.records += len(page.records)
+        result.rejected += rejected
+        progress.advanced(source, stream.name, len(page.records))
+
+    source = result.source
+    try:
+        async for page in pages:
+            rows, rejects = normalize_page(stream.normalize, page.records)
+            await settle()
+            if stop is not None and stop.is_set():
+                result.interrupted = True
+                return
+            extra = {"rejects": rejects} if rejects else {}
+            writing = (asyncio.ensure_future(asyncio.to_thread(
+                store.write_page, source, api, stream.name, rows, page.state.dump(), **extra)), page, len(rejects))
+            if stop is not None and stop.is_set():
+                await settle()
+                result.interrupted = True
+                return
+        await settle()
+    finally:
+        if writing is not None:  # reading failed while a page was being written: that page still counts
+            with contextlib.suppress(Exception):
+                await asyncio.shield(settle())
 
 
 async def sync_all(

@@ -94,5 +94,8 @@ def test_unpaid_and_pending() -> None:
     assert order_rows(real_order(order_payments=[PLACEHOLDER])).orders[0]["is_paid"] is None
 
 
-def test_record_without_reference_is_skipped() -> None:
-    assert order_rows({"order_status": "ORDER_CONFIRMED"}).orders == []
+def test_record_without_reference_is_rejected_not_silently_dropped() -> None:
+    from ordersync.rejects import normalize_page
+
+    rows, rejected = normalize_page(order_rows, [{"order_status": "ORDER_CONFIRMED"}])
+    assert rows.orders == [] and len(rejected) == 1 and "no id" in rejected[0]["reason"]

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ordersync.model import Record, Rows
-from ordersync.values import as_int, join_name, text, utc
+from ordersync.values import as_int, join_name, record_key, text, utc
 
 
 def is_paid(record: Record) -> bool | None:
@@ -28,7 +28,7 @@ def customer_name(customer: dict[str, Any]) -> str | None:
 
 
 def order_rows(record: Record, zone: ZoneInfo) -> Rows:
-    order_id = str(record["id"])
+    order_id = record_key(record.get("id"))
     currency = text(record.get("currency"))
     customer = record.get("customer") if isinstance(record.get("customer"), dict) else None
     customer_id = text(customer.get("id")) if customer else None

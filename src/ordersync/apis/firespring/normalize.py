@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordersync.model import Record, Rows
-from ordersync.values import as_int, join_name, text, utc
+from ordersync.values import as_int, join_name, record_key, text, utc
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _id(value: Any) -> str | None:
 
 
 def order_rows(record: Record) -> Rows:
-    order_id = str(record["id"])
+    order_id = record_key(record.get("id"))
     currency = (text(record.get("currency")) or "").upper() or None
     pricing = _obj(record.get("pricing"))
     billing = _obj(record.get("billing_address"))

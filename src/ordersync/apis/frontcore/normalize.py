@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordersync.model import Record, Rows
-from ordersync.values import as_int, join_name, text, to_minor, utc
+from ordersync.values import as_int, join_name, record_key, text, to_minor, utc
 
 
 def order_currency(record: Record) -> str | None:
@@ -20,7 +20,7 @@ def order_currency(record: Record) -> str | None:
 
 
 def order_rows(record: Record) -> Rows:
-    order_id = str(record["id"])
+    order_id = record_key(record.get("id"))
     currency = order_currency(record)
     totals = record.get("calculated_totals") or {}
     customer: dict[str, Any] | None = record["customer"] if isinstance(record.get("customer"), dict) else None
@@ -69,7 +69,7 @@ def order_rows(record: Record) -> Rows:
 def customer_rows(record: Record) -> Rows:
     country: dict[str, Any] = record["country"] if isinstance(record.get("country"), dict) else {}
     return Rows(customers=[{
-        "customer_id": str(record["id"]),
+        "customer_id": record_key(record.get("id")),
         "name": text(record.get("title")),
         "email": text(record.get("email")) or text(record.get("invoice_email")),
         "phone": text(record.get("phone")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordersync.model import OrderLineRow, Record, Rows
-from ordersync.values import as_int, join_name, text, to_minor, utc
+from ordersync.values import as_int, join_name, record_key, text, to_minor, utc
 
 PAID_STATUSES = frozenset({"PAYMENT_CAPTURED", "PAYMENT_PAID", "PAID", "CAPTURED"})
 
@@ -65,9 +65,7 @@ def is_paid(record: Record, total: int | None, currency: str | None) -> bool | N
 
 def order_rows(record: Record) -> Rows:
     rows = Rows()
-    order_id = text(record.get("order_reference"))
-    if order_id is None:
-        return rows
+    order_id = record_key(record.get("order_reference"))
     currency = order_currency(record)
     pricing = obj(record.get("order_pricing"))
     contact = first_contact(record)

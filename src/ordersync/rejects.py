@@ -1,0 +1,79 @@
+"""A page's records normalized one by one: a record that cannot be stored is rejected, never the page.
+
+A vendor's one bad record (an amount of ``1e30``, a total beyond 64 bits, no ``id``) must not stop its source
+forever: every later run would stop on the same page. Each record is normalized and checked on its own; what
+fails becomes a :class:`~ordersync.store.Reject` (kept in ``_ordersync_rejects`` in the page's transaction) and
+the others are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rows
+from ordersync.store import Reject
+from ordersync.values import INT64_MAX, INT64_MIN
+
+KEYS = (("orders", "order_id"), ("customers", "customer_id"))
+INTEGERS = tuple((table, tuple(name for name, kind in hints.__annotations__.items() if "int" in str(kind)))
+                 for table, hints in (("orders", OrderRow), ("order_lines", OrderLineRow), ("payments", PaymentRow)))
+"""The integer columns of each published table (customers have none): where a value may not fit 64 bits."""
+
+
+def normalize_page(normalize: Callable[[Record], Rows], records: list[Record]) -> tuple[Rows, list[Reject]]:
+    """The rows of ``records`` (one version of each key, the last read) and the records that were rejected."""
+    parts: list[Rows] = []
+    rejected: list[Reject] = []
+    for record in records:
+        try:
+            rows = normalize(record)
+        except Exception as exc:  # the vendor's data, not our bug: a KeyError, a malformed nested object, ...
+            rejected.append(_reject(record, None, _reason(exc)))
+            continue
+        problem = check(rows)
+        if problem is None:
+            parts.append(rows)
+        else:
+            rejected.append(_reject(record, _key(rows), problem))
+    return Rows.latest(parts), rejected
+
+
+def check(rows: Rows) -> str | None:
+    """Why these rows cannot be stored, or None: a key that is not a non-empty text, or an integer outside
+    signed 64 bits (no destination holds it, and wrapping or rounding it would store a wrong amount)."""
+    for table, key in KEYS:
+        for row in getattr(rows, table):
+            value = row.get(key)
+            if not isinstance(value, str) or not value:
+                return f"{table}.{key} is {value!r}: the record has no usable id"
+    for table, columns in INTEGERS:
+        for row in getattr(rows, table):
+            for column in columns:
+                value = row.get(column)
+                if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                    return f"{table}.{column} = {value} is outside the signed 64-bit range"
+    return None
+
+
+def _key(rows: Rows) -> str | None:
+    for table, key in KEYS:
+        for row in getattr(rows, table):
+            value = row.get(key)
+            return value if isinstance(value, str) and value else None
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"the record has no {exc.args[0]!r}" if exc.args else "a required field is missing"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text and not isinstance(exc, ValueError) else text or type(exc).__name__
+
+
+def _reject(record: Any, record_id: str | None, reason: str) -> Reject:
+    if record_id is None and isinstance(record, dict):
+        value = record.get("id")
+        record_id = str(value) if isinstance(value, str | int) and not isinstance(value, bool) and value != "" \
+            else None
+    return Reject(record_id=record_id, reason=reason, raw=record)

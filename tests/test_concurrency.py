@@ -1,0 +1,139 @@
+"""Read-ahead where each API allows it (e-guma's date windows, Prio's creation ranges, Firespring's counted pages):
+the same rows as reading one request at a time, checkpoints in order, and a run that fails half way resumes
+exactly where its last stored page ended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ordersync.apis.eguma import localtime
+from ordersync.store import Store
+from tests.support import InProcess, in_process, rows
+
+TABLES = {
+    "orders": "order_id, api, order_number, status, currency, total_minor, discount_minor, tax_minor, is_paid, "
+              "customer_id, customer_name, customer_email, created_at, updated_at, raw",
+    "order_lines": "order_id, line_no, line_id, product_id, name, quantity, unit_price_minor, total_minor, raw",
+    "payments": "order_id, payment_no, method, amount_minor, currency, raw",
+    "customers": "customer_id, name, email, phone, company, country, created_at, updated_at, raw",
+}
+
+
+class Overlap(httpx.AsyncBaseTransport):
+    """The in-process sandbox, counting how many requests were in flight at once and every query sent."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.now = 0
+        self.most = 0
+        self.sent: list[httpx.QueryParams] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import asyncio
+
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.sent.append(request.url.params)
+        try:
+            await asyncio.sleep(0)  # let the other requests already asked start before this one is answered
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+def content(store: Store, source: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {table: rows(store, f"SELECT {columns} FROM {table} WHERE source = ? ORDER BY 1, 2", source)
+            for table, columns in TABLES.items()}
+
+
+def cursor(store: Store, source: str) -> Any:
+    import json
+
+    state = json.loads(rows(store, "SELECT state FROM _ordersync_state WHERE source = ?", source)[0][0])
+    return state.get("cursor"), state.get("run")
+
+
+def fail_writes_after(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
+    """The destination fails on the write after ``pages`` pages (a disk unplugged, a killed process)."""
+    original = Store.write_page
+    calls = {"n": 0}
+
+    def write_page(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > pages:
+            raise OSError("disk unplugged")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "write_page", write_page)
+
+
+def check_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: InProcess,
+                                     settings: dict[str, Any], resume_point: Callable[[dict[str, Any]], str | None],
+                                     sent_from: Callable[[httpx.QueryParams], Any]) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    sequential = Overlap(sandbox.transport())
+    [one] = sandbox.sync(store, "one", {**settings, "concurrency": 1}, transport=sequential)
+    assert one.ok, one.error
+    assert sequential.most == 1
+    parallel = Overlap(sandbox.transport())
+    [four] = sandbox.sync(store, "four", {**settings, "concurrency": 4}, transport=parallel)
+    assert four.ok, four.error
+    assert parallel.most > 1  # several windows / ranges were really read at once
+    expected = content(store, "one")
+    assert expected["orders"] and content(store, "four") == expected
+    assert cursor(store, "four")[0] == cursor(store, "one")[0]
+
+    # a run that fails half way keeps every page before the failure, and the next run resumes exactly there
+    with monkeypatch.context() as patch:
+        fail_writes_after(patch, 3)
+        [broken] = sandbox.sync(store, "crash", {**settings, "concurrency": 4}, transport=Overlap(sandbox.transport()))
+    assert not broken.ok and "disk unplugged" in (broken.error or "")
+    _, run = cursor(store, "crash")
+    assert run is not None and run["position"]
+    again = Overlap(sandbox.transport())
+    [resumed] = sandbox.sync(store, "crash", {**settings, "concurrency": 4}, transport=again)
+    assert resumed.ok, resumed.error
+    starts = [s for s in (sent_from(q) for q in again.sent) if s is not None]
+    first = min(s for s in (sent_from(q) for q in parallel.sent) if s is not None)
+    assert starts and min(starts) > first and len(again.sent) < len(parallel.sent)  # not read from the start
+    resume = resume_point(run["position"])
+    if resume is not None:
+        assert min(starts) == resume  # nothing before the resume point is read again
+    assert content(store, "crash") == expected
+    store.close()
+
+
+def test_eguma_windows_read_in_parallel_give_the_same_rows_and_resume_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    moment = datetime.fromisoformat("2026-06-20T00:00:00+00:00")
+    monkeypatch.setattr(localtime, "utc_now", lambda: moment)
+    with in_process("eguma", orders=400, seed=3) as eg:
+        settings = eg.settings(window_days=90, split_threshold=40)
+        check_parallel_equals_sequential(
+            tmp_path, monkeypatch, eg, settings, resume_point=lambda position: position["after"],
+            sent_from=lambda q: q.get("updated_at_after"))
+
+
+def test_prio_ranges_read_in_parallel_give_the_same_rows_and_resume_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with in_process("prio", orders=400, seed=3) as prio:
+        settings = prio.settings(window_days=90, items_per_page=20)
+        check_parallel_equals_sequential(
+            tmp_path, monkeypatch, prio, settings, resume_point=lambda position: None,
+            sent_from=lambda q: q.get("order_created_from"))
+
+
+def test_firespring_pages_read_in_parallel_give_the_same_rows_and_resume_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with in_process("firespring", orders=300, seed=3) as fs:
+        settings = fs.settings(count=20)
+        check_parallel_equals_sequential(
+            tmp_path, monkeypatch, fs, settings, resume_point=lambda position: position["page"],
+            sent_from=lambda q: int(q["page"]) if "page" in q else None)
