@@ -35,6 +35,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDACTED = "***"
 
 
+RATE_MARGIN = 1.02  # requests are spaced this much wider than the configured rate allows
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     """Knobs of the HTTP layer; each is a source setting with this default."""
@@ -174,8 +177,9 @@ class HttpClient:
         self.auth_hint = auth_hint
         self._base_path = httpx.URL(base_url).path.rstrip("/")
         rps = self.settings.requests_per_second
-        # One request per 1/rps seconds: even spacing, no bursts (Frontcore discourages them).
-        self._limiter = AsyncLimiter(1, 1.0 / rps) if rps else None
+        # One request per 1/rps seconds: even spacing, no bursts (Frontcore discourages them), 2% wider than the
+        # limit so that jitter on the way never puts rps + 1 requests into one second of the server's clock.
+        self._limiter = AsyncLimiter(1, RATE_MARGIN / rps) if rps else None
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers={"Accept": "application/json", "User-Agent": "ordersync", **(headers or {})},
