@@ -124,14 +124,16 @@ def test_a_failure_between_a_pages_rows_and_its_state_leaves_neither(store: Stor
     assert store.load_state("c", "orders") == {"version": 1, "page": 1}
 
 
+def fail_on_page_4(request: httpx.Request) -> httpx.Response | None:
+    """A transport hook: page 4 fails with a client error (not retried), every other request goes through."""
+    if request.url.params.get("page") == "4":
+        return httpx.Response(400, json={"error": "boom on page 4"})
+    return None
+
+
 def test_a_failure_on_page_n_leaves_pages_before_it_and_the_next_run_resumes_at_page_n(store: Store) -> None:
     fc = in_process("frontcore", orders=95, seed=4, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=3, streams=["orders"])
-
-    def fail_on_page_4(request: httpx.Request) -> httpx.Response | None:
-        if request.url.params.get("page") == "4":
-            return httpx.Response(400, json={"error": "boom on page 4"})
-        return None
 
     [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_on_page_4))
     assert not broken.ok and "boom on page 4" in (broken.error or "")
@@ -152,11 +154,6 @@ def test_a_run_that_resumes_a_killed_runs_pass_also_holds_the_changes_made_since
     already read is behind it): the resuming run then reads its own incremental passes too."""
     fc = in_process("frontcore", orders=95, seed=4, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=1, streams=["orders"])
-
-    def fail_on_page_4(request: httpx.Request) -> httpx.Response | None:
-        if request.url.params.get("page") == "4":
-            return httpx.Response(400, json={"error": "boom on page 4"})
-        return None
 
     [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_on_page_4))
     assert not broken.ok
