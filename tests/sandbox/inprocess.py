@@ -1,33 +1,37 @@
-"""Calling a sandbox in-process (httpx over ASGI, no socket): fast enough to hammer it in a unit test."""
+"""Calling a sandbox in-process (httpx over ASGI, no socket), synchronously: fast enough to hammer it in a test.
+
+Built on :class:`tests.support.InProcess`; unlike :func:`tests.support.in_process` it keeps the vendor's rate limit
+unless a test lifts it, since these tests check the vendor's own behaviour.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from ordersync import apis
-from ordersync.sandbox.app import Sandbox, SandboxOptions
+from ordersync.sandbox.app import SandboxOptions
+from tests import support
+from tests.support import ANCHOR
 
-ANCHOR = datetime.fromisoformat("2026-06-15T00:00:00+00:00")
 
-
-class InProcess:
+class InProcess(support.InProcess):
     """One sandbox and its app; ``get``/``post`` answer synchronously."""
 
     def __init__(self, api: str, **options: Any) -> None:
         options.setdefault("anchor", ANCHOR)
         options.setdefault("orders", 40)
-        self.sandbox: Sandbox = apis.get(api).load_sandbox(SandboxOptions(**options))
-        self.app = self.sandbox.app()
+        super().__init__(apis.get(api).load_sandbox(SandboxOptions(**options)))
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport(), base_url="http://sandbox")
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            async with self.client() as client:
                 return await client.request(method, path, **kwargs)
 
         return asyncio.run(call())
@@ -36,8 +40,7 @@ class InProcess:
         """GET requests ``(path, kwargs)`` sent at once: they all arrive within one rate-limit window."""
 
         async def call() -> list[httpx.Response]:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            async with self.client() as client:
                 return list(await asyncio.gather(*(client.get(path, **kw) for path, kw in requests)))
 
         return asyncio.run(call())

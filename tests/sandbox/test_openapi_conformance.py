@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,8 +17,8 @@ from schemathesis import checks
 
 from ordersync import apis
 from ordersync.sandbox.app import Sandbox, SandboxOptions
+from tests.support import ANCHOR
 
-ANCHOR = datetime.fromisoformat("2026-06-15T00:00:00+00:00")
 EXAMPLES = 25  # per operation: about 2 s per API on this machine
 
 
