@@ -273,13 +273,19 @@ async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_r
     started = time.monotonic()
     busy: list[StreamResult] = []
     locked: dict[str, SourceSettings] = {}
+
+    async def take(name: str) -> None:  # all at once: a busy source's wait does not delay the others' locks
+        try:
+            await asyncio.to_thread(store.lock, name)
+            locked[name] = sources[name]
+        except LockBusy as exc:
+            busy.append(StreamResult(name, "-", error=str(exc)))
+
     try:
-        for name, settings in sources.items():
-            try:
-                await asyncio.to_thread(store.lock, name)
-                locked[name] = settings
-            except LockBusy as exc:
-                busy.append(StreamResult(name, "-", error=str(exc)))
+        failures = [e for e in await asyncio.gather(*(take(name) for name in sources), return_exceptions=True) if e]
+        if failures:  # every take has ended, so the locks taken are all in ``locked`` for the release below
+            raise failures[0]
+        locked = {name: sources[name] for name in sources if name in locked}  # configuration order
         results = await sync_all(store, locked, full_refresh=full_refresh, progress=progress, stop=stop)
     finally:
         for name in locked:
