@@ -221,7 +221,8 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
         gate.opened.set()
         server.stop()
     assert [lines[0] for lines in outputs] == ["['ordersync/courses/orders']"] * 2
-    assert sorted(lines[1] for lines in outputs) == ["['Step blocked by limit for pool courses']", "[]"]
+    # the wait itself was seen above in Dagster's pool state (one slot claimed, the other run's step pending);
+    # Dagster's "Step blocked by limit" log line is not written every time, so it is not asserted
     store = Store(destination_url)
     first, second = rows(store, "select started_at, finished_at, new_rows from _ordersync_runs order by run_id")
     assert first[1] <= second[0] and (first[2], second[2]) == (100, 0)  # one after the other
