@@ -18,7 +18,7 @@ the store and passed in, so this module imports nothing from the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +50,8 @@ def define(metadata: sa.MetaData, timestamp: sa.types.TypeEngine[Any], money: ty
 
 
 def record(conn: Connection, versions: sa.Table, source: str, changed: Sequence[dict[str, Any]],
-           previous_raw: dict[str, str], at: datetime) -> None:
+           previous_raw: dict[str, str], at: datetime,
+           insert: Callable[[Connection, sa.Table, list[dict[str, Any]]], None] | None = None) -> None:
     """Close the open version of each changed order at ``at`` (keeping ``previous_raw``, the record the page
     replaced) and append its new version, in the caller's transaction. New orders (not in ``previous_raw``)
     only get their first version."""
@@ -70,11 +71,15 @@ def record(conn: Connection, versions: sa.Table, source: str, changed: Sequence[
                  .values(valid_to=at, raw=sa.func.coalesce(versions.c.raw,
                                                         sa.bindparam("replaced", type_=versions.c.raw.type))))
         conn.execute(close, [{"key": key, "replaced": previous_raw[key]} for key in last])
-    conn.execute(versions.insert(), [
+    opened = [
         {"source": source, "order_id": row["order_id"], "version_no": last.get(row["order_id"], 0) + 1,
          "valid_from": at, "valid_to": None, **{name: row.get(name) for name in VERSIONED}, "raw": None}
         for row in changed
-    ])
+    ]
+    if insert is None:
+        conn.execute(versions.insert(), opened)
+    else:  # the destination's bulk path (rows complete, keys free: each version number is new)
+        insert(conn, versions, opened)
 
 
 def backfill(conn: Connection, versions: sa.Table, orders: sa.Table) -> None:

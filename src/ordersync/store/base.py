@@ -84,9 +84,11 @@ def row_hash(row: Row, children: Iterable[Row] = ()) -> str:
     second encoding was most of the cost of a write); the other columns as JSON with sorted keys."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (row, *children):
-        digest.update(orjson.dumps({k: v for k, v in part.items() if k != "raw"}, option=orjson.OPT_SORT_KEYS))
+        plain = dict(part)
+        raw = plain.pop("raw")
+        digest.update(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
         digest.update(b"\x00")
-        digest.update(part["raw"].encode())
+        digest.update(raw.encode())
         digest.update(b"\x01")
     return digest.hexdigest()
 
@@ -262,7 +264,7 @@ class Store:
                                                 synced_at, results["orders"], replaced if self.history else None,
                                                 api=api)
             if self.history:
-                history.record(conn, order_versions, source, new + changed, replaced, synced_at)
+                history.record(conn, order_versions, source, new + changed, replaced, synced_at, self._insert)
             if new or changed:  # an order's lines and payments are replaced with it (new orders have none yet)
                 chosen = {o["order_id"] for o in new + changed}
                 for table, items in ((order_lines, lines), (payments, pays)):
@@ -292,7 +294,7 @@ class Store:
         complete = {name: row.get(name) for name in names}
         for name in times:
             value = complete[name]
-            if value is not None:
+            if value is not None and value.microsecond:
                 complete[name] = value.replace(microsecond=0)
         return complete
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from ordersync.errors import StoreError
 from ordersync.store.base import Row, Store
 from ordersync.store.locks import FileLock, SourceLock, file_lock, lock_file
+from ordersync.store.tables import RawJson
 
 
 def database_path(url: str) -> Path | None:
@@ -92,13 +94,34 @@ class SqliteStore(FileLocks, Store):
         stored values are exactly what SQLAlchemy would store): a page's inserts without SQLAlchemy's per-row
         parameter handling, which cost more than SQLite's own work."""
         sql, names, processors = _insert_plan(table, conn.dialect)
-        conn.exec_driver_sql(sql, [tuple(row[n] if f is None else f(row[n])
-                                         for n, f in zip(names, processors, strict=True)) for row in rows])
+        plain = [n for n, f in zip(names, processors, strict=True) if f is None]
+        if len(plain) == len(names):
+            conn.exec_driver_sql(sql, [tuple([row[n] for n in names]) for row in rows])
+            return
+        conn.exec_driver_sql(sql, [tuple([row[n] if f is None else f(row[n])
+                                          for n, f in zip(names, processors, strict=True)]) for row in rows])
+
+
+def _utc_text(value: Any) -> str | None:
+    """``tables.Timestamp``'s SQLite text (``YYYY-MM-DDTHH:MM:SSZ``), by ``isoformat`` rather than SQLAlchemy's
+    ``%`` formatting of a dict per value: the same text, a third of the time."""
+    return None if value is None else value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 @functools.cache
 def _insert_plan(table: sa.Table, dialect: sa.Dialect) -> tuple[str, list[str], list[Any]]:
     names = [c.name for c in table.columns]
-    processors = [c.type._cached_bind_processor(dialect) for c in table.columns]
+    processors: list[Any] = []
+    for column in table.columns:
+        if isinstance(column.type, RawJson):
+            processors.append(None)  # text on SQLite: stored as it is
+            continue
+        processor = column.type._cached_bind_processor(dialect)
+        if isinstance(column.type, sa.DateTime) and processor is not None and processor(_PROBE) == _utc_text(_PROBE):
+            processor = _utc_text
+        processors.append(processor)
     sql = str(sqlite.insert(table).compile(dialect=dialect, column_keys=names))
     return sql, names, processors
+
+
+_PROBE = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=UTC)  # proves _utc_text writes what the column type would
