@@ -163,6 +163,7 @@ async def sync_async(
     chosen = select(cfg, sources)
     store = Store(cfg.destination, **cfg.store_options())
     try:
+        store.start_writer()  # pages are written by a second process where the database allows it: both cores work
         return await _sync_into(store, chosen, full_refresh=full_refresh, progress=progress, stop=stop)
     finally:
         store.close()
@@ -230,6 +231,7 @@ def watch(
     store = Store(cfg.destination, **cfg.store_options())
     number = 0
     try:
+        store.start_writer()
         next_start = time.monotonic()
         while not stop.is_set():
             number += 1

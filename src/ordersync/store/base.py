@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypedDict
 
 import orjson
 import sqlalchemy as sa
@@ -40,6 +40,9 @@ from ordersync.store.tables import (
     runs,
     stream_state,
 )
+
+if TYPE_CHECKING:
+    from ordersync.store.writer import WriterProcess
 
 Row = dict[str, Any]
 State = dict[str, Any]
@@ -105,12 +108,22 @@ def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
     return list(latest.values())
 
 
+class PreparedPage(NamedTuple):
+    """A page's rows, one version of each key, with ``raw`` as JSON text: what a writer process receives."""
+
+    orders: list[Row]
+    order_lines: list[Row]
+    payments: list[Row]
+    customers: list[Row]
+
+
 class Store:
     """One destination database. Thread-safe: the engine calls it from worker threads, one per source."""
 
     scheme: ClassVar[str] = ""
     url: str
     engine: Engine
+    _writer: WriterProcess | None = None
 
     def __new__(cls, url: str, **_options: Any) -> Store:
         if cls is Store:
@@ -122,6 +135,7 @@ class Store:
     def __init__(self, url: str, *, schema: str | None = None, lock_wait: float = DEFAULT_LOCK_WAIT,
                  create: bool = True, history: bool = True) -> None:
         self.url = url
+        self.options = {"schema": schema, "lock_wait": lock_wait, "history": history}  # what a writer opens it with
         self.history = history  # keep order_versions; off only to measure what it costs
         self.schema = schema
         self.lock_wait = lock_wait
@@ -171,8 +185,23 @@ class Store:
     def _open_error(self, exc: BaseException) -> StoreError:
         return StoreError(f"cannot open the destination {self.describe()}: {self._reason(exc)}")
 
+    def shares_database(self) -> bool:
+        """Whether another process opening ``url`` sees this same database (so that it can write the pages)."""
+        return False
+
     # --- connections ----------------------------------------------------------------------------------------
+    def start_writer(self) -> None:
+        """Write pages in a second process from now on (see :mod:`ordersync.store.writer`), where the database
+        allows it; else in the caller's thread, as before. It starts in the background: the first page waits."""
+        if self._writer is None and self.shares_database():
+            from ordersync.store.writer import WriterProcess
+
+            self._writer = WriterProcess(self.url, self.options, self.describe())
+
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         with self._locks_guard:
             for lock, _count in self._locks.values():
                 lock.release()
@@ -240,13 +269,28 @@ class Store:
     def write_page(self, source: str, api: str, stream: str, rows: Any, state: State, *,
                    rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
         """Write one page's rows, its rejected records and the state that covers them, atomically; say what was
-        new or changed. ``rows`` has lists ``orders``, ``order_lines``, ``customers`` and ``payments``."""
+        new or changed. ``rows`` has lists ``orders``, ``order_lines``, ``customers`` and ``payments``.
+
+        With a writer process (:meth:`start_writer`) the page is stored there; this returns once it is committed."""
+        # raw as JSON text once: it is hashed and stored as such (the vendor's record exactly as received)
+        page = PreparedPage(
+            _raw_text(last_wins(rows.orders, ("order_id",))),
+            _raw_text(last_wins(rows.order_lines, ("order_id", "line_no"))),
+            _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no"))),
+            _raw_text(last_wins(rows.customers, ("customer_id",))),
+        )
+        if self._writer is not None:
+            result: dict[str, WriteResult] = self._writer.call("write_prepared", source, api, stream, page, state,
+                                                               list(rejects))
+            return result
+        return self.write_prepared(source, api, stream, page, state, rejects)
+
+    def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
+                       rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
+        """:meth:`write_page`'s database part, in whichever process writes."""
         synced_at = now_utc()
         results = {"orders": WriteResult(), "customers": WriteResult()}
-        # raw as JSON text once: it is hashed and stored as such (the vendor's record exactly as received)
-        page_orders = _raw_text(last_wins(rows.orders, ("order_id",)))
-        lines = _raw_text(last_wins(rows.order_lines, ("order_id", "line_no")))
-        pays = _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no")))
+        page_orders, lines, pays, page_customers = page
         children: dict[str, dict[str, list[Row]]] = {}
         for name, items in (("lines", lines), ("payments", pays)):
             for child in items:
@@ -256,7 +300,6 @@ class Store:
         for o in page_orders:
             mine = children.get(o["order_id"], empty)
             order_hashes.append(row_hash(o, [*mine["lines"], *mine["payments"]]))
-        page_customers = _raw_text(last_wins(rows.customers, ("customer_id",)))
         customer_hashes = [row_hash(c) for c in page_customers]
         with self.transaction() as conn:
             replaced: dict[str, str] = {}  # order id -> the raw a changed order replaces, for its history

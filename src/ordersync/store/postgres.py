@@ -153,6 +153,9 @@ class PostgresStore(Store):
                 copy.write_row([_JSONB_V1 + row[c].encode() if is_raw and row[c] is not None else row[c]
                                 for c, is_raw in zip(columns, raw, strict=True)])
 
+    def shares_database(self) -> bool:
+        return True
+
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         columns = [c.name for c in table.columns]
         stage = f"_ordersync_stage_{table.name}"

@@ -86,6 +86,9 @@ class SqliteStore(FileLocks, Store):
 
         return engine
 
+    def shares_database(self) -> bool:
+        return self.path is not None
+
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         self._upsert_small(conn, table, rows)
 

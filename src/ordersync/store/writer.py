@@ -1,0 +1,141 @@
+"""Pages written by a second process, so that a sync uses both cores.
+
+A sync is bound by Python's interpreter lock: reading, parsing and normalizing page n+1 and writing page n take
+turns on one core even in two threads. With a writer process, the sync process reads, parses, normalizes and
+renders each page's ``raw`` texts, and the writer hashes, compares and stores it: page n is written there while
+page n+1 is read here. Nothing changes in what is stored or when: :meth:`Store.write_page` still returns only
+once the page's rows and state are committed, pages are written one at a time in the order they are given, and a
+failure is raised in the sync process as it would have been in a thread.
+
+The writer is a child process of its own (``python -m ordersync.store.writer``, pages pickled over a pipe), not
+a ``multiprocessing`` child: that would import the parent's ``__main__`` (an orchestrator's, a test runner's).
+It dies with the sync process (``PR_SET_PDEATHSIG`` on Linux; elsewhere when its pipe closes), so a killed sync
+leaves at most an uncommitted transaction, which the database rolls back. It ignores Ctrl-C: the sync process
+decides when to stop, after the page being written commits.
+
+Used for file-backed SQLite and for PostgreSQL, where another connection sees the same database; DuckDB allows
+one process per file and an in-memory database is private to its connection, so those write in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+from ordersync.errors import StoreError
+
+_HEADER = struct.Struct("!Q")
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(header)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class WriterProcess:
+    """The sync process's end: one page at a time, answered before the next is sent."""
+
+    def __init__(self, url: str, options: dict[str, Any], label: str) -> None:
+        self.label = label  # the destination without a password, for messages
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen([sys.executable, "-m", "ordersync.store.writer"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, close_fds=True)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._to, self._from = self._proc.stdin, self._proc.stdout
+        # the URL (it may hold a password) goes through the pipe, never the command line
+        _send(self._to, (os.getpid(), url, options))
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                _send(self._to, (method, args, kwargs))
+                outcome, value = _receive(self._from)
+            except (EOFError, BrokenPipeError, OSError):
+                code = self._proc.poll()
+                raise StoreError(f"the process writing to {self.label} ended unexpectedly (exit status {code}); "
+                                 "the page was not stored, run the sync again") from None
+        if outcome == "ok":
+            return value
+        if outcome == "store":
+            raise StoreError(value)
+        raise WriterFailed(value)
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(OSError):
+                self._to.close()  # end of input: the writer closes its database and exits
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._from.close()
+
+
+class WriterFailed(Exception):
+    """An unexpected error in the writer process (a bug, not the destination): its type and message."""
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The writer's loop: open the destination, then run each request on it until the input ends."""
+    from ordersync.store import Store
+
+    parent, url, options = _receive(requests)
+    _die_with_parent(parent)
+    store = Store(url, **options)
+    try:
+        while True:
+            try:
+                method, args, kwargs = _receive(requests)
+            except EOFError:
+                return
+            try:
+                answer: tuple[str, Any] = ("ok", getattr(store, method)(*args, **kwargs))
+            except StoreError as exc:
+                answer = ("store", str(exc))
+            except Exception as exc:  # a bug: its type and message reach the sync's result
+                answer = ("internal", f"{type(exc).__name__}: {exc}")
+            _send(answers, answer)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sync process's to handle (it stops after a page)
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing printed may mix with the answers
+    serve(requests, answers)
+
+
+if __name__ == "__main__":
+    main()
