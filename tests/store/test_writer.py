@@ -1,0 +1,155 @@
+"""The writer process: a sync that stores its pages from a second process stores exactly what a thread stores,
+dies with the sync process, and fails cleanly (whole pages only) when the writer itself dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ordersync import api
+from ordersync.config import parse_source
+from ordersync.store import Store
+from ordersync.store.writer import WriterProcess
+from ordersync.sync import sync_source
+from tests.support import running
+
+KEY = "api-key-7777"
+PUBLISHED = {
+    "orders": "order_id, status, is_paid, total_minor, currency, customer_id, created_at, updated_at, raw",
+    "order_lines": "order_id, line_no, quantity, unit_price_minor, total_minor, raw",
+    "customers": "customer_id, name, email, created_at, updated_at, raw",
+    "order_versions": "order_id, version_no, status, total_minor",
+}
+
+
+def writers_of(parent: int) -> list[int]:
+    """The writer processes whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"ordersync.store.writer" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition: object, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def content(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(db) as conn:
+        return {table: sorted(conn.execute(f"select {columns} from {table}").fetchall())
+                for table, columns in PUBLISHED.items()}
+
+
+def config(db: Path, settings: dict[str, object]) -> dict[str, object]:
+    return {"destination": {"url": f"sqlite:///{db}"}, "sources": {"courses": settings}}
+
+
+def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    pages: list[str] = []
+    original = WriterProcess.call
+
+    def counted(self: WriterProcess, method: str, *args: object, **kwargs: object) -> object:
+        pages.append(method)
+        return original(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(WriterProcess, "call", counted)
+    with running("frontcore", orders=400, seed=9, api_key=KEY) as fc:
+        settings = fc.settings(limit=50)
+        result = api.sync(config(tmp_path / "process.db", settings))
+        assert result.ok and result.rows.new > 400
+        assert pages.count("write_prepared") >= 8  # every page went through the writer process
+
+        threaded = Store(f"sqlite:///{tmp_path / 'thread.db'}")
+        try:
+            source = parse_source("courses", settings)
+            outcome = asyncio.run(sync_source(threaded, "courses", source))
+            assert all(r.ok for r in outcome)
+        finally:
+            threaded.close()
+        assert len(pages) == pages.count("write_prepared")  # the thread-mode store never used a writer
+    assert content(tmp_path / "process.db") == content(tmp_path / "thread.db")
+
+
+def test_a_killed_sync_takes_its_writer_with_it(tmp_path: Path) -> None:
+    with running("frontcore", orders=900, seed=21, api_key=KEY, faults="latency:40") as fc:
+        (tmp_path / "ordersync.toml").write_text(
+            f'[destination]\nurl = "sqlite:///{tmp_path / "orders.db"}"\n\n[sources.courses]\n'
+            f'type = "frontcore"\napi_key = "{KEY}"\nbase_url = "{fc.url}/v2"\nrequests_per_second = 100\n'
+            'limit = 20\nconcurrency = 1\nstreams = ["orders"]\n')
+        proc = subprocess.Popen([sys.executable, "-m", "ordersync", "sync", "-q"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_for(lambda: writers_of(proc.pid)), "the sync started no writer process"
+            writer = writers_of(proc.pid)[0]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert wait_for(lambda: not alive(writer)), "the writer outlived its killed sync"
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_writer_that_dies_fails_the_sync_in_one_line_and_leaves_whole_pages(tmp_path: Path) -> None:
+    db = tmp_path / "orders.db"
+    with running("frontcore", orders=900, seed=5, api_key=KEY, faults="latency:30") as fc:
+        settings = fc.settings(limit=20, concurrency=1, streams=["orders"])
+        outcome: list[api.SyncResult] = []
+        worker = threading.Thread(target=lambda: outcome.append(api.sync(config(db, settings))))
+        worker.start()
+        try:
+            assert wait_for(lambda: writers_of(os.getpid()) and _count(db) >= 100)
+            for pid in writers_of(os.getpid()):
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            worker.join(120)
+        (failed,) = outcome[0].streams
+        assert not failed.ok and "ended unexpectedly" in (failed.error or "")
+        assert "Traceback" not in (failed.error or "")
+        with sqlite3.connect(db) as conn:  # only whole pages: each stored order has all its lines
+            broken = conn.execute("""select count(*) from orders o where json_array_length(o.raw, '$.lines') !=
+                (select count(*) from order_lines l where l.source = o.source and l.order_id = o.order_id)""")
+            assert broken.fetchone()[0] == 0
+        again = api.sync(config(db, settings))  # the next run resumes and ends with every order once
+        assert again.ok
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*), count(distinct order_id) from orders").fetchone() == (900, 900)
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return int(conn.execute("select count(*) from orders").fetchone()[0])
+    except sqlite3.Error:
+        return 0
