@@ -133,6 +133,12 @@ class Page:
     records: list[Record]
     state: StreamState
     requests: int = 1
+    rendered: list[bytes] | None = None  # each record as JSON text, when the paging loop already rendered it
+
+
+class Rendered(bytes):
+    """A record's JSON text, rendered once by the paging loop: stored as the ``raw`` of the row that holds the
+    record itself, instead of being rendered again."""
 
 
 class StreamState(BaseModel):

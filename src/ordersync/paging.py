@@ -70,6 +70,7 @@ class Step(Generic[P]):
     records: list[Record] | None  # None: nothing to store from this answer, ask ``next`` instead
     next: P | None  # None: the pass is complete
     memo: dict[str, Any] = field(default_factory=dict)  # facts for the pass's end (e.g. a range's Last-Modified)
+    rendered: list[bytes] | None = None  # each record as JSON text (by the loop guard), reused as its ``raw``
 
 
 class Paginator(Protocol[P]):
@@ -333,7 +334,7 @@ async def paginate(
             answer = await inflight.pop(keys[0])
             step = paginator.step(at, answer)
             if step.records is not None:
-                guard.check(requests[0].path, at, answer, step.records)
+                step.rendered = guard.check(requests[0].path, at, answer, step.records)
                 if max_record_bytes is not None:
                     _check_sizes(requests[0].path, answer, step.records, max_record_bytes)
             yield at, step
@@ -362,19 +363,22 @@ class LoopGuard:
     seen: set[int] = field(default_factory=set)
     idle: int = 0
 
-    def check(self, path: str, position: BaseModel, answer: Answer, records: list[Record]) -> None:
+    def check(self, path: str, position: BaseModel, answer: Answer, records: list[Record]) -> list[bytes]:
+        """Raise when the pass loops; else each record as JSON text (what its digest is taken of)."""
         at = ", ".join(f"{k}={v}" for k, v in position.model_dump(mode="json").items() if v not in (None, [], ()))
         if answer.records and answer.records == self.previous:
             raise ApiError(f"{path} ({at}) answered the same records as the request before it: the API seems to "
                            "ignore the paging parameters; stopped (the pages before are stored)")
         self.previous = answer.records
-        digests = {hash(orjson.dumps(r)) for r in records}  # one server renders a record the same way each time
+        rendered = [orjson.dumps(r) for r in records]
+        digests = {hash(text) for text in rendered}  # one server renders a record the same way each time
         fresh = digests - self.seen
         self.seen |= digests
         self.idle = self.idle + 1 if answer.records and not fresh else 0
         if self.idle >= self.patience:
             raise ApiError(f"{path} ({at}): {self.patience} answers in a row brought nothing new: the API seems to "
                            "ignore the paging parameters; stopped (the pages before are stored)")
+        return rendered
 
 
 def _check_sizes(path: str, answer: Answer, records: list[Record], limit: int) -> None:
@@ -589,7 +593,7 @@ async def read_stream(
                     run.position = step.next.model_dump(mode="json")
                     state = state.model_copy(update={"run": run})
                 if step.records is not None or finished:
-                    yield Page(step.records or [], state.model_copy(deep=True))
+                    yield Page(step.records or [], state.model_copy(deep=True), rendered=step.rendered)
                 if finished:
                     break
         if not finished and state.run is not None:  # nothing to ask in this pass: complete it without a request

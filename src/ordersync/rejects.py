@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rows
+from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rendered, Rows
 from ordersync.store import Reject
 from ordersync.values import INT64_MAX, INT64_MIN
 
@@ -21,11 +21,13 @@ INTEGERS = tuple((table, tuple(name for name, kind in hints.__annotations__.item
 """The integer columns of each published table (customers have none): where a value may not fit 64 bits."""
 
 
-def normalize_page(normalize: Callable[[Record], Rows], records: list[Record]) -> tuple[Rows, list[Reject]]:
-    """The rows of ``records`` (one version of each key, the last read) and the records that were rejected."""
+def normalize_page(normalize: Callable[[Record], Rows], records: list[Record],
+                   rendered: list[bytes] | None = None) -> tuple[Rows, list[Reject]]:
+    """The rows of ``records`` (one version of each key, the last read) and the records that were rejected.
+    ``rendered``: each record's JSON text, if known, becomes the ``raw`` of the row holding that record."""
     parts: list[Rows] = []
     rejected: list[Reject] = []
-    for record in records:
+    for index, record in enumerate(records):
         try:
             rows = normalize(record)
         except Exception as exc:  # the vendor's data, not our bug: a KeyError, a malformed nested object, ...
@@ -33,6 +35,10 @@ def normalize_page(normalize: Callable[[Record], Rows], records: list[Record]) -
             continue
         problem = check(rows)
         if problem is None:
+            if rendered is not None:
+                for row in (*rows.orders, *rows.customers):
+                    if row["raw"] is record:
+                        row["raw"] = Rendered(rendered[index])
             parts.append(rows)
         else:
             rejected.append(_reject(record, _key(rows), problem))

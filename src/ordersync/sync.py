@@ -165,7 +165,7 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
     source = result.source
     try:
         async for page in pages:
-            rows, rejects = normalize_page(stream.normalize, page.records)
+            rows, rejects = normalize_page(stream.normalize, page.records, page.rendered)
             await settle()
             if stop is not None and stop.is_set():
                 result.interrupted = True

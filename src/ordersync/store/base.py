@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ordersync import history
 from ordersync.errors import StoreError
+from ordersync.model import Rendered
 from ordersync.store import migrations
 from ordersync.store.locks import SourceLock
 from ordersync.store.tables import (
@@ -82,22 +83,29 @@ def content_hash(value: Any) -> str:
 
 
 def row_hash(row: Row, children: Iterable[Row] = ()) -> str:
-    """The hash that decides "unchanged": of a row (``raw`` already JSON text) and its children (an order's lines
-    and payments). ``raw`` is hashed as the text it is, not escaped again inside another JSON document (that
-    second encoding was most of the cost of a write); the other columns as JSON with sorted keys."""
+    """The hash that decides "unchanged": of a row (``raw`` already JSON bytes or text) and its children (an
+    order's lines and payments). ``raw`` is hashed as the text it is, not escaped again inside another JSON
+    document (that second encoding was most of the cost of a write); the other columns as JSON with sorted keys."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (row, *children):
         plain = dict(part)
         raw = plain.pop("raw")
         digest.update(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
         digest.update(b"\x00")
-        digest.update(raw.encode())
+        digest.update(raw if isinstance(raw, bytes) else raw.encode())
         digest.update(b"\x01")
     return digest.hexdigest()
 
 
 def _raw_text(rows: list[Row]) -> list[Row]:
-    return [{**row, "raw": dumps(row["raw"])} for row in rows]
+    """Rows with ``raw`` as JSON bytes (rendered once: see :class:`ordersync.model.Rendered`); bytes, not text, as
+    they are hashed as bytes and cross to a writer process with no encoding."""
+    return [{**row, "raw": bytes(raw) if type(raw := row["raw"]) is Rendered else orjson.dumps(raw)} for row in rows]
+
+
+def _as_text(row: Row) -> Row:
+    """``raw`` decoded for the database, once hashed."""
+    return {**row, "raw": row["raw"].decode()}
 
 
 def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
@@ -109,7 +117,7 @@ def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
 
 
 class PreparedPage(NamedTuple):
-    """A page's rows, one version of each key, with ``raw`` as JSON text: what a writer process receives."""
+    """A page's rows, one version of each key, with ``raw`` as JSON bytes: what a writer process receives."""
 
     orders: list[Row]
     order_lines: list[Row]
@@ -314,7 +322,7 @@ class Store:
                     if changed:
                         ids = [o["order_id"] for o in changed]
                         conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
-                    fresh = [self._complete(table, {**c, "source": source})
+                    fresh = [self._complete(table, {**_as_text(c), "source": source})
                              for c in items if c["order_id"] in chosen]
                     if fresh:
                         self._insert(conn, table, fresh)
@@ -356,7 +364,7 @@ class Store:
                 result.unchanged += 1
                 continue
             complete = self._complete(table, {**row, **extra, "source": source, "synced_at": synced_at,
-                                              "row_hash": row_hash})
+                                              "row_hash": row_hash, "raw": row["raw"].decode()})
             (changed if row[key] in existing else new).append(complete)
         result.new += len(new)
         result.changed += len(changed)

@@ -89,8 +89,14 @@ class SqliteStore(FileLocks, Store):
     def shares_database(self) -> bool:
         return self.path is not None
 
+    @staticmethod
+    def _complete(table: sa.Table, row: Row) -> Row:
+        """As it is: :meth:`_insert` reads each column by name (a missing one is NULL) and writes times in whole
+        seconds, and :meth:`_upsert` completes its rows itself; a copy per row here cost a third of a write."""
+        return row
+
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        self._upsert_small(conn, table, rows)
+        self._upsert_small(conn, table, [Store._complete(table, row) for row in rows])
 
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         """A plain ``executemany`` of tuples, each value converted by its column type's own bind processor (so
@@ -99,9 +105,9 @@ class SqliteStore(FileLocks, Store):
         sql, names, processors = _insert_plan(table, conn.dialect)
         plain = [n for n, f in zip(names, processors, strict=True) if f is None]
         if len(plain) == len(names):
-            conn.exec_driver_sql(sql, [tuple([row[n] for n in names]) for row in rows])
+            conn.exec_driver_sql(sql, [tuple([row.get(n) for n in names]) for row in rows])
             return
-        conn.exec_driver_sql(sql, [tuple([row[n] if f is None else f(row[n])
+        conn.exec_driver_sql(sql, [tuple([row.get(n) if f is None else f(row.get(n))
                                           for n, f in zip(names, processors, strict=True)]) for row in rows])
 
 

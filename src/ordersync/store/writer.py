@@ -36,8 +36,7 @@ _HEADER = struct.Struct("!Q")
 
 def _send(stream: IO[bytes], message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)))
-    stream.write(data)
+    stream.write(_HEADER.pack(len(data)) + data)  # one write: one wake-up of the reader
     stream.flush()
 
 
