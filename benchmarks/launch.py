@@ -52,7 +52,7 @@ def peak_kb(proc):
     return 0
 
 
-peaks = {}
+peaks: dict[int, int] = {}
 
 
 def sample():

@@ -11,9 +11,11 @@ stream or source starts.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,45 +145,60 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
 
 async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIterator[Page], progress: Reporter,
                     result: StreamResult, stop: threading.Event | None) -> None:
-    """Read and normalize page n+1 while page n is written (in a worker thread: the databases' drivers release
-    the GIL while they work), so that both cores are busy. Writes stay strictly in page order, one at a time:
-    each page's rows and state in one transaction, page n's committed before page n+1's starts. A failure leaves
-    every page before it committed, and nothing after it written."""
-    writing: tuple[asyncio.Future[dict[str, WriteResult]], Page, int] | None = None
+    """Read and normalize the next page while earlier ones are written, so that both cores are busy. Writes stay
+    strictly in page order, each page's rows and state in one transaction. In a thread (the databases' drivers
+    release the GIL while they work) one page is written at a time; with a writer process (another core) up to
+    two are queued, so that it never waits for this process, and it refuses the pages after one that failed. A
+    failure leaves every page before it committed, and nothing after it written."""
+    writing: collections.deque[tuple[asyncio.Future[dict[str, WriteResult]], Page, int]] = collections.deque()
+    elsewhere = store.writes_elsewhere
+    depth = 2 if elsewhere else 1
+    sequence = uuid.uuid4().hex  # this pass's pages, for the writer process: none is written after a failed one
+    source = result.source
 
-    async def settle() -> None:
-        nonlocal writing
-        if writing is None:
-            return
-        future, page, rejected = writing
-        writing = None
-        written = await future
+    async def settle_one() -> None:
+        future, page, rejected = writing[0]
+        try:
+            written = await future
+        finally:
+            writing.popleft()
         result.orders.add(written["orders"])
         result.customers.add(written["customers"])
         result.records += len(page.records)
         result.rejected += rejected
         progress.advanced(source, stream.name, len(page.records))
 
-    source = result.source
+    async def settle_all() -> None:
+        while writing:
+            await settle_one()
+
+    def write(page: Page, rows: Any, rejects: list[Any]) -> asyncio.Future[dict[str, WriteResult]]:
+        extra = {"rejects": rejects} if rejects else {}
+        state = page.state.dump()
+        if elsewhere:
+            return asyncio.wrap_future(store.submit_page(sequence, source, api, stream.name, rows, state, **extra))
+        return asyncio.ensure_future(asyncio.to_thread(store.write_page, source, api, stream.name, rows, state,
+                                                       **extra))
+
     try:
         async for page in pages:
             rows, rejects = normalize_page(stream.normalize, page.records, page.rendered)
-            await settle()
+            while len(writing) >= depth:
+                await settle_one()
             if stop is not None and stop.is_set():
+                await settle_all()
                 result.interrupted = True
                 return
-            extra = {"rejects": rejects} if rejects else {}
-            writing = (asyncio.ensure_future(asyncio.to_thread(
-                store.write_page, source, api, stream.name, rows, page.state.dump(), **extra)), page, len(rejects))
+            writing.append((write(page, rows, rejects), page, len(rejects)))
             if stop is not None and stop.is_set():
-                await settle()
+                await settle_all()
                 result.interrupted = True
                 return
-        await settle()
+        await settle_all()
     finally:
-        if writing is not None:  # reading failed while a page was being written: that page still counts
+        while writing:  # reading or writing failed while pages were being written: those that commit still count
             with contextlib.suppress(Exception):
-                await asyncio.shield(settle())
+                await asyncio.shield(settle_one())
 
 
 async def sync_all(

@@ -78,18 +78,18 @@ def config(db: Path, settings: dict[str, object]) -> dict[str, object]:
 def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     pages: list[str] = []
-    original = WriterProcess.call
+    original = WriterProcess.submit
 
     def counted(self: WriterProcess, method: str, *args: object, **kwargs: object) -> object:
         pages.append(method)
         return original(self, method, *args, **kwargs)
 
-    monkeypatch.setattr(WriterProcess, "call", counted)
+    monkeypatch.setattr(WriterProcess, "submit", counted)
     with running("frontcore", orders=400, seed=9, api_key=KEY) as fc:
         settings = fc.settings(limit=50)
         result = api.sync(config(tmp_path / "process.db", settings))
         assert result.ok and result.rows.new > 400
-        assert pages.count("write_prepared") >= 8  # every page went through the writer process
+        assert pages.count("write_in_sequence") >= 8  # every page went through the writer process
 
         threaded = Store(f"sqlite:///{tmp_path / 'thread.db'}")
         try:
@@ -98,7 +98,7 @@ def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
             assert all(r.ok for r in outcome)
         finally:
             threaded.close()
-        assert len(pages) == pages.count("write_prepared")  # the thread-mode store never used a writer
+        assert len(pages) == pages.count("write_in_sequence")  # the thread-mode store never used a writer
     assert content(tmp_path / "process.db") == content(tmp_path / "thread.db")
 
 
@@ -153,3 +153,33 @@ def _count(db: Path) -> int:
             return int(conn.execute("select count(*) from orders").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_after_a_page_fails_in_the_writer_the_queued_page_is_not_written_and_nothing_is_lost(tmp_path: Path) -> None:
+    """The writer process holds a second page while it writes one. If that one fails, the queued page must be
+    refused: written, its state would claim the failed page's orders, and the next run would never read them."""
+    with running("frontcore", orders=300, seed=8, api_key=KEY) as fc:
+        settings = fc.settings(limit=20, concurrency=1, streams=["orders"])
+        scratch = tmp_path / "scratch.db"
+        assert api.sync(config(scratch, settings)).ok
+        with sqlite3.connect(scratch) as conn:  # the order in which pages are read and stored
+            read_order = [order_id for (order_id,) in conn.execute("select order_id from orders order by rowid")]
+        doomed = read_order[110]  # on page 6: the orders of pages 1 to 5 commit, then page 6 fails
+
+        db = tmp_path / "orders.db"
+        Store(f"sqlite:///{db}").close()
+        with sqlite3.connect(db) as conn:  # slow, then fail: the next page is queued behind it by then
+            conn.execute(f"""create trigger boom before insert on orders when new.order_id = '{doomed}' begin
+                select count(*) from (with recursive n(i) as (select 1 union all select i + 1 from n
+                                      where i < 3000000) select i from n);
+                select raise(abort, 'disk full'); end""")
+        failed = api.sync(config(db, settings))
+        (stream,) = failed.streams
+        assert not stream.ok and "disk full" in (stream.error or "")
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select count(*) from orders").fetchone() == (100,)
+            conn.execute("drop trigger boom")
+        again = api.sync(config(db, settings))
+        assert again.ok and again.streams[0].orders.new == 200
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*), count(distinct order_id) from orders").fetchone() == (300, 300)

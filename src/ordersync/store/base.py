@@ -16,6 +16,7 @@ import functools
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypedDict
@@ -116,6 +117,17 @@ def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
     return list(latest.values())
 
 
+def _prepare(rows: Any) -> PreparedPage:
+    """One version of each key, ``raw`` as JSON bytes (hashed and stored as such: the vendor's record exactly as
+    received)."""
+    return PreparedPage(
+        _raw_text(last_wins(rows.orders, ("order_id",))),
+        _raw_text(last_wins(rows.order_lines, ("order_id", "line_no"))),
+        _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no"))),
+        _raw_text(last_wins(rows.customers, ("customer_id",))),
+    )
+
+
 class PreparedPage(NamedTuple):
     """A page's rows, one version of each key, with ``raw`` as JSON bytes: what a writer process receives."""
 
@@ -151,6 +163,7 @@ class Store:
         self._locks: dict[str, tuple[SourceLock, int]] = {}
         self._locks_guard = threading.Lock()
         self._own_runs: set[int] = set()
+        self._failed_sequences: set[str] = set()  # in a writer process: page sequences that stopped on a failure
         self.engine = self._connect(create)
         try:
             self.found_version = migrations.prepare(self.engine, self._migration_lock(), self._migration_tx_lock,
@@ -280,18 +293,37 @@ class Store:
         new or changed. ``rows`` has lists ``orders``, ``order_lines``, ``customers`` and ``payments``.
 
         With a writer process (:meth:`start_writer`) the page is stored there; this returns once it is committed."""
-        # raw as JSON text once: it is hashed and stored as such (the vendor's record exactly as received)
-        page = PreparedPage(
-            _raw_text(last_wins(rows.orders, ("order_id",))),
-            _raw_text(last_wins(rows.order_lines, ("order_id", "line_no"))),
-            _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no"))),
-            _raw_text(last_wins(rows.customers, ("customer_id",))),
-        )
         if self._writer is not None:
-            result: dict[str, WriteResult] = self._writer.call("write_prepared", source, api, stream, page, state,
-                                                               list(rejects))
+            result: dict[str, WriteResult] = self.submit_page(None, source, api, stream, rows, state,
+                                                              rejects=rejects).result()
             return result
-        return self.write_prepared(source, api, stream, page, state, rejects)
+        return self.write_prepared(source, api, stream, _prepare(rows), state, rejects)
+
+    @property
+    def writes_elsewhere(self) -> bool:
+        """Whether pages go to a writer process: then :meth:`submit_page` queues them without waiting."""
+        return self._writer is not None
+
+    def submit_page(self, sequence: str | None, source: str, api: str, stream: str, rows: Any, state: State, *,
+                    rejects: Sequence[Reject] = ()) -> Future[dict[str, WriteResult]]:
+        """Queue a page for the writer process (see :meth:`start_writer`); pages are written in the order they are
+        queued, each in its own transaction. Once a page of ``sequence`` fails, the later pages of that sequence
+        are refused, not written: their state would claim the failed page's records."""
+        assert self._writer is not None, "submit_page needs a writer process (start_writer)"
+        return self._writer.submit("write_in_sequence", sequence, source, api, stream, _prepare(rows), state,
+                                   list(rejects))
+
+    def write_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
+                          state: State, rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
+        """:meth:`write_prepared` in the writer process, unless an earlier page of ``sequence`` failed."""
+        if sequence is not None and sequence in self._failed_sequences:
+            raise StoreError(f"not written: an earlier page of this sync of {source} failed")
+        try:
+            return self.write_prepared(source, api, stream, page, state, rejects)
+        except BaseException:
+            if sequence is not None:
+                self._failed_sequences.add(sequence)
+            raise
 
     def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
                        rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
