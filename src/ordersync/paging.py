@@ -6,8 +6,8 @@ resumes there): it builds the request for a position, may guess the next positio
 position (None: the pass is complete), or no records and another position to ask instead (a window split).
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
-* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
-  (with read-ahead: the next windows asked before the answer, assuming they widen or not as the last one did).
+* :class:`DateWindow`: no pages at all, contiguous date windows sized by the density seen, halved when an answer
+  is too large or too slow (with read-ahead: the windows planned next asked before the answer).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
   creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
@@ -140,10 +140,18 @@ ONE_SECOND = timedelta(seconds=1)
 
 @dataclass
 class DateWindow:
-    """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that does not paginate.
+    """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that answers every record of a
+    window at once (no pages).
 
-    An answer with more than ``split_threshold`` records, too slow or too large, is dropped and its window halved; a
-    small answer doubles the next window, up to ``largest``. One second is the smallest window.
+    An answer that arrived whole holds every record of its window, so it is kept whatever its count. Windows are
+    sized by the density seen: after ``n`` records in ``s`` seconds the next window is ``s × target / n`` long
+    (``target`` is half of ``split_threshold``; an empty answer only doubles it, a fuller one at most multiplies it
+    by eight), between one second and ``largest``. An answer with more than ``split_threshold`` records re-plans
+    the windows after it with that density. Only an answer too slow or too large in bytes is dropped: its window
+    is halved and the other half asked next. One second is the smallest window.
+
+    With read-ahead, ``guess`` plans the next windows before the answers are known and ``step`` follows that plan,
+    so the windows asked ahead are the windows used: only a split or a re-plan wastes a request.
     """
 
     path: str
@@ -156,10 +164,13 @@ class DateWindow:
     too_slow_hint: str  # what to do when even one second is too slow
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
-    growing: bool = False  # the last answer was small: the next window doubles (what ``guess`` assumes)
+    plan: dict[WindowAt, WindowAt] = field(default_factory=dict)  # the window planned after a window
+    rate: float = 0.0  # records per second in the last answer (0: none seen yet, or the last answer was empty)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
+        self.plan.clear()
+        self.rate = 0.0
         return at if at.after < self.end else None
 
     def upper(self, at: WindowAt) -> datetime:
@@ -169,19 +180,34 @@ class DateWindow:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
     def guess(self, at: WindowAt) -> WindowAt | None:
-        """With read-ahead, the windows after ``at`` are asked before its answer is known, assuming the answers
-        keep doing what the last one did (widen after a small answer, else keep the size): true in a sparse
-        stretch of history and in a dense one alike, so only a change of regime or a split wastes a request."""
-        return self._following(at, self.growing) if self.read_ahead > 1 else None
+        """The window planned after ``at`` (planned now if it is not yet): with read-ahead several are asked at
+        once, and ``step`` keeps to the plan, so a guess is wrong only after a split or a re-plan."""
+        return self._following(at) if self.read_ahead > 1 else None
 
-    def _following(self, at: WindowAt, grow: bool) -> WindowAt | None:
+    def _following(self, at: WindowAt) -> WindowAt | None:
+        planned = self.plan.get(at)
+        if planned is not None:
+            return planned
         upper = self.upper(at)
         if upper >= self.end:
             return None
-        seconds = at.seconds
-        if grow:
-            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
-        return WindowAt(after=upper, seconds=max(1, min(seconds, int(self.largest.total_seconds()))))
+        following = WindowAt(after=upper, seconds=self._size(at))
+        self.plan[at] = following
+        return following
+
+    def _size(self, before: WindowAt) -> int:
+        """The length of the window planned after ``before``: the one that holds ``target`` records at the rate
+        seen last (at most 8 times ``before``); while none is seen, twice ``before``."""
+        if self.rate:
+            return self._clamp(min(self.target / self.rate, before.seconds * 8.0))
+        return self._clamp(before.seconds * 2.0)
+
+    @property
+    def target(self) -> int:
+        return max(1, self.split_threshold // 2)
+
+    def _clamp(self, seconds: float) -> int:
+        return max(1, min(int(seconds), int(self.largest.total_seconds())))
 
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
@@ -191,23 +217,59 @@ class DateWindow:
                 raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
-            return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        if len(answer.records) > self.split_threshold and span > ONE_SECOND:
-            self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
-            return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        self.growing = len(answer.records) <= self.split_threshold // 4
-        return Step(answer.records, self._following(at, self.growing))
+            return Step(None, self._split(at, span))
+        records = answer.records
+        surprise = len(records) > self.split_threshold or (bool(records) and not self.rate)
+        self.rate = self._rate(at.after, upper, records, surprise)
+        planned = self.plan.get(at)
+        if planned is not None and self.rate * planned.seconds > self.split_threshold:
+            self.plan.clear()  # the windows planned after this one would hold too much: plan them anew
+        following = self._following(at)
+        self.plan.pop(at, None)
+        return Step(records, following)
 
-    def _check_inside(self, after: datetime, before: datetime, records: list[Record]) -> None:
-        if self.moment is None:
-            return
+    def _rate(self, after: datetime, before: datetime, records: list[Record], surprise: bool) -> float:
+        """Records per second in ``[after, before)``: over the whole window, or, after a surprise (more than
+        ``split_threshold`` records, or the first ones after none), over its latest ``target`` records, which
+        is where the next windows continue (the density where an empty stretch ends, a busy season begins)."""
+        seconds = (before - after).total_seconds()
+        if not surprise or self.moment is None:
+            return len(records) / seconds
+        moments = self._moments(after, before, records)
+        if len(moments) < len(records) or not moments:
+            return len(records) / seconds
+        moments.sort()
+        latest = moments[-min(len(moments), self.target)]
+        return min(len(moments), self.target) / max(1.0, (before - latest).total_seconds())
+
+    def _split(self, at: WindowAt, span: timedelta) -> WindowAt:
+        """Halve a window whose answer was dropped: its first half is asked next, then its second half, then the
+        windows already planned after it (their requests may be answered already)."""
+        half = _half(span)
+        first = WindowAt(after=at.after, seconds=half)
+        rest = WindowAt(after=at.after + timedelta(seconds=half), seconds=int(span.total_seconds()) - half)
+        after = self.plan.pop(at, None)
+        self.plan[first] = rest
+        if after is not None:
+            self.plan[rest] = after
+        return first
+
+    def _moments(self, after: datetime, before: datetime, records: list[Record]) -> list[datetime]:
+        """The records' places on the window axis (those that have one); a record outside the window stops the
+        pass: a server that ignores the filters would answer the same records to every window."""
+        assert self.moment is not None
+        moments = []
         for record in records:
             moment = self.moment(record)
-            if moment is not None and not after <= moment < before:
+            if moment is None:
+                continue
+            moments.append(moment)
+            if not after <= moment < before:
                 raise ApiError(
                     f"{self.path} answered records outside the window asked for ({moment.isoformat()} is not in "
                     f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters, and "
-                    "splitting the window would never end; stopped")
+                    "smaller windows would never hold fewer orders; stopped")
+        return moments
 
 
 def _half(span: timedelta) -> int:
