@@ -7,7 +7,8 @@ position (None: the pass is complete), or no records and another position to ask
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
 * :class:`DateWindow`: no pages at all, contiguous date windows sized by the density seen, halved when an answer
-  is too large or too slow (with read-ahead: the windows planned next asked before the answer).
+  is too large or too slow; a large complete answer is stored in parts (with read-ahead: the windows planned next
+  asked before the answer).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
   creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
@@ -143,15 +144,15 @@ class DateWindow:
     """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that answers every record of a
     window at once (no pages).
 
-    An answer that arrived whole holds every record of its window, so it is kept whatever its count. Windows are
-    sized by the density seen: after ``n`` records in ``s`` seconds the next window is ``s × target / n`` long
-    (``target`` is half of ``split_threshold``; an empty answer only doubles it, a fuller one at most multiplies it
-    by eight), between one second and ``largest``. An answer with more than ``split_threshold`` records re-plans
-    the windows after it with that density. Only an answer too slow or too large in bytes is dropped: its window
-    is halved and the other half asked next. One second is the smallest window.
+    An answer that arrived whole holds every record of its window, so it is kept whatever its count; one with more
+    than ``split_threshold`` records is stored in parts of about ``target`` (half the threshold) records, each
+    part's state naming the rest of the window (a killed run asks for that rest). Windows are sized by the density
+    seen: the next one holds about ``target`` records at the rate of the last answer (at most 8 times as long as
+    the one before; twice as long while no record was seen), between one second and ``largest``. Only an answer
+    too slow or too large in bytes is dropped: its window is halved and the other half asked next.
 
     With read-ahead, ``guess`` plans the next windows before the answers are known and ``step`` follows that plan,
-    so the windows asked ahead are the windows used: only a split or a re-plan wastes a request.
+    so every window asked ahead is used: only a split wastes a request.
     """
 
     path: str
@@ -165,11 +166,13 @@ class DateWindow:
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
     plan: dict[WindowAt, WindowAt] = field(default_factory=dict)  # the window planned after a window
+    parts: dict[WindowAt, tuple[list[Record], float, int | None]] = field(default_factory=dict)  # a large answer's
     rate: float = 0.0  # records per second in the last answer (0: none seen yet, or the last answer was empty)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
         self.plan.clear()
+        self.parts.clear()
         self.rate = 0.0
         return at if at.after < self.end else None
 
@@ -179,9 +182,14 @@ class DateWindow:
     def request(self, at: WindowAt) -> Request:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
+    def held(self, at: WindowAt) -> Answer | None:
+        """The answer for ``at`` if it is the rest of a large answer already read (nothing to ask)."""
+        part = self.parts.get(at)
+        return Answer(part[0], size=part[2]) if part is not None else None
+
     def guess(self, at: WindowAt) -> WindowAt | None:
         """The window planned after ``at`` (planned now if it is not yet): with read-ahead several are asked at
-        once, and ``step`` keeps to the plan, so a guess is wrong only after a split or a re-plan."""
+        once, and ``step`` keeps to the plan, so a guess is wrong only after a split."""
         return self._following(at) if self.read_ahead > 1 else None
 
     def _following(self, at: WindowAt) -> WindowAt | None:
@@ -212,6 +220,10 @@ class DateWindow:
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
         span = upper - at.after
+        part = self.parts.pop(at, None)
+        if part is not None:  # the next part of a large answer: records of its first ``part[1]`` seconds
+            self.rate = len(part[0]) / part[1]
+            return Step(part[0], self._next(at))
         if answer.too_slow is not None or answer.too_large is not None:
             if span <= ONE_SECOND and answer.too_large is not None:
                 raise ApiError(f"{answer.too_large} (even for one second of orders)")
@@ -219,28 +231,69 @@ class DateWindow:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
             return Step(None, self._split(at, span))
         records = answer.records
-        surprise = len(records) > self.split_threshold or (bool(records) and not self.rate)
-        self.rate = self._rate(at.after, upper, records, surprise)
-        planned = self.plan.get(at)
-        if planned is not None and self.rate * planned.seconds > self.split_threshold:
-            self.plan.clear()  # the windows planned after this one would hold too much: plan them anew
+        seconds = span.total_seconds()
+        large = len(records) > self.split_threshold
+        if self.moment is None or not (large or (records and not self.rate)):
+            self.rate = len(records) / seconds
+            return Step(records, self._next(at))
+        moments = self._moments(at.after, upper, records)
+        if len(moments) < len(records):  # some record has no place on the axis: keep the answer in one piece
+            self.rate = len(records) / seconds
+            return Step(records, self._next(at))
+        if large:
+            return self._parts(at, records, moments, answer.size)
+        # the first records after an empty stretch: the density where they are, at the end of the window
+        moments.sort()
+        self.rate = len(moments) / max(1.0, (upper - moments[0]).total_seconds())
+        return Step(records, self._next(at))
+
+    def _next(self, at: WindowAt) -> WindowAt | None:
         following = self._following(at)
         self.plan.pop(at, None)
-        return Step(records, following)
+        return following
 
-    def _rate(self, after: datetime, before: datetime, records: list[Record], surprise: bool) -> float:
-        """Records per second in ``[after, before)``: over the whole window, or, after a surprise (more than
-        ``split_threshold`` records, or the first ones after none), over its latest ``target`` records, which
-        is where the next windows continue (the density where an empty stretch ends, a busy season begins)."""
-        seconds = (before - after).total_seconds()
-        if not surprise or self.moment is None:
-            return len(records) / seconds
-        moments = self._moments(after, before, records)
-        if len(moments) < len(records) or not moments:
-            return len(records) / seconds
-        moments.sort()
-        latest = moments[-min(len(moments), self.target)]
-        return min(len(moments), self.target) / max(1.0, (before - latest).total_seconds())
+    def _parts(self, at: WindowAt, records: list[Record], moments: list[datetime], size: int | None,
+               ) -> Step[WindowAt]:
+        """A complete answer with more than ``split_threshold`` records, as parts of about ``target`` records cut
+        at whole seconds: the first is stored now; each later part is the answer held for the rest of the window,
+        so the state stored with a part names the rest (a killed run asks for it), and no request is made."""
+        upper = self.upper(at)
+        ranked = sorted(zip(moments, range(len(records)), strict=True))
+        cuts: list[int] = []  # seconds from ``at.after`` where a part ends
+        index = 0
+        while len(ranked) - index > self.split_threshold:
+            first = int((ranked[index][0] - at.after).total_seconds())
+            cut = int((ranked[index + self.target][0] - at.after).total_seconds())
+            if cut <= first:  # the part's records all share one second: the part ends after it
+                cut = first + 1
+            if at.after + timedelta(seconds=cut) >= upper:
+                break
+            cuts.append(cut)
+            while index < len(ranked) and ranked[index][0] < at.after + timedelta(seconds=cut):
+                index += 1
+        if not cuts:
+            self.rate = len(records) / (upper - at.after).total_seconds()
+            return Step(records, self._next(at))
+        bounds = [0, *cuts]
+        pieces: list[list[Record]] = [[] for _ in bounds]
+        piece = 0
+        for moment, n in ranked:
+            while piece + 1 < len(bounds) and moment >= at.after + timedelta(seconds=bounds[piece + 1]):
+                piece += 1
+            pieces[piece].append(records[n])
+        following = self.plan.pop(at, None)
+        previous = at
+        for n, start in enumerate(cuts):
+            rest = WindowAt(after=at.after + timedelta(seconds=start), seconds=at.seconds - start)
+            stop = cuts[n + 1] if n + 1 < len(cuts) else (upper - at.after).total_seconds()
+            self.parts[rest] = (pieces[n + 1], max(1.0, stop - start), size)
+            self.plan[previous] = rest
+            previous = rest
+        if following is not None:
+            self.plan[previous] = following
+        last, seconds, _ = self.parts[previous]
+        self.rate = len(last) / seconds  # the windows planned from now on follow the latest part
+        return Step(pieces[0], self._next(at))
 
     def _split(self, at: WindowAt, span: timedelta) -> WindowAt:
         """Halve a window whose answer was dropped: its first half is asked next, then its second half, then the
@@ -267,8 +320,8 @@ class DateWindow:
             if not after <= moment < before:
                 raise ApiError(
                     f"{self.path} answered records outside the window asked for ({moment.isoformat()} is not in "
-                    f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters, and "
-                    "smaller windows would never hold fewer orders; stopped")
+                    f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters; "
+                    "stopped")
         return moments
 
 
@@ -371,28 +424,33 @@ async def paginate(
     the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
-    cancelled. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
+    cancelled. A position whose answer the paginator already ``held`` (a part of a large date-window answer)
+    is not asked. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
     never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}
+    held: Callable[[P], Answer | None] = getattr(paginator, "held", lambda _at: None)  # nothing to ask for these
     guard = LoopGuard()
     window = 1
     try:
         while at is not None:
             chain = [at]
-            while len(chain) < window:
+            asked = int(held(at) is None)  # a held answer costs no request: it takes no place in the window
+            while asked < window:
                 guessed = paginator.guess(chain[-1])
                 if guessed is None:
                     break
                 chain.append(guessed)
+                asked += held(guessed) is None
             requests = [paginator.request(p) for p in chain]
             keys = [_request_key(r) for r in requests]
             stale = [k for k in inflight if k not in keys]
             await _cancel([inflight.pop(k) for k in stale])
-            for key, request in zip(keys, requests, strict=True):
-                if key not in inflight:
+            for key, request, position in zip(keys, requests, chain, strict=True):
+                if key not in inflight and held(position) is None:
                     inflight[key] = asyncio.ensure_future(fetch(request))
-            answer = await inflight.pop(keys[0])
+            ready = held(at)
+            answer = ready if ready is not None else await inflight.pop(keys[0])
             step = paginator.step(at, answer)
             if step.records is not None:
                 guard.check(requests[0].path, at, answer, step.records)
