@@ -168,13 +168,13 @@ class DateWindow:
     eager: ClassVar[bool] = True  # every window up to ``end`` is needed: read ahead from the first request on
     plan: dict[WindowAt, WindowAt] = field(default_factory=dict)  # the window planned after a window
     parts: dict[WindowAt, tuple[list[Record], float, int | None]] = field(default_factory=dict)  # a large answer's
-    rate: float = 0.0  # records per second in the last answer (0: none seen yet, or the last answer was empty)
+    rate: float | None = None  # records per second in the last answer (None: no answer yet)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
         self.plan.clear()
         self.parts.clear()
-        self.rate = 0.0
+        self.rate = None
         return at if at.after < self.end else None
 
     def upper(self, at: WindowAt) -> datetime:
@@ -206,7 +206,10 @@ class DateWindow:
 
     def _size(self, before: WindowAt) -> int:
         """The length of the window planned after ``before``: the one that holds ``target`` records at the rate
-        seen last, at most 8 times ``before`` (so 8 times after an empty answer)."""
+        seen last, at most 8 times ``before`` (so 8 times after an empty answer); before any answer, as long as
+        ``before`` (read ahead from the first request on, a guess must not outgrow what the settings chose)."""
+        if self.rate is None:
+            return before.seconds
         if self.rate:
             return self._clamp(min(self.target / self.rate, before.seconds * 8.0))
         return self._clamp(before.seconds * 8.0)
