@@ -6,8 +6,9 @@ resumes there): it builds the request for a position, may guess the next positio
 position (None: the pass is complete), or no records and another position to ask instead (a window split).
 
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
-* :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
-  (with read-ahead: the next windows asked before the answer, assuming they widen or not as the last one did).
+* :class:`DateWindow`: no pages at all, contiguous date windows sized by the density seen, halved when an answer
+  is too large or too slow; a large complete answer is stored in parts (with read-ahead: the windows planned next
+  asked before the answer).
 * :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
   creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
 
@@ -27,7 +28,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -141,10 +142,18 @@ ONE_SECOND = timedelta(seconds=1)
 
 @dataclass
 class DateWindow:
-    """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that does not paginate.
+    """Contiguous windows ``[after, after + seconds)`` up to ``end``, for an API that answers every record of a
+    window at once (no pages).
 
-    An answer with more than ``split_threshold`` records, too slow or too large, is dropped and its window halved; a
-    small answer doubles the next window, up to ``largest``. One second is the smallest window.
+    An answer that arrived whole holds every record of its window, so it is kept whatever its count; one with more
+    than ``split_threshold`` records is stored in parts of about ``target`` (half the threshold) records, each
+    part's state naming the rest of the window (a killed run asks for that rest). Windows are sized by the density
+    seen: the next one holds about ``target`` records at the rate of the last answer (at most 8 times as long as
+    the one before, and so 8 times after an empty answer), between one second and ``largest``. Only an answer
+    too slow or too large in bytes is dropped: its window is halved and the other half asked next.
+
+    With read-ahead, ``guess`` plans the next windows before the answers are known and ``step`` follows that plan,
+    so every window asked ahead is used: only a split wastes a request.
     """
 
     path: str
@@ -157,10 +166,16 @@ class DateWindow:
     too_slow_hint: str  # what to do when even one second is too slow
     moment: Callable[[Record], datetime | None] | None = None  # a record's place on the window axis
     read_ahead: int = 1
-    growing: bool = False  # the last answer was small: the next window doubles (what ``guess`` assumes)
+    eager: ClassVar[bool] = True  # every window up to ``end`` is needed: read ahead from the first request on
+    plan: dict[WindowAt, WindowAt] = field(default_factory=dict)  # the window planned after a window
+    parts: dict[WindowAt, tuple[list[Record], float, int | None]] = field(default_factory=dict)  # a large answer's
+    rate: float | None = None  # records per second in the last answer (None: no answer yet)
 
     def start(self, saved: dict[str, Any] | None) -> WindowAt | None:
         at = WindowAt.model_validate(saved) if saved else WindowAt(after=self.begin, seconds=self.first_seconds)
+        self.plan.clear()
+        self.parts.clear()
+        self.rate = None
         return at if at.after < self.end else None
 
     def upper(self, at: WindowAt) -> datetime:
@@ -169,46 +184,155 @@ class DateWindow:
     def request(self, at: WindowAt) -> Request:
         return Request(self.path, self.params(at.after, self.upper(at)))
 
-    def guess(self, at: WindowAt) -> WindowAt | None:
-        """With read-ahead, the windows after ``at`` are asked before its answer is known, assuming the answers
-        keep doing what the last one did (widen after a small answer, else keep the size): true in a sparse
-        stretch of history and in a dense one alike, so only a change of regime or a split wastes a request."""
-        return self._following(at, self.growing) if self.read_ahead > 1 else None
+    def held(self, at: WindowAt) -> Answer | None:
+        """The answer for ``at`` if it is the rest of a large answer already read (nothing to ask)."""
+        part = self.parts.get(at)
+        return Answer(part[0], size=part[2]) if part is not None else None
 
-    def _following(self, at: WindowAt, grow: bool) -> WindowAt | None:
+    def guess(self, at: WindowAt) -> WindowAt | None:
+        """The window planned after ``at`` (planned now if it is not yet): with read-ahead several are asked at
+        once, and ``step`` keeps to the plan, so a guess is wrong only after a split."""
+        return self._following(at) if self.read_ahead > 1 else None
+
+    def _following(self, at: WindowAt) -> WindowAt | None:
+        planned = self.plan.get(at)
+        if planned is not None:
+            return planned
         upper = self.upper(at)
         if upper >= self.end:
             return None
-        seconds = at.seconds
-        if grow:
-            seconds = int(min(timedelta(seconds=seconds * 2), self.largest).total_seconds())
-        return WindowAt(after=upper, seconds=max(1, min(seconds, int(self.largest.total_seconds()))))
+        following = WindowAt(after=upper, seconds=self._size(at))
+        self.plan[at] = following
+        return following
+
+    def _size(self, before: WindowAt) -> int:
+        """The length of the window planned after ``before``: the one that holds ``target`` records at the rate
+        seen last, at most 8 times ``before`` (so 8 times after an empty answer); before any answer, as long as
+        ``before`` (read ahead from the first request on, a guess must not outgrow what the settings chose)."""
+        if self.rate is None:
+            return before.seconds
+        if self.rate:
+            return self._clamp(min(self.target / self.rate, before.seconds * 8.0))
+        return self._clamp(before.seconds * 8.0)
+
+    @property
+    def target(self) -> int:
+        return max(1, self.split_threshold // 2)
+
+    def _clamp(self, seconds: float) -> int:
+        return max(1, min(int(seconds), int(self.largest.total_seconds())))
 
     def step(self, at: WindowAt, answer: Answer) -> Step[WindowAt]:
         upper = self.upper(at)
         span = upper - at.after
+        part = self.parts.pop(at, None)
+        if part is not None:  # the next part of a large answer: records of its first ``part[1]`` seconds
+            self.rate = len(part[0]) / part[1]
+            return Step(part[0], self._next(at))
         if answer.too_slow is not None or answer.too_large is not None:
             if span <= ONE_SECOND and answer.too_large is not None:
                 raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
-            return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        if len(answer.records) > self.split_threshold and span > ONE_SECOND:
-            self._check_inside(at.after, upper, answer.records)  # else splitting would never make it smaller
-            return Step(None, at.model_copy(update={"seconds": _half(span)}))
-        self.growing = len(answer.records) <= self.split_threshold // 4
-        return Step(answer.records, self._following(at, self.growing))
+            return Step(None, self._split(at, span))
+        records = answer.records
+        seconds = span.total_seconds()
+        large = len(records) > self.split_threshold
+        if self.moment is None or not (large or (records and not self.rate)):
+            self.rate = len(records) / seconds
+            return Step(records, self._next(at))
+        moments = self._moments(at.after, upper, records)
+        if len(moments) < len(records):  # some record has no place on the axis: keep the answer in one piece
+            self.rate = len(records) / seconds
+            return Step(records, self._next(at))
+        if large:
+            return self._parts(at, records, moments, answer.size)
+        # the first records after an empty stretch: the density where they are, at the end of the window
+        moments.sort()
+        self.rate = len(moments) / max(1.0, (upper - moments[0]).total_seconds())
+        return Step(records, self._next(at))
 
-    def _check_inside(self, after: datetime, before: datetime, records: list[Record]) -> None:
-        if self.moment is None:
-            return
+    def _next(self, at: WindowAt) -> WindowAt | None:
+        following = self._following(at)
+        self.plan.pop(at, None)
+        return following
+
+    def _parts(self, at: WindowAt, records: list[Record], moments: list[datetime], size: int | None,
+               ) -> Step[WindowAt]:
+        """A complete answer with more than ``split_threshold`` records, as parts of about ``target`` records cut
+        at whole seconds: the first is stored now; each later part is the answer held for the rest of the window,
+        so the state stored with a part names the rest (a killed run asks for it), and no request is made."""
+        upper = self.upper(at)
+        ranked = sorted(zip(moments, range(len(records)), strict=True))
+        cuts: list[int] = []  # seconds from ``at.after`` where a part ends
+        index = 0
+        while len(ranked) - index > self.split_threshold:
+            first = int((ranked[index][0] - at.after).total_seconds())
+            cut = int((ranked[index + self.target][0] - at.after).total_seconds())
+            if cut <= first:  # the part's records all share one second: the part ends after it
+                cut = first + 1
+            if at.after + timedelta(seconds=cut) >= upper:
+                break
+            cuts.append(cut)
+            while index < len(ranked) and ranked[index][0] < at.after + timedelta(seconds=cut):
+                index += 1
+        if not cuts:
+            self.rate = len(records) / (upper - at.after).total_seconds()
+            return Step(records, self._next(at))
+        bounds = [0, *cuts]
+        pieces: list[list[Record]] = [[] for _ in bounds]
+        piece = 0
+        for moment, n in ranked:
+            while piece + 1 < len(bounds) and moment >= at.after + timedelta(seconds=bounds[piece + 1]):
+                piece += 1
+            pieces[piece].append(records[n])
+        following = self.plan.pop(at, None)
+        previous = at
+        for n, start in enumerate(cuts):
+            rest = WindowAt(after=at.after + timedelta(seconds=start), seconds=at.seconds - start)
+            stop = cuts[n + 1] if n + 1 < len(cuts) else (upper - at.after).total_seconds()
+            self.parts[rest] = (pieces[n + 1], max(1.0, stop - start), size)
+            self.plan[previous] = rest
+            previous = rest
+        if following is not None:
+            self.plan[previous] = following
+        last, seconds, _ = self.parts[previous]
+        self.rate = len(last) / seconds  # the windows planned from now on follow the latest part
+        return Step(pieces[0], self._next(at))
+
+    def _split(self, at: WindowAt, span: timedelta) -> WindowAt:
+        """Halve a window whose answer was dropped: its first half is asked next, then its second half, then the
+        windows already planned after it (their requests may be answered already)."""
+        half = _half(span)
+        first = WindowAt(after=at.after, seconds=half)
+        rest = WindowAt(after=at.after + timedelta(seconds=half), seconds=int(span.total_seconds()) - half)
+        after = self.plan.pop(at, None)
+        self.plan[first] = rest
+        if after is not None:
+            self.plan[rest] = after
+        return first
+
+    def _moments(self, after: datetime, before: datetime, records: list[Record]) -> list[datetime]:
+        """The records' places on the window axis (those that have one). A record changed while the answer was
+        being written may have moved out of the window: it counts at the window's edge. Most records outside it
+        stop the pass: a server that ignores the filters would answer the same records to every window."""
+        assert self.moment is not None
+        moments: list[datetime] = []
+        outside: list[datetime] = []
+        last = before - timedelta(microseconds=1)
         for record in records:
             moment = self.moment(record)
-            if moment is not None and not after <= moment < before:
-                raise ApiError(
-                    f"{self.path} answered records outside the window asked for ({moment.isoformat()} is not in "
-                    f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters, and "
-                    "splitting the window would never end; stopped")
+            if moment is None:
+                continue
+            if not after <= moment < before:
+                outside.append(moment)
+                moment = min(max(moment, after), last)
+            moments.append(moment)
+        if len(outside) * 2 > len(records):
+            raise ApiError(
+                f"{self.path} answered records outside the window asked for ({outside[0].isoformat()} is not in "
+                f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters; stopped")
+        return moments
 
 
 def _half(span: timedelta) -> int:
@@ -306,32 +430,38 @@ async def paginate(
 ) -> AsyncGenerator[tuple[P, Step[P]], None]:
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
-    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more): ``at`` and
+    Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more, unless the
+    paginator is ``eager``: every position it guesses is needed whatever the answers say): ``at`` and
     the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
-    cancelled. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
+    cancelled. A position whose answer the paginator already ``held`` (a part of a large date-window answer)
+    is not asked. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
     never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}
+    held: Callable[[P], Answer | None] = getattr(paginator, "held", lambda _at: None)  # nothing to ask for these
     guard = LoopGuard()
-    window = 1
+    window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
     try:
         while at is not None:
             chain = [at]
-            while len(chain) < window:
+            asked = int(held(at) is None)  # a held answer costs no request: it takes no place in the window
+            while asked < window:
                 guessed = paginator.guess(chain[-1])
                 if guessed is None:
                     break
                 chain.append(guessed)
+                asked += held(guessed) is None
             requests = [paginator.request(p) for p in chain]
             keys = [_request_key(r) for r in requests]
             stale = [k for k in inflight if k not in keys]
             await _cancel([inflight.pop(k) for k in stale])
-            for key, request in zip(keys, requests, strict=True):
-                if key not in inflight:
+            for key, request, position in zip(keys, requests, chain, strict=True):
+                if key not in inflight and held(position) is None:
                     inflight[key] = asyncio.ensure_future(fetch(request))
-            answer = await inflight.pop(keys[0])
+            ready = held(at)
+            answer = ready if ready is not None else await inflight.pop(keys[0])
             step = paginator.step(at, answer)
             if step.records is not None:
                 step.rendered = guard.check(requests[0].path, at, answer, step.records)

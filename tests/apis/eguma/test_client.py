@@ -51,8 +51,7 @@ def test_full_sync_sends_documented_windows_and_stores_everything(store: Store,
     kept = accepted_windows(rec.exchanges)
     # from the default start_date to "now" minus the 300 s look-back, in Zurich summer time (UTC+2)
     assert_contiguous(kept, "2015-01-01T00:00:00", "2026-06-20T02:00:01")  # up to the run's start
-    assert all(len(ex.body) <= 60 for ex in kept)
-    assert any(len(ex.body) > 60 for ex in rec.exchanges)  # the threshold forced at least one split
+    assert kept == rec.exchanges  # every answer came whole: none was dropped and asked again
     ids = Counter(o["id"] for ex in kept for o in ex.body)
     assert set(ids) == {o["id"] for o in expected} and max(ids.values()) == 1
     assert rows(store, "select count(*) from orders where source = 'v'") == [(300,)]
@@ -69,22 +68,87 @@ def test_windows_widen_after_small_answers(store: Store, monkeypatch: pytest.Mon
     with in_process("eguma", orders=0) as r:
         _, rec = sync_recorded(store, "v", r.settings(window_days=1, start_date="2026-01-01T00:00:00"))
     spans = [local(ex.params["updated_at_before"]) - local(ex.params["updated_at_after"]) for ex in rec.exchanges]
-    assert spans[:4] == [timedelta(days=1), timedelta(days=2), timedelta(days=4), timedelta(days=8)]
-    assert len(rec.exchanges) <= 9
+    assert spans[:3] == [timedelta(days=1), timedelta(days=8), timedelta(days=64)]  # empty: 8 times as long
+    assert len(rec.exchanges) <= 5
 
 
-def test_a_crowded_second_is_accepted_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def pages_written(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict[str, Any] | None]]:
+    """Each page the store writes, as (orders in it, the position its state names for the next window)."""
+    pages: list[tuple[int, dict[str, Any] | None]] = []
+    original = Store.write_page
+
+    def write_page(self: Store, source: str, api: str, stream: str, page: Any, state: Any, **kw: Any) -> Any:
+        pages.append((len(page.orders), (state.get("run") or {}).get("position")))
+        return original(self, source, api, stream, page, state, **kw)
+
+    monkeypatch.setattr(Store, "write_page", write_page)
+    return pages
+
+
+def busy_morning(r: Running) -> list[str]:
+    """Eleven orders on 2026-05-01 from 12:00 local time, one a minute, three of them in one second (12:04)."""
+    made = []
+    for minute in range(9):
+        r.control("POST", "clock", {"now": f"2026-05-01T10:{minute:02d}:00+00:00"})
+        made += [r.control("POST", "orders", {})["id"] for _ in range(3 if minute == 4 else 1)]
+    return made
+
+
+def test_an_answer_above_the_threshold_is_kept_whole_and_stored_in_parts(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """e-guma answers every order of a window: an answer with more orders than split_threshold is complete, so it
+    is not dropped and asked again in halves; it is stored in parts of about half the threshold, cut at whole
+    seconds, each part's state naming the rest of the window; the windows after it are smaller."""
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    pages = pages_written(monkeypatch)
+    with in_process("eguma", orders=0) as r:
+        made = busy_morning(r)
+        results, rec = sync_recorded(store, "v", r.settings(split_threshold=4, start_date="2026-04-30T00:00:00"))
+    assert results[0].ok, results[0].error
+    first = rec.exchanges[0]
+    assert (first.params["updated_at_after"], first.params["updated_at_before"]) == (
+        "2026-04-30T00:00:00", "2026-05-30T00:00:00")  # window_days = 30
+    assert len(first.body) == 11
+    # the window's orders are asked once: the next request starts where the first window ends
+    assert [ex.params["updated_at_after"] for ex in rec.exchanges].count("2026-04-30T00:00:00") == 1
+    assert rec.exchanges[1].params["updated_at_after"] == "2026-05-30T00:00:00"
+    assert local(rec.exchanges[1].params["updated_at_before"]) - local("2026-05-30T00:00:00") < timedelta(days=30)
+    # parts of two orders (half the threshold), the crowded second whole in one part, then the rest (at most the
+    # threshold); each part's state names the rest of the window, the last one the next window
+    assert [(n, (position or {}).get("after")) for n, position in pages[:4]] == [
+        (2, "2026-05-01T12:02:00"), (2, "2026-05-01T12:04:00"), (3, "2026-05-01T12:04:01"),
+        (4, "2026-05-30T00:00:00")]
+    assert pages[1][1] == {"after": "2026-05-01T12:04:00", "seconds": 30 * 86400 - (36 * 3600 + 4 * 60)}
+    ids = [x for (x,) in rows(store, "select order_id from orders where source = 'v'")]
+    assert sorted(ids) == sorted(made)
+
+
+def test_a_run_killed_between_the_parts_of_an_answer_resumes_with_the_rest_of_its_window(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=0) as r:
-        r.control("POST", "clock", {"now": "2026-05-01T10:00:00+00:00"})
-        made = {r.control("POST", "orders", {})["id"] for _ in range(3)}
-        _, rec = sync_recorded(store, "v", r.settings(split_threshold=1, start_date="2026-04-30T00:00:00"))
-    kept = accepted_windows(rec.exchanges)
-    crowded = [ex for ex in kept if len(ex.body) == 3]
-    assert len(crowded) == 1
-    assert crowded[0].params == {**crowded[0].params, "updated_at_after": "2026-05-01T12:00:00",
-                                 "updated_at_before": "2026-05-01T12:00:01"}
-    assert {x for (x,) in rows(store, "select order_id from orders")} == made
+        made = busy_morning(r)
+        settings = r.settings(split_threshold=4, start_date="2026-04-30T00:00:00", concurrency=4)
+        with monkeypatch.context() as patch:
+            original, written = Store.write_page, []
+
+            def write_page(self: Store, *args: Any, **kwargs: Any) -> Any:
+                if len(written) == 2:
+                    raise OSError("killed")
+                written.append(args)
+                return original(self, *args, **kwargs)
+
+            patch.setattr(Store, "write_page", write_page)
+            [broken], _ = sync_recorded(store, "v", settings)
+        [resumed], rec = sync_recorded(store, "v", settings)
+    assert not broken.ok and "killed" in (broken.error or "")
+    assert resumed.ok, resumed.error
+    # the two parts stored before the kill are not asked again: the resumed run asks the rest of the window
+    assert (rec.exchanges[0].params["updated_at_after"], rec.exchanges[0].params["updated_at_before"]) == (
+        "2026-05-01T12:04:00", "2026-05-30T00:00:00")
+    assert resumed.orders.new == len(made) - 4 and resumed.orders.changed == 0
+    stored = rows(store, "select order_id, count(*) from orders where source = 'v' group by order_id")
+    assert sorted(x for x, _ in stored) == sorted(made) and {n for _, n in stored} == {1}
 
 
 def test_slow_answers_are_split_not_failed(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

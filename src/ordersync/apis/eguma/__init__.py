@@ -11,9 +11,9 @@ api_key = "${EGUMA_API_KEY}"         # sent as ?apikey=...; never logged, printe
 # base_url = "https://api.e-guma.ch/v1"
 # timezone = "Europe/Zurich"         # the zone of the API's zone-less timestamps
 # start_date = "2015-01-01T00:00:00" # first run: orders modified at or after this local time
-# window_days = 30                   # first date window; windows halve when too large or slow, then widen
+# window_days = 30                   # first date window; then sized by the density of orders seen
 # max_window_days = 366
-# split_threshold = 1000             # an answer with more orders than this is split
+# split_threshold = 1000             # windows aim at half this many orders; a fuller answer is kept, in parts
 # timeout = 60                       # seconds; a slower answer is split, not failed
 # lookback_seconds = 300             # each run re-reads this much before the last one's end
 # created_at_after = "2024-01-01T00:00:00"   # the documented filters, local time, format 2019-06-04T23:15:14

@@ -25,9 +25,11 @@ class EgumaSettings(SourceSettings):
     updated_at_after: str | None = None
     updated_at_before: str | None = None
     start_date: str = Field(DEFAULT_START, description="first run: orders modified at or after this local time")
-    window_days: float = Field(30.0, gt=0, le=366, description="size of the first date window, in days")
+    window_days: float = Field(30.0, gt=0, le=366, description="size of the first date window (first run), in days")
     max_window_days: float = Field(366.0, gt=0, description="windows never grow beyond this many days")
-    split_threshold: int = Field(1000, ge=1, description="an answer with more orders than this is split in two")
+    split_threshold: int = Field(1000, ge=1, description="the most orders an answer should hold: windows are sized "
+                                 "for about half as many at the density seen; an answer with more is kept and "
+                                 "stored in parts, and the next windows are smaller")
     lookback_seconds: int = Field(300, ge=0, description="each run re-reads this much before the last one's end")
 
     @field_validator("created_at_after", "created_at_before", "updated_at_after", "updated_at_before", "start_date")
