@@ -103,12 +103,14 @@ class SqliteStore(FileLocks, Store):
         stored values are exactly what SQLAlchemy would store): a page's inserts without SQLAlchemy's per-row
         parameter handling, which cost more than SQLite's own work."""
         sql, names, processors = _insert_plan(table, conn.dialect)
-        plain = [n for n, f in zip(names, processors, strict=True) if f is None]
-        if len(plain) == len(names):
-            conn.exec_driver_sql(sql, [tuple([row.get(n) for n in names]) for row in rows])
-            return
-        conn.exec_driver_sql(sql, [tuple([row.get(n) if f is None else f(row.get(n))
-                                          for n, f in zip(names, processors, strict=True)]) for row in rows])
+        converted = [(i, f) for i, f in enumerate(processors) if f is not None]
+        params: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = list(map(row.get, names))  # a missing column is NULL
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            params.append(tuple(values))
+        conn.exec_driver_sql(sql, params)
 
 
 def _utc_text(value: Any) -> str | None:
