@@ -214,10 +214,12 @@ class HttpClient:
         json: Any = None,
         ok: Iterable[int] = (200,),
         retry_slow: bool = True,
+        max_bytes: int | None = None,
     ) -> Response:
         """Send one request, retrying what is worth retrying; raise a clear error for any other answer.
 
         With ``retry_slow=False`` an answer slower than the timeout raises :class:`TooSlowError` at once.
+        ``max_bytes`` lowers the body limit for this request (:class:`TooLargeError` past it, never read whole).
         """
         ok_statuses = frozenset(ok)
         where = self.describe(method, path, params)
@@ -231,7 +233,8 @@ class HttpClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(method, path, params, headers, json, ok_statuses, where, retry_slow)
+                    return await self._send_once(method, path, params, headers, json, ok_statuses, where, retry_slow,
+                                                 max_bytes)
         except _Retryable as exc:
             if exc.status is None:
                 raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc}") from None
@@ -252,6 +255,7 @@ class HttpClient:
         ok_statuses: frozenset[int],
         where: str,
         retry_slow: bool = True,
+        max_bytes: int | None = None,
     ) -> Response:
         if self._limiter is not None:
             await self._limiter.acquire()
@@ -262,7 +266,7 @@ class HttpClient:
             async with self._client.stream(
                 method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
             ) as raw:
-                content = await self._read_capped(raw, where)
+                content = await self._read_capped(raw, where, max_bytes)
         except httpx.ReadTimeout:
             if not retry_slow:
                 raise TooSlowError(f"{where} took longer than {self.settings.timeout:g}s") from None
@@ -296,9 +300,9 @@ class HttpClient:
             )
         raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}", raw.status_code)
 
-    async def _read_capped(self, raw: httpx.Response, where: str) -> bytes:
+    async def _read_capped(self, raw: httpx.Response, where: str, max_bytes: int | None = None) -> bytes:
         """The body, read in chunks; past ``max_body_bytes`` (decoded) the answer is refused, not read whole."""
-        cap = self.settings.max_body_bytes
+        cap = min(self.settings.max_body_bytes, max_bytes or self.settings.max_body_bytes)
         declared = raw.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap and "content-encoding" not in raw.headers:
             raise self._too_large(where, cap)

@@ -190,6 +190,26 @@ def test_answers_too_large_are_split_not_failed(store: Store, monkeypatch: pytes
     assert all(len(orjson.dumps(ex.body)) <= limit for ex in accepted_windows(rec.exchanges))
 
 
+def test_a_roomy_window_answering_megabytes_is_halved_before_it_is_parsed(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows asked ahead across a quiet stretch can come back holding a year of orders: parsed whole, they would
+    hold hundreds of megabytes. Past ``ROOMY_WINDOW_BYTES`` such an answer is halved unread (far below
+    ``max_body_mb``), and every order is still stored once."""
+    import ordersync.apis.eguma.client as eguma_client
+
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    cap = 20_000
+    monkeypatch.setattr(eguma_client, "ROOMY_WINDOW_BYTES", cap)
+    with in_process("eguma", orders=80, seed=2) as r:
+        expected = {o["id"] for o in everything(r)}  # type: ignore[arg-type]
+        results, rec = sync_recorded(store, "v", r.settings(window_days=366))
+    assert results[0].ok, results[0].error
+    stored = [x for (x,) in rows(store, "select order_id from orders")]
+    assert set(stored) == expected and len(stored) == len(expected)
+    assert any(len(orjson.dumps(ex.body)) > cap for ex in rec.exchanges)  # the year-long window was too roomy
+    assert all(len(orjson.dumps(ex.body)) <= cap for ex in accepted_windows(rec.exchanges))
+
+
 def test_too_large_even_for_one_second_is_one_clear_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=0, api_key="k-9f8e7d6c5b") as r:
