@@ -172,24 +172,26 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
         while writing:
             await settle_one()
 
-    def write(page: Page, rows: Any, rejects: list[Any]) -> asyncio.Future[dict[str, WriteResult]]:
+    def write(page: Page, rows: Any, rejects: list[Any], writer_behind: bool) -> asyncio.Future[dict[str, WriteResult]]:
         extra = {"rejects": rejects} if rejects else {}
         state = page.state.dump()
-        if elsewhere:
-            return asyncio.wrap_future(store.submit_page(sequence, source, api, stream.name, rows, state, **extra))
+        if elsewhere:  # the writer process was the slower one: hash here, where there is time to spare
+            return asyncio.wrap_future(store.submit_page(sequence, source, api, stream.name, rows, state,
+                                                         hashed=writer_behind, **extra))
         return asyncio.ensure_future(asyncio.to_thread(store.write_page, source, api, stream.name, rows, state,
                                                        **extra))
 
     try:
         async for page in pages:
             rows, rejects = normalize_page(stream.normalize, page.records, page.rendered)
+            writer_behind = len(writing) >= depth and not writing[0][0].done()
             while len(writing) >= depth:
                 await settle_one()
             if stop is not None and stop.is_set():
                 await settle_all()
                 result.interrupted = True
                 return
-            writing.append((write(page, rows, rejects), page, len(rejects)))
+            writing.append((write(page, rows, rejects, writer_behind), page, len(rejects)))
             if stop is not None and stop.is_set():
                 await settle_all()
                 result.interrupted = True

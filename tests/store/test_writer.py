@@ -90,6 +90,9 @@ def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
         result = api.sync(config(tmp_path / "process.db", settings))
         assert result.ok and result.rows.new > 400
         assert pages.count("write_in_sequence") >= 8  # every page went through the writer process
+        again = api.sync(config(tmp_path / "process.db", settings), full_refresh=True)
+        # hashed in either process (the sync process hashes when the writer is behind): the same hashes
+        assert again.ok and again.rows.changed == 0 and again.rows.unchanged > 400
 
         threaded = Store(f"sqlite:///{tmp_path / 'thread.db'}")
         try:
@@ -183,3 +186,30 @@ def test_after_a_page_fails_in_the_writer_the_queued_page_is_not_written_and_not
         assert again.ok and again.streams[0].orders.new == 200
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*), count(distinct order_id) from orders").fetchone() == (300, 300)
+
+
+def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: Path) -> None:
+    """The sync process hashes a page when the writer is the slower one; either way a page read again unchanged
+    must count as unchanged, or every later run would rewrite (and version) every order."""
+    from datetime import UTC, datetime
+
+    from ordersync.model import Rows
+    from ordersync.store.base import _prepare
+
+    created = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    rows = Rows(
+        orders=[{"order_id": "A-1", "api": "frontcore", "currency": "NOK", "total_minor": 125050, "is_paid": True,
+                 "created_at": created, "updated_at": created, "raw": {"id": "A-1", "lines": [1, 2], "ø": "æ"}}],
+        order_lines=[{"order_id": "A-1", "line_no": n, "quantity": n, "raw": {"n": n}} for n in (1, 2)],
+        customers=[{"customer_id": "C-9", "name": "Kari", "created_at": created, "raw": {"id": "C-9"}}],
+    )
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    try:
+        for first, second in ((True, False), (False, True)):
+            source = f"s-{first}"
+            new = store.write_prepared(source, "frontcore", "orders", _prepare(rows, hashed=first), {})
+            again = store.write_prepared(source, "frontcore", "orders", _prepare(rows, hashed=second), {})
+            assert (new["orders"].new, new["customers"].new) == (1, 1)
+            assert (again["orders"].unchanged, again["customers"].unchanged) == (1, 1)
+    finally:
+        store.close()

@@ -117,15 +117,30 @@ def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
     return list(latest.values())
 
 
-def _prepare(rows: Any) -> PreparedPage:
+def _prepare(rows: Any, hashed: bool = False) -> PreparedPage:
     """One version of each key, ``raw`` as JSON bytes (hashed and stored as such: the vendor's record exactly as
-    received)."""
-    return PreparedPage(
+    received); with ``hashed``, the rows' hashes too (else the writer computes them)."""
+    page = PreparedPage(
         _raw_text(last_wins(rows.orders, ("order_id",))),
         _raw_text(last_wins(rows.order_lines, ("order_id", "line_no"))),
         _raw_text(last_wins(getattr(rows, "payments", []), ("order_id", "payment_no"))),
         _raw_text(last_wins(rows.customers, ("customer_id",))),
     )
+    return page._replace(hashes=page_hashes(page)) if hashed else page
+
+
+def page_hashes(page: PreparedPage) -> tuple[list[str], list[str]]:
+    """The hash of each order (with its lines and payments) and of each customer of a page."""
+    children: dict[str, dict[str, list[Row]]] = {}
+    for name, items in (("lines", page.order_lines), ("payments", page.payments)):
+        for child in items:
+            children.setdefault(child["order_id"], {"lines": [], "payments": []})[name].append(child)
+    empty: dict[str, list[Row]] = {"lines": [], "payments": []}
+    order_hashes = []
+    for o in page.orders:
+        mine = children.get(o["order_id"], empty)
+        order_hashes.append(row_hash(o, [*mine["lines"], *mine["payments"]]))
+    return order_hashes, [row_hash(c) for c in page.customers]
 
 
 class PreparedPage(NamedTuple):
@@ -135,6 +150,7 @@ class PreparedPage(NamedTuple):
     order_lines: list[Row]
     payments: list[Row]
     customers: list[Row]
+    hashes: tuple[list[str], list[str]] | None = None  # (orders, customers), when the sync process had the time
 
 
 class Store:
@@ -305,12 +321,13 @@ class Store:
         return self._writer is not None
 
     def submit_page(self, sequence: str | None, source: str, api: str, stream: str, rows: Any, state: State, *,
-                    rejects: Sequence[Reject] = ()) -> Future[dict[str, WriteResult]]:
+                    rejects: Sequence[Reject] = (), hashed: bool = False) -> Future[dict[str, WriteResult]]:
         """Queue a page for the writer process (see :meth:`start_writer`); pages are written in the order they are
         queued, each in its own transaction. Once a page of ``sequence`` fails, the later pages of that sequence
-        are refused, not written: their state would claim the failed page's records."""
+        are refused, not written: their state would claim the failed page's records. ``hashed``: hash the rows
+        here (the caller knows the writer is the slower of the two processes)."""
         assert self._writer is not None, "submit_page needs a writer process (start_writer)"
-        return self._writer.submit("write_in_sequence", sequence, source, api, stream, _prepare(rows), state,
+        return self._writer.submit("write_in_sequence", sequence, source, api, stream, _prepare(rows, hashed), state,
                                    list(rejects))
 
     def write_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
@@ -330,17 +347,8 @@ class Store:
         """:meth:`write_page`'s database part, in whichever process writes."""
         synced_at = now_utc()
         results = {"orders": WriteResult(), "customers": WriteResult()}
-        page_orders, lines, pays, page_customers = page
-        children: dict[str, dict[str, list[Row]]] = {}
-        for name, items in (("lines", lines), ("payments", pays)):
-            for child in items:
-                children.setdefault(child["order_id"], {"lines": [], "payments": []})[name].append(child)
-        empty: dict[str, list[Row]] = {"lines": [], "payments": []}
-        order_hashes = []
-        for o in page_orders:
-            mine = children.get(o["order_id"], empty)
-            order_hashes.append(row_hash(o, [*mine["lines"], *mine["payments"]]))
-        customer_hashes = [row_hash(c) for c in page_customers]
+        page_orders, lines, pays, page_customers, hashes = page
+        order_hashes, customer_hashes = hashes or page_hashes(page)
         with self.transaction() as conn:
             replaced: dict[str, str] = {}  # order id -> the raw a changed order replaces, for its history
             new, changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes,
