@@ -126,7 +126,8 @@ class PrioClient(SourceClient):
             since = datetime.fromisoformat(at.since) if at.since else lo
             return {**self.filter_params(), "order_created_from": rfc3339(since), "order_created_to": rfc3339(hi),
                     "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page, "page": at.page}
+                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page,
+                    **({"page": at.page} if at.start is None else {"start_index": at.start})}
 
         def conditional(stored: str | None) -> dict[str, str]:
             since = http_date(stored) if incremental else None
@@ -203,6 +204,7 @@ class PrioClient(SourceClient):
         items = data["items"]
         return Answer([r for r in items if isinstance(r, dict)], total_pages=as_int(data.get("total_pages")),
                       page_size=as_int(data.get("items_per_page")) or len(items) or 1,
-                      page_index=as_int(data.get("page_index")), last_modified=response.headers.get("last-modified"),
+                      page_index=as_int(data.get("page_index")), total_items=as_int(data.get("total_items")),
+                      last_modified=response.headers.get("last-modified"),
                       size=len(response.content))
 
