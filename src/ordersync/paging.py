@@ -8,8 +8,9 @@ position (None: the pass is complete), or no records and another position to ask
 * :class:`PageNumber`: ``page=1, 2, ...``; ends at a short page or at the announced last page; reads ahead.
 * :class:`DateWindow`: no pages at all, contiguous date windows that halve when an answer is too large or too slow
   (with read-ahead: the next windows asked before the answer, assuming they widen or not as the last one did).
-* :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
-  creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
+* :class:`Keyset`: creation ranges read in ascending creation order (Prio), with ``If-Modified-Since`` per range;
+  pages by keyset (from the last creation time read), or by index once the total is known, each index page
+  checked by the keyset anchor it must begin with; with read-ahead, several index pages and ranges at once.
 
 A stream whose API does not promise that every change moves its cursor field declares a :class:`RollingSweep`:
 each incremental run then adds a ``sweep`` pass over one slice of the older creation days, sized so that the whole
@@ -372,39 +373,50 @@ async def paginate(
     the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
-    cancelled. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
-    never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
+    cancelled. The requests that follow a step are sent before the step is yielded, so they are in flight while
+    the caller stores its page. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass
+    whose pages never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}
     guard = LoopGuard()
     window = 1
+
+    async def ask(first: P) -> tuple[Request, Hashable]:
+        """Send ``first`` and the positions ``guess`` predicts after it (``window`` in all) that are not in flight
+        yet; cancel what is in flight and no longer predicted. Returns ``first``'s request and its key."""
+        chain = [first]
+        while len(chain) < window:
+            guessed = paginator.guess(chain[-1])
+            if guessed is None:
+                break
+            chain.append(guessed)
+        requests = [paginator.request(p) for p in chain]
+        keys = [_request_key(r) for r in requests]
+        stale = [k for k in inflight if k not in keys]
+        await _cancel([inflight.pop(k) for k in stale])
+        for key, request in zip(keys, requests, strict=True):
+            if key not in inflight:
+                inflight[key] = asyncio.ensure_future(fetch(request))
+        return requests[0], keys[0]
+
     try:
+        if at is not None:
+            request, key = await ask(at)
         while at is not None:
-            chain = [at]
-            while len(chain) < window:
-                guessed = paginator.guess(chain[-1])
-                if guessed is None:
-                    break
-                chain.append(guessed)
-            requests = [paginator.request(p) for p in chain]
-            keys = [_request_key(r) for r in requests]
-            stale = [k for k in inflight if k not in keys]
-            await _cancel([inflight.pop(k) for k in stale])
-            for key, request in zip(keys, requests, strict=True):
-                if key not in inflight:
-                    inflight[key] = asyncio.ensure_future(fetch(request))
-            answer = await inflight.pop(keys[0])
+            answer = await inflight.pop(key)
             step = paginator.step(at, answer)
             if step.records is not None:
-                guard.check(requests[0].path, at, answer, step.records)
+                guard.check(request.path, at, answer, step.records)
                 if max_record_bytes is not None:
-                    _check_sizes(requests[0].path, answer, step.records, max_record_bytes)
-            yield at, step
+                    _check_sizes(request.path, answer, step.records, max_record_bytes)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
                 await _cancel(list(inflight.values()))
                 inflight.clear()
-            at = step.next
             window = max(1, paginator.read_ahead)
+            if step.next is not None:  # the next requests leave before this page is stored, not after
+                request, key = await ask(step.next)
+            yield at, step
+            at = step.next
     finally:
         await _cancel(list(inflight.values()))
 

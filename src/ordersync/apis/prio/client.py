@@ -4,10 +4,13 @@ Plan (one stream, ``orders``):
 
 * every pass walks creation windows of ``window_days`` from ``order_created_from`` to now, always with an explicit
   ``order_created_from``/``order_created_to`` (without one Prio silently returns only the last 3 months);
-* within a window, orders come sorted ``ASC`` by ``ORDER_CREATED``; each request starts at the creation time of
-  the last order read (keyset paging), so orders entering or leaving the result while we page (a status filter,
-  an ``order_modified`` filter) can never shift an unread order past us; orders already read at that same
-  instant are dropped from the next answer. The page size is the one the server answers with, not the one asked;
+* within a window, orders come sorted ``ASC`` by ``ORDER_CREATED``. The first request (and any after a surprise)
+  starts at the creation time of the last order read (keyset paging), so orders entering or leaving the result
+  while we page (a status filter, an ``order_modified`` filter) can never shift an unread order past us; orders
+  already read at that same instant are dropped from the next answer. Once an answer announces ``total_items``,
+  the rest of the query is read by ``start_index`` from the last order read (one order of overlap, which must
+  come back first: else the window goes on by keyset from it), ``concurrency`` requests at once. The page size
+  is the one the server answers with, not the one asked;
 * incremental passes add ``order_modified`` = the cursor (:func:`ordersync.cursor.next_cursor`; new orders count
   as modified) and, on each window's first request, ``If-Modified-Since`` = the window's stored ``Last-Modified``:
   an unchanged window answers 304 and costs one request.
