@@ -269,9 +269,11 @@ class Keyset:
     conditional: Callable[[str | None], dict[str, str]]  # headers of a range's first request, from its stored value
     clamp: Callable[[str], str | None]  # the Last-Modified to remember for a completed range
     read_ahead: int = 1
+    spare: int = 0  # predicted pages sent ahead of the caller's use (see :func:`paginate`)
     patience: int = 3  # restarts in a row after which index requests are given up for the pass
     restarts: int = 0
     by_index: bool = True
+    dense: bool = False  # the last query answered held more than one page
 
     def start(self, saved: dict[str, Any] | None) -> KeysetAt | None:
         at = KeysetAt.model_validate(saved) if saved else KeysetAt()
@@ -288,15 +290,20 @@ class Keyset:
 
     def guess(self, at: KeysetAt) -> KeysetAt | None:
         """The next index page of the same query while the known total says there is one, else the first page of
-        the next creation range (ranges are independent). A guess needs only what the request is made of: its
-        anchor is filled in by the step that reaches it."""
+        the next creation range (ranges are independent). After a keyset page, its index pages are guessed too
+        when the last query answered held more than a page (``dense``: the next range of a dense stretch, a
+        restart inside one), so that a new range does not wait for its first answer to be used before its pages
+        are asked. A guess needs only what the request is made of: its anchor is filled in by the step that
+        reaches it."""
         if self.read_ahead <= 1:
             return None
-        if self.by_index and at.start is not None and at.total is not None and at.per_page and at.per_page > 1:
-            following = at.start + at.per_page - 1
-            if following < at.total:
-                return KeysetAt(range=at.range, since=at.since, skip=at.skip, start=following, per_page=at.per_page,
-                                total=at.total)
+        size = at.per_page
+        if self.by_index and size and size > 1:
+            if at.start is not None and (at.total is None or at.start + size - 1 < at.total):
+                return KeysetAt(range=at.range, since=at.since, skip=at.skip, start=at.start + size - 1,
+                                per_page=size, total=at.total)
+            if at.start is None and self.dense:  # a keyset page, full like the last query's: its index pages
+                return KeysetAt(range=at.range, since=at.since, skip=at.skip, start=at.page * size, per_page=size)
         if at.range + 1 >= len(self.ranges):
             return None
         return KeysetAt(range=at.range + 1, per_page=at.per_page)
@@ -308,8 +315,12 @@ class Keyset:
             modified = self.stored.get(key) if answer.not_modified else answer.last_modified
             at = at.model_copy(update={"range_modified": modified})
         if answer.not_modified:
+            self.dense = False
             return self._range_done(at, [], key)
         answered = answer.records
+        size = answer.page_size or len(answered) or 1
+        if answer.total_items is not None:
+            self.dense = answer.total_items > size
         fresh = answered
         if at.anchor is not None:
             if not answered or self.id_of(answered[0]) != at.anchor:
@@ -320,7 +331,6 @@ class Keyset:
             fresh = answered[1:]  # the anchor itself was read already
         skip = set(at.skip)
         records = [r for r in fresh if self.id_of(r) not in skip]
-        size = answer.page_size or len(answered) or 1
         first = at.start if at.start is not None else (at.page - 1) * size + 1
         last = first + len(answered) - 1  # the index of the answer's last record in the query
         done = len(answered) < size or (answer.total_items is not None and last >= answer.total_items) or (
@@ -374,36 +384,51 @@ async def paginate(
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
     cancelled. The requests that follow a step are sent before the step is yielded, so they are in flight while
-    the caller stores its page. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass
-    whose pages never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
+    the caller stores its page. A paginator whose guesses are rarely wrong may declare ``spare`` (default 0):
+    that many further predicted positions are sent whenever an answer arrives and fewer than ``read_ahead`` are
+    unanswered, so the requests in flight do not wait for the caller to use the answers before them (at most
+    ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay strictly in order.
+    :class:`LoopGuard` stops a pass whose pages never end; a record larger than ``max_record_bytes`` stops it
+    before its page is stored.
     """
-    inflight: dict[Hashable, asyncio.Task[Answer]] = {}
+    inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
+    queued: list[tuple[Hashable, Request]] = []  # predicted, sent as soon as fewer than ``window`` are unanswered
     guard = LoopGuard()
     window = 1
 
+    def launch(_done: object = None) -> None:
+        while queued and sum(not task.done() for task in inflight.values()) < window:
+            key, request = queued.pop(0)
+            task = asyncio.ensure_future(fetch(request))
+            task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
+            inflight[key] = task
+
     async def ask(first: P) -> tuple[Request, Hashable]:
-        """Send ``first`` and the positions ``guess`` predicts after it (``window`` in all) that are not in flight
-        yet; cancel what is in flight and no longer predicted. Returns ``first``'s request and its key."""
+        """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
+        more queued) that are not sent yet; cancel what is sent and no longer predicted. Returns ``first``'s
+        request and its key (``first`` is always sent: at most ``window`` - 1 others are unanswered here)."""
+        depth = window + (getattr(paginator, "spare", 0) if window > 1 else 0)
         chain = [first]
-        while len(chain) < window:
+        while len(chain) < depth:
             guessed = paginator.guess(chain[-1])
             if guessed is None:
                 break
             chain.append(guessed)
         requests = [paginator.request(p) for p in chain]
         keys = [_request_key(r) for r in requests]
+        queued.clear()
         stale = [k for k in inflight if k not in keys]
         await _cancel([inflight.pop(k) for k in stale])
-        for key, request in zip(keys, requests, strict=True):
-            if key not in inflight:
-                inflight[key] = asyncio.ensure_future(fetch(request))
+        queued.extend((k, r) for k, r in zip(keys, requests, strict=True) if k not in inflight)
+        launch()
         return requests[0], keys[0]
 
     try:
         if at is not None:
             request, key = await ask(at)
         while at is not None:
-            answer = await inflight.pop(key)
+            answer = await inflight[key]  # still counted as unanswered while awaited
+            del inflight[key]
             step = paginator.step(at, answer)
             if step.records is not None:
                 guard.check(request.path, at, answer, step.records)
@@ -418,6 +443,7 @@ async def paginate(
             yield at, step
             at = step.next
     finally:
+        queued.clear()
         await _cancel(list(inflight.values()))
 
 

@@ -143,7 +143,8 @@ class PrioClient(SourceClient):
         return Keyset(
             "orders", params, windows(s.created_from(), run.end, s.window_days), key=rfc3339,
             id_of=lambda r: str(r.get("order_reference")), created=lambda r: utc(r.get("order_created")),
-            stored=state.ranges, conditional=conditional, clamp=clamp, read_ahead=s.concurrency)
+            stored=state.ranges, conditional=conditional, clamp=clamp, read_ahead=s.concurrency,
+            spare=s.concurrency)
 
     @staticmethod
     def finish(_kind: str, state: PrioState) -> PrioState:
