@@ -76,6 +76,7 @@ class Step(Generic[P]):
 
 class Paginator(Protocol[P]):
     read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
+    # optional ``spare: int``: further predicted positions sent before the caller uses the answers (paginate)
 
     def start(self, saved: dict[str, Any] | None) -> P | None: ...
     def request(self, at: P) -> Request: ...
