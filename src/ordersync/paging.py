@@ -76,7 +76,7 @@ class Step(Generic[P]):
 
 class Paginator(Protocol[P]):
     read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
-    # optional ``spare: int``: further predicted positions sent before the caller uses the answers (paginate)
+    # optional ``spare: int`` (> 0): requests sent ahead of the caller's use of the answers (see paginate)
 
     def start(self, saved: dict[str, Any] | None) -> P | None: ...
     def request(self, at: P) -> Request: ...
@@ -384,13 +384,13 @@ async def paginate(
     the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
-    cancelled. The requests that follow a step are sent before the step is yielded, so they are in flight while
-    the caller stores its page. A paginator whose guesses are rarely wrong may declare ``spare`` (default 0):
-    that many further predicted positions are sent whenever an answer arrives and fewer than ``read_ahead`` are
-    unanswered, so the requests in flight do not wait for the caller to use the answers before them (at most
-    ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay strictly in order.
-    :class:`LoopGuard` stops a pass whose pages never end; a record larger than ``max_record_bytes`` stops it
-    before its page is stored.
+    cancelled. A paginator whose guesses are rarely wrong may declare ``spare`` (default 0: none of this): the
+    requests that follow a step are then sent before the step is yielded (in flight while the caller stores its
+    page), and ``spare`` further predicted positions are sent whenever an answer arrives and fewer than
+    ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the answers before
+    them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay strictly
+    in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than ``max_record_bytes``
+    stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
     queued: list[tuple[Hashable, Request]] = []  # predicted, sent as soon as fewer than ``window`` are unanswered
@@ -424,10 +424,12 @@ async def paginate(
         launch()
         return requests[0], keys[0]
 
+    eager = getattr(paginator, "spare", 0) > 0
+    sent = False  # the requests of ``at`` and its chain were sent before the step before it was yielded
     try:
-        if at is not None:
-            request, key = await ask(at)
         while at is not None:
+            if not sent:
+                request, key = await ask(at)
             answer = await inflight[key]  # still counted as unanswered while awaited
             del inflight[key]
             step = paginator.step(at, answer)
@@ -439,7 +441,9 @@ async def paginate(
                 await _cancel(list(inflight.values()))
                 inflight.clear()
             window = max(1, paginator.read_ahead)
-            if step.next is not None:  # the next requests leave before this page is stored, not after
+            sent = eager and step.next is not None
+            if sent:  # the next requests leave before this page is stored, not after
+                assert step.next is not None
                 request, key = await ask(step.next)
             yield at, step
             at = step.next
