@@ -209,3 +209,64 @@ def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers
     read, ahead = asyncio.run(main())
     assert read == [str(r["id"]) for r in records]
     assert most == 3 and ahead == (3 + spare if spare else 0)
+
+
+def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hold_every_slot() -> None:
+    """``read_ahead`` 2 and 2 spare: page 2's answer frees a slot that page 4 takes at once; page 2's step then goes
+    to page 9, which no guess predicted, while pages 3 and 4 (still predicted after 9) hold both slots. Page 9 is
+    sent in page 4's place (page 4 waits for a slot again), never a third request at once."""
+    from dataclasses import dataclass
+
+    from ordersync.paging import Answer, PageAt, Request, Step, paginate
+
+    after = {2: 9, 9: 3}  # the position after each page: 1, 2, 9, 3, 4, 5
+
+    @dataclass
+    class Jumping:
+        read_ahead: int = 2
+        spare: int = 2
+
+        def start(self, saved: dict[str, Any] | None) -> PageAt:
+            return PageAt(page=1)
+
+        def request(self, at: PageAt) -> Request:
+            return Request("/p", {"page": at.page})
+
+        def guess(self, at: PageAt) -> PageAt | None:
+            page = after[9] if at.page == 9 else at.page + 1  # never guesses 9
+            return PageAt(page=page) if page <= 5 else None
+
+        def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
+            page = after.get(at.page, at.page + 1)
+            return Step(answer.records, PageAt(page=page) if page <= 5 or page == 9 else None)
+
+    unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
+
+    async def fetch(request: Request) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        unanswered.append((request, future))
+        return await future
+
+    async def main() -> tuple[list[int], int]:
+        read: list[int] = []
+        most = 0
+
+        async def consume() -> None:
+            paginator = Jumping()
+            async for at, _step in paginate(fetch, paginator, paginator.start(None)):
+                read.append(at.page)
+
+        consumer = asyncio.ensure_future(consume())
+        while not consumer.done():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            live = [(q, f) for q, f in unanswered if not f.done()]
+            most = max(most, len(live))
+            if live:
+                request, future = live[0]  # in the order sent
+                future.set_result(Answer([{"page": request.params["page"]}]))
+        await consumer
+        return read, most
+
+    read, most = asyncio.run(main())
+    assert read == [1, 2, 9, 3, 4, 5] and most == 2

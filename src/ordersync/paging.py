@@ -406,8 +406,8 @@ async def paginate(
 
     async def ask(first: P) -> tuple[Request, Hashable]:
         """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
-        more queued) that are not sent yet; cancel what is sent and no longer predicted. Returns ``first``'s
-        request and its key (``first`` is always sent: at most ``window`` - 1 others are unanswered here)."""
+        more queued) that are not sent yet; cancel what is sent and no longer predicted. ``first`` is always sent
+        (if need be, in the place of the latest position sent). Returns ``first``'s request and its key."""
         depth = window + (getattr(paginator, "spare", 0) if window > 1 else 0)
         chain = [first]
         while len(chain) < depth:
@@ -422,6 +422,11 @@ async def paginate(
         await _cancel([inflight.pop(k) for k in stale])
         queued.extend((k, r) for k, r in zip(keys, requests, strict=True) if k not in inflight)
         launch()
+        if keys[0] not in inflight:  # every slot taken by later positions (a step went where none guessed)
+            latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
+            await _cancel([inflight.pop(latest)])  # it waits for a slot again, after ``first``
+            queued[:] = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in inflight]
+            launch()
         return requests[0], keys[0]
 
     eager = getattr(paginator, "spare", 0) > 0
