@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from ordersync.config import parse_source
 from ordersync.store import Store
@@ -143,3 +144,129 @@ def test_the_rolling_sweep_is_paced_by_time_owes_at_most_one_lap_and_learns_wher
     lap = sweep.plan(folded, None, late.planned + timedelta(days=5))
     assert lap is not None and lap.new_lap and lap.start == date(2024, 2, 1)  # the lap before found nothing older
     assert lap.end == horizon  # the month without runs still owes one whole lap: all 69 days at once
+
+
+@pytest.mark.parametrize("spare", [0, 3])
+def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers_come_out_of_order(spare: int) -> None:
+    """A Keyset pass over one dense range with ``read_ahead`` 3: the server answers the newest request first, so
+    answers wait for the ones before them; never more than 3 requests are unanswered; with ``spare``, while the
+    caller still stores the first page, the next 3 are already sent and ``spare`` more as answers arrive (without,
+    the next requests leave when the caller asks for the next page); every record comes once, in order."""
+    from datetime import UTC, datetime, timedelta
+
+    from ordersync.paging import Answer, Keyset, KeysetAt, Request, paginate
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    records = [{"id": f"r{n:03}", "created": start + timedelta(seconds=n)} for n in range(95)]
+
+    def params(lo: datetime, hi: datetime, at: KeysetAt) -> dict[str, Any]:
+        since = datetime.fromisoformat(at.since) if at.since else lo
+        return {"from": since, "to": hi, "page": at.page, "start_index": at.start}
+
+    keyset = Keyset("orders", params, [(start, start + timedelta(days=1))], key=str, id_of=lambda r: str(r["id"]),
+                    created=lambda r: r["created"], stored={}, conditional=lambda _: {}, clamp=lambda v: v,
+                    read_ahead=3, spare=spare)
+    unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
+    most = 0
+
+    async def fetch(request: Request) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        unanswered.append((request, future))
+        return await future
+
+    def answer(request: Request) -> Answer:
+        q = request.params
+        found = [r for r in records if q["from"] <= r["created"] <= q["to"]]
+        offset = q["start_index"] - 1 if q["start_index"] else (q["page"] - 1) * 10
+        return Answer(found[offset:offset + 10], page_size=10, total_items=len(found))
+
+    async def main() -> tuple[list[str], int]:
+        nonlocal most
+        read: list[str] = []
+        stored = asyncio.Event()  # the caller is still storing the first page until this is set
+        ahead = 0
+
+        async def consume() -> None:
+            async for _at, step in paginate(fetch, keyset, keyset.start(None)):
+                read.extend(str(r["id"]) for r in step.records or [])
+                await stored.wait()
+
+        consumer = asyncio.ensure_future(consume())
+        while not consumer.done():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            live = [(q, f) for q, f in unanswered if not f.done()]
+            most = max(most, len(live))
+            if live:
+                request, future = live[-1]  # the newest first
+                future.set_result(answer(request))
+            elif not stored.is_set():
+                ahead = len(unanswered) - 1
+                stored.set()
+        await consumer
+        return read, ahead
+
+    read, ahead = asyncio.run(main())
+    assert read == [str(r["id"]) for r in records]
+    assert most == 3 and ahead == (3 + spare if spare else 0)
+
+
+def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hold_every_slot() -> None:
+    """``read_ahead`` 2 and 2 spare: page 2's answer frees a slot that page 4 takes at once; page 2's step then goes
+    to page 9, which no guess predicted, while pages 3 and 4 (still predicted after 9) hold both slots. Page 9 is
+    sent in page 4's place (page 4 waits for a slot again), never a third request at once."""
+    from dataclasses import dataclass
+
+    from ordersync.paging import Answer, PageAt, Request, Step, paginate
+
+    after = {2: 9, 9: 3}  # the position after each page: 1, 2, 9, 3, 4, 5
+
+    @dataclass
+    class Jumping:
+        read_ahead: int = 2
+        spare: int = 2
+
+        def start(self, saved: dict[str, Any] | None) -> PageAt:
+            return PageAt(page=1)
+
+        def request(self, at: PageAt) -> Request:
+            return Request("/p", {"page": at.page})
+
+        def guess(self, at: PageAt) -> PageAt | None:
+            page = after[9] if at.page == 9 else at.page + 1  # never guesses 9
+            return PageAt(page=page) if page <= 5 else None
+
+        def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
+            page = after.get(at.page, at.page + 1)
+            return Step(answer.records, PageAt(page=page) if page <= 5 or page == 9 else None)
+
+    unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
+
+    async def fetch(request: Request) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        unanswered.append((request, future))
+        return await future
+
+    async def main() -> tuple[list[int], int]:
+        read: list[int] = []
+        most = 0
+
+        async def consume() -> None:
+            paginator = Jumping()
+            async for at, _step in paginate(fetch, paginator, paginator.start(None)):
+                read.append(at.page)
+
+        consumer = asyncio.ensure_future(consume())
+        while not consumer.done():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            live = [(q, f) for q, f in unanswered if not f.done()]
+            most = max(most, len(live))
+            if live:
+                request, future = live[0]  # in the order sent
+                future.set_result(Answer([{"page": request.params["page"]}]))
+        await consumer
+        return read, most
+
+    read, most = asyncio.run(main())
+    assert read == [1, 2, 9, 3, 4, 5] and most == 2

@@ -9,8 +9,9 @@ position (None: the pass is complete), or no records and another position to ask
 * :class:`DateWindow`: no pages at all, contiguous date windows sized by the density seen, halved when an answer
   is too large or too slow; a large complete answer is stored in parts (with read-ahead: the windows planned next
   asked before the answer).
-* :class:`Keyset`: creation ranges read in ascending creation order, each next request starting at the last
-  creation time read (Prio), with ``If-Modified-Since`` per range; with read-ahead, several ranges at once.
+* :class:`Keyset`: creation ranges read in ascending creation order (Prio), with ``If-Modified-Since`` per range;
+  pages by keyset (from the last creation time read), or by index once the total is known, each index page
+  checked by the keyset anchor it must begin with; with read-ahead, several index pages and ranges at once.
 
 A stream whose API does not promise that every change moves its cursor field declares a :class:`RollingSweep`:
 each incremental run then adds a ``sweep`` pass over one slice of the older creation days, sized so that the whole
@@ -58,6 +59,7 @@ class Answer:
     total_pages: int | None = None  # announced by the API, if it does
     page_size: int | None = None  # the page size the server used (may differ from the one asked)
     page_index: int | None = None
+    total_items: int | None = None  # announced by the API, if it does (records in the whole query)
     not_modified: bool = False  # 304 to a conditional request
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
@@ -76,6 +78,7 @@ class Step(Generic[P]):
 
 class Paginator(Protocol[P]):
     read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
+    # optional ``spare: int`` (> 0): requests sent ahead of the caller's use of the answers (see paginate)
 
     def start(self, saved: dict[str, Any] | None) -> P | None: ...
     def request(self, at: P) -> Request: ...
@@ -340,27 +343,50 @@ def _half(span: timedelta) -> int:
 
 
 class KeysetAt(Position):
+    """Where a :class:`Keyset` pass stands. Two ways to ask the next page of one query (the range from ``since``):
+
+    * by keyset (``start`` None): ``page`` of the query from ``since``, dropping ``skip``;
+    * by index (``start`` set): ``start_index = start``, the index of ``anchor`` (the record read last) in the same
+      query, so the answer must begin with it. Every such page can be predicted (read-ahead); the anchor proves
+      that no record entered or left the query before it meanwhile (else the next request starts from the anchor's
+      creation time by keyset).
+    """
+
     range: int = 0  # index of the creation range
     since: str | None = None  # keyset: the creation time of the last record read (None: the range's start)
     skip: tuple[str, ...] = ()  # ids already read at ``since`` (or on earlier pages sharing one instant)
     page: int = 1
     per_page: int | None = None  # the page size the server answered with
     range_modified: str | None = None  # Last-Modified of the range's first answer
+    start: int | None = None  # by index: 1-based index of ``anchor`` in the query from ``since``
+    anchor: str | None = None  # by index: id of the record read last (the answer's first record must be it)
+    anchor_at: str | None = None  # by index: its creation time (where a keyset request resumes if it moved)
+    total: int | None = None  # by index: the records the query held at its last answer (read-ahead stops there)
 
 
 @dataclass
 class Keyset:
-    """Creation ranges read in ascending creation order; each next request starts at the last creation time read.
+    """Creation ranges read in ascending creation order, with read-ahead inside a range checked by a keyset anchor.
 
-    Records entering or leaving the result while we page cannot push an unread record past us (page numbers
-    could). Records already read at the keyset instant are dropped from the next answer; when a whole page shares
-    one instant, the next page number is asked instead. A range's first request may be conditional
-    (``If-Modified-Since``): 304 means nothing changed in it. When a range is complete its ``Last-Modified`` goes
-    into the step's memo under the range's key.
+    A range's first request (and every request after a surprise) is a keyset request: the range from ``since``,
+    the creation time of the last record read, dropping the records already read at that instant (records entering
+    or leaving the result while we page cannot push an unread record past us; when a whole page shares one instant
+    the next page number is asked instead). Once an answer announces the query's ``total_items``, the rest of the
+    same query is read by index: each request asks ``start_index`` = the index of the last record read (the
+    *anchor*), one record of overlap. Those requests are known in advance, so ``read_ahead`` of them are in flight
+    at once (then the next ranges' first pages). An answer that does not begin with the anchor means records
+    entered or left before it since: it is dropped and the query restarts by keyset from the anchor's creation time,
+    so nothing is lost and nothing read twice, whatever order the answers arrive in and after a resume. A page
+    whose last two records share one creation instant continues by keyset (a server may order such ties
+    differently from one request to the next). After ``patience`` such restarts in a row (a server ignoring
+    ``start_index``) the pass reads by keyset only.
+
+    A range's first request may be conditional (``If-Modified-Since``): 304 means nothing changed in it. When a
+    range is complete its ``Last-Modified`` goes into the step's memo under the range's key.
     """
 
     path: str
-    params: Callable[[datetime, datetime, KeysetAt], dict[str, Any]]  # query for a range from a keyset position
+    params: Callable[[datetime, datetime, KeysetAt], dict[str, Any]]  # query for a range from a position
     ranges: list[tuple[datetime, datetime]]
     key: Callable[[datetime], str]  # a range's name in the state
     id_of: Callable[[Record], str]
@@ -369,58 +395,107 @@ class Keyset:
     conditional: Callable[[str | None], dict[str, str]]  # headers of a range's first request, from its stored value
     clamp: Callable[[str], str | None]  # the Last-Modified to remember for a completed range
     read_ahead: int = 1
+    spare: int = 0  # predicted pages sent ahead of the caller's use (see :func:`paginate`)
+    patience: int = 3  # restarts in a row after which index requests are given up for the pass
+    restarts: int = 0
+    by_index: bool = True
+    dense: bool = False  # the last query answered held more than one page
 
     def start(self, saved: dict[str, Any] | None) -> KeysetAt | None:
         at = KeysetAt.model_validate(saved) if saved else KeysetAt()
         return at if at.range < len(self.ranges) else None
 
+    @staticmethod
+    def _first(at: KeysetAt) -> bool:
+        return at.since is None and at.page == 1 and at.start is None
+
     def request(self, at: KeysetAt) -> Request:
         lo, hi = self.ranges[at.range]
-        first = at.since is None and at.page == 1
-        headers = self.conditional(self.stored.get(self.key(lo))) if first else {}
+        headers = self.conditional(self.stored.get(self.key(lo))) if self._first(at) else {}
         return Request(self.path, self.params(lo, hi, at), headers)
 
     def guess(self, at: KeysetAt) -> KeysetAt | None:
-        """The first page of the next creation range: ranges are independent, so with read-ahead several are
-        asked at once (within a range, each page starts where the one before ended, so those stay in order)."""
-        if self.read_ahead <= 1 or at.range + 1 >= len(self.ranges):
+        """The next index page of the same query while the known total says there is one, else the first page of
+        the next creation range (ranges are independent). After a keyset page, its index pages are guessed too
+        when the last query answered held more than a page (``dense``: the next range of a dense stretch, a
+        restart inside one), so that a new range does not wait for its first answer to be used before its pages
+        are asked. A guess needs only what the request is made of: its anchor is filled in by the step that
+        reaches it."""
+        if self.read_ahead <= 1:
+            return None
+        size = at.per_page
+        if self.by_index and size and size > 1:
+            if at.start is not None and (at.total is None or at.start + size - 1 < at.total):
+                return KeysetAt(range=at.range, since=at.since, skip=at.skip, start=at.start + size - 1,
+                                per_page=size, total=at.total)
+            if at.start is None and self.dense:  # a keyset page, full like the last query's: its index pages
+                return KeysetAt(range=at.range, since=at.since, skip=at.skip, start=at.page * size, per_page=size)
+        if at.range + 1 >= len(self.ranges):
             return None
         return KeysetAt(range=at.range + 1, per_page=at.per_page)
 
     def step(self, at: KeysetAt, answer: Answer) -> Step[KeysetAt]:
         lo, _ = self.ranges[at.range]
         key = self.key(lo)
-        if at.since is None and at.page == 1:
+        if self._first(at):
             modified = self.stored.get(key) if answer.not_modified else answer.last_modified
             at = at.model_copy(update={"range_modified": modified})
-        records: list[Record] = []
-        done = answer.not_modified
-        nxt = at
-        if not answer.not_modified:
-            skip = set(at.skip)
-            records = [r for r in answer.records if self.id_of(r) not in skip]
-            size = answer.page_size or len(answer.records) or 1
-            done = len(answer.records) < size or (
-                answer.total_pages is not None and (answer.page_index or at.page) >= answer.total_pages)
-            if not done:
-                nxt = self._advance(at, answer.records, size)
-        if not done:
-            return Step(records, nxt)
+        if answer.not_modified:
+            self.dense = False
+            return self._range_done(at, [], key)
+        answered = answer.records
+        size = answer.page_size or len(answered) or 1
+        if answer.total_items is not None:
+            self.dense = answer.total_items > size
+        fresh = answered
+        if at.anchor is not None:
+            if not answered or self.id_of(answered[0]) != at.anchor:
+                self.restarts += 1
+                self.by_index = self.by_index and self.restarts < self.patience
+                return Step(None, self._from_anchor(at))  # shifted: this answer is not used
+            self.restarts = 0
+            fresh = answered[1:]  # the anchor itself was read already
+        skip = set(at.skip)
+        records = [r for r in fresh if self.id_of(r) not in skip]
+        first = at.start if at.start is not None else (at.page - 1) * size + 1
+        last = first + len(answered) - 1  # the index of the answer's last record in the query
+        done = len(answered) < size or (answer.total_items is not None and last >= answer.total_items) or (
+            at.start is None and answer.total_pages is not None and (answer.page_index or at.page) >=
+            answer.total_pages)
+        if done:
+            return self._range_done(at, records, key)
+        return Step(records, self._advance(at, answered, size, last, answer.total_items))
+
+    def _range_done(self, at: KeysetAt, records: list[Record], key: str) -> Step[KeysetAt]:
         kept = self.clamp(at.range_modified) if at.range_modified else None
         following = KeysetAt(range=at.range + 1, per_page=at.per_page)
-        return Step(records, following if following.range < len(self.ranges) else None,
-                    {key: kept} if kept else {})
+        return Step(records, following if following.range < len(self.ranges) else None, {key: kept} if kept else {})
 
-    def _advance(self, at: KeysetAt, answered: list[Record], size: int) -> KeysetAt:
+    def _from_anchor(self, at: KeysetAt) -> KeysetAt:
+        """Keyset from the anchor's creation time: the anchor is the only record read at that instant (an index
+        page ends on an instant of its own), so it is the only one to drop."""
+        assert at.anchor is not None and at.anchor_at is not None
+        return KeysetAt(range=at.range, since=at.anchor_at, skip=(at.anchor,), per_page=at.per_page,
+                        range_modified=at.range_modified)
+
+    def _advance(self, at: KeysetAt, answered: list[Record], size: int, last_index: int,
+                 total: int | None) -> KeysetAt:
         lo, _ = self.ranges[at.range]
         bound = datetime.fromisoformat(at.since) if at.since else lo
         created = [self.created(r) for r in answered]
         last = created[-1] if created else None
         if last is None or last <= bound:
+            if at.start is not None:  # an index page that does not move forward: ask again by keyset
+                return self._from_anchor(at)
             return at.model_copy(update={"page": at.page + 1, "per_page": size,
                                          "skip": tuple(sorted({*at.skip, *(self.id_of(r) for r in answered)}))})
+        tie = len(created) < 2 or created[-2] is None or created[-2] >= last
+        if self.by_index and total is not None and size > 1 and not tie:
+            return at.model_copy(update={"start": last_index, "anchor": self.id_of(answered[-1]),
+                                         "anchor_at": last.isoformat(), "per_page": size, "total": total})
         at_last = tuple(self.id_of(r) for r, c in zip(answered, created, strict=True) if c == last)
-        return at.model_copy(update={"since": last.isoformat(), "page": 1, "per_page": size, "skip": at_last})
+        return KeysetAt(range=at.range, since=last.isoformat(), skip=at_last, per_page=size,
+                        range_modified=at.range_modified)
 
 
 # --- the one paging loop ----------------------------------------------------------------------------------------
@@ -436,44 +511,85 @@ async def paginate(
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
     cancelled. A position whose answer the paginator already ``held`` (a part of a large date-window answer)
-    is not asked. Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
-    never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
+    is not asked. A paginator whose guesses are rarely wrong may declare ``spare`` (default 0: none of this): the
+    requests that follow a step are then sent before the step is yielded (in flight while the caller stores its
+    page), and ``spare`` further predicted positions are sent whenever an answer arrives and fewer than
+    ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the answers before
+    them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay strictly
+    in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than ``max_record_bytes``
+    stops it before its page is stored.
     """
-    inflight: dict[Hashable, asyncio.Task[Answer]] = {}
+    inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
+    queued: list[tuple[Hashable, Request]] = []  # predicted, sent as soon as fewer than ``window`` are unanswered
     held: Callable[[P], Answer | None] = getattr(paginator, "held", lambda _at: None)  # nothing to ask for these
     guard = LoopGuard()
     window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
+
+    def launch(_done: object = None) -> None:
+        while queued and sum(not task.done() for task in inflight.values()) < window:
+            key, request = queued.pop(0)
+            task = asyncio.ensure_future(fetch(request))
+            task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
+            inflight[key] = task
+
+    async def ask(first: P) -> tuple[Request, Hashable]:
+        """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
+        more queued; a held answer takes no place) that are not sent yet; cancel what is sent and no longer
+        predicted. ``first`` is always sent unless held (if need be, in the place of the latest position sent).
+        Returns ``first``'s request and its key."""
+        depth = window + (getattr(paginator, "spare", 0) if window > 1 else 0)
+        chain = [first]
+        asked = int(held(first) is None)
+        while asked < depth:
+            guessed = paginator.guess(chain[-1])
+            if guessed is None:
+                break
+            chain.append(guessed)
+            asked += held(guessed) is None
+        requests = [paginator.request(p) for p in chain]
+        keys = [_request_key(r) for r in requests]
+        wanted = [(k, r) for k, r, p in zip(keys, requests, chain, strict=True) if held(p) is None]
+        queued.clear()
+        stale = [k for k in inflight if k not in keys]
+        await _cancel([inflight.pop(k) for k in stale])
+        queued.extend((k, r) for k, r in wanted if k not in inflight)
+        launch()
+        if held(first) is None and keys[0] not in inflight:  # every slot taken by later positions
+            latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
+            await _cancel([inflight.pop(latest)])  # it waits for a slot again, after ``first``
+            queued[:] = [(k, r) for k, r in wanted if k not in inflight]
+            launch()
+        return requests[0], keys[0]
+
+    early = getattr(paginator, "spare", 0) > 0
+    sent = False  # the requests of ``at`` and its chain were sent before the step before it was yielded
     try:
         while at is not None:
-            chain = [at]
-            asked = int(held(at) is None)  # a held answer costs no request: it takes no place in the window
-            while asked < window:
-                guessed = paginator.guess(chain[-1])
-                if guessed is None:
-                    break
-                chain.append(guessed)
-                asked += held(guessed) is None
-            requests = [paginator.request(p) for p in chain]
-            keys = [_request_key(r) for r in requests]
-            stale = [k for k in inflight if k not in keys]
-            await _cancel([inflight.pop(k) for k in stale])
-            for key, request, position in zip(keys, requests, chain, strict=True):
-                if key not in inflight and held(position) is None:
-                    inflight[key] = asyncio.ensure_future(fetch(request))
+            if not sent:
+                request, key = await ask(at)
             ready = held(at)
-            answer = ready if ready is not None else await inflight.pop(keys[0])
+            if ready is not None:
+                answer = ready
+            else:
+                answer = await inflight[key]  # still counted as unanswered while awaited
+                del inflight[key]
             step = paginator.step(at, answer)
             if step.records is not None:
-                step.rendered = guard.check(requests[0].path, at, answer, step.records)
+                step.rendered = guard.check(request.path, at, answer, step.records)
                 if max_record_bytes is not None:
-                    _check_sizes(requests[0].path, answer, step.records, max_record_bytes)
-            yield at, step
+                    _check_sizes(request.path, answer, step.records, max_record_bytes)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
                 await _cancel(list(inflight.values()))
                 inflight.clear()
-            at = step.next
             window = max(1, paginator.read_ahead)
+            sent = early and step.next is not None
+            if sent:  # the next requests leave before this page is stored, not after
+                assert step.next is not None
+                request, key = await ask(step.next)
+            yield at, step
+            at = step.next
     finally:
+        queued.clear()
         await _cancel(list(inflight.values()))
 
 

@@ -130,11 +130,11 @@ def test_small_pages_with_keyset_resume(r: Running, everything: list[Order], sto
 
 
 def test_token_is_reused_and_renewed_before_expiry(store: Store) -> None:
-    # A 3 s token renewed 0.3 s before expiry; 31 pages at 150 ms each outlive it (timing margins kept wide so
-    # that a loaded CI machine does not turn a request into a late one).
+    # A 3 s token renewed 0.3 s before expiry; 31 pages at 150 ms each, one at a time, outlive it (timing margins
+    # kept wide so that a loaded CI machine does not turn a request into a late one).
     with running("prio", orders=300, seed=3, extra={"token_ttl": "3"}, faults="latency:150") as r:
         rec = Recorder()
-        [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650), rec)
+        [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650, concurrency=1), rec)
         assert result.ok, result.error
         tokens = [req for req in rec.requests if req.url.path.endswith("/oauth2/token")]
         assert 2 <= len(tokens) < len(rec.orders_requests())  # renewed, but reused between renewals

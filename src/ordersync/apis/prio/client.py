@@ -4,10 +4,13 @@ Plan (one stream, ``orders``):
 
 * every pass walks creation windows of ``window_days`` from ``order_created_from`` to now, always with an explicit
   ``order_created_from``/``order_created_to`` (without one Prio silently returns only the last 3 months);
-* within a window, orders come sorted ``ASC`` by ``ORDER_CREATED``; each request starts at the creation time of
-  the last order read (keyset paging), so orders entering or leaving the result while we page (a status filter,
-  an ``order_modified`` filter) can never shift an unread order past us; orders already read at that same
-  instant are dropped from the next answer. The page size is the one the server answers with, not the one asked;
+* within a window, orders come sorted ``ASC`` by ``ORDER_CREATED``. The first request (and any after a surprise)
+  starts at the creation time of the last order read (keyset paging), so orders entering or leaving the result
+  while we page (a status filter, an ``order_modified`` filter) can never shift an unread order past us; orders
+  already read at that same instant are dropped from the next answer. Once an answer announces ``total_items``,
+  the rest of the query is read by ``start_index`` from the last order read (one order of overlap, which must
+  come back first: else the window goes on by keyset from it), ``concurrency`` requests at once. The page size
+  is the one the server answers with, not the one asked;
 * incremental passes add ``order_modified`` = the cursor (:func:`ordersync.cursor.next_cursor`; new orders count
   as modified) and, on each window's first request, ``If-Modified-Since`` = the window's stored ``Last-Modified``:
   an unchanged window answers 304 and costs one request.
@@ -126,7 +129,8 @@ class PrioClient(SourceClient):
             since = datetime.fromisoformat(at.since) if at.since else lo
             return {**self.filter_params(), "order_created_from": rfc3339(since), "order_created_to": rfc3339(hi),
                     "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page, "page": at.page}
+                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page,
+                    **({"page": at.page} if at.start is None else {"start_index": at.start})}
 
         def conditional(stored: str | None) -> dict[str, str]:
             since = http_date(stored) if incremental else None
@@ -139,7 +143,8 @@ class PrioClient(SourceClient):
         return Keyset(
             "orders", params, windows(s.created_from(), run.end, s.window_days), key=rfc3339,
             id_of=lambda r: str(r.get("order_reference")), created=lambda r: utc(r.get("order_created")),
-            stored=state.ranges, conditional=conditional, clamp=clamp, read_ahead=s.concurrency)
+            stored=state.ranges, conditional=conditional, clamp=clamp, read_ahead=s.concurrency,
+            spare=s.concurrency)
 
     @staticmethod
     def finish(_kind: str, state: PrioState) -> PrioState:
@@ -203,6 +208,7 @@ class PrioClient(SourceClient):
         items = data["items"]
         return Answer([r for r in items if isinstance(r, dict)], total_pages=as_int(data.get("total_pages")),
                       page_size=as_int(data.get("items_per_page")) or len(items) or 1,
-                      page_index=as_int(data.get("page_index")), last_modified=response.headers.get("last-modified"),
+                      page_index=as_int(data.get("page_index")), total_items=as_int(data.get("total_items")),
+                      last_modified=response.headers.get("last-modified"),
                       size=len(response.content))
 

@@ -49,8 +49,8 @@ class PrioSettings(SourceSettings):
     base_url: str = DEFAULT_BASE_URL
     scope: str | None = Field(None, description="OAuth2 scope to ask for; none: the client's default scope")
     streams: list[Literal["orders"]] = ["orders"]
-    concurrency: int = Field(4, ge=1, le=32, description="creation ranges read at once (pages within a range are "
-                                                         "read one after the other: keyset paging)")
+    concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once: pages of a creation range "
+                                                         "(by index, checked by keyset) and the next ranges")
     items_per_page: int = Field(100, ge=1, le=1000, description="page size asked for; the server may answer less")
     window_days: int = Field(365, ge=1, le=3660, description="days of order creation per request range")
     lookback_seconds: int = Field(300, ge=0, description="overlap re-read on each incremental run, for clock skew")
