@@ -150,23 +150,24 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
     release the GIL while they work) one page is written at a time; with a writer process (another core) up to
     two are queued, so that it never waits for this process, and it refuses the pages after one that failed. A
     failure leaves every page before it committed, and nothing after it written."""
-    writing: collections.deque[tuple[asyncio.Future[dict[str, WriteResult]], Page, int]] = collections.deque()
+    # pages being written: their future, records and rejects (counts only: the records themselves are let go)
+    writing: collections.deque[tuple[asyncio.Future[dict[str, WriteResult]], int, int]] = collections.deque()
     elsewhere = store.writes_elsewhere
     depth = 2 if elsewhere else 1
     sequence = uuid.uuid4().hex  # this pass's pages, for the writer process: none is written after a failed one
     source = result.source
 
     async def settle_one() -> None:
-        future, page, rejected = writing[0]
+        future, records, rejected = writing[0]
         try:
             written = await future
         finally:
             writing.popleft()
         result.orders.add(written["orders"])
         result.customers.add(written["customers"])
-        result.records += len(page.records)
+        result.records += records
         result.rejected += rejected
-        progress.advanced(source, stream.name, len(page.records))
+        progress.advanced(source, stream.name, records)
 
     async def settle_all() -> None:
         while writing:
@@ -191,7 +192,8 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
                 await settle_all()
                 result.interrupted = True
                 return
-            writing.append((write(page, rows, rejects, writer_behind), page, len(rejects)))
+            writing.append((write(page, rows, rejects, writer_behind), len(page.records), len(rejects)))
+            del page, rows  # the writer has them: hold no parsed records while the next page is read
             if stop is not None and stop.is_set():
                 await settle_all()
                 result.interrupted = True
