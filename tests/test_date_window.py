@@ -127,3 +127,26 @@ def test_a_record_changed_while_its_window_was_answered_does_not_stop_the_pass()
     ids = Counter(r["id"] for _, records in steps for r in records or [])
     assert len(ids) == len(moments) and set(ids.values()) == {1}  # all 300 (one answer, stored in parts), once
     assert len([records for _, records in steps if records]) > 1
+
+
+def test_a_window_that_says_how_large_it_is_is_cut_once_not_halved_again_and_again() -> None:
+    """An answer refused for its size that gave its length (Content-Length) is cut at once into windows of about
+    an eighth of the limit, read ahead together; halving would ask the dense stretch again at every level."""
+
+    class Sized(Api):
+        async def fetch(self, request: Request) -> Answer:
+            lo, hi = request.params["after"], request.params["before"]
+            found = self.moments[bisect.bisect_left(self.moments, lo):bisect.bisect_left(self.moments, hi)]
+            if len(found) > 800 and hi - lo > timedelta(seconds=1):
+                self.asked.append((lo, hi))
+                return Answer([], too_large="GET /orders answered more than the limit", oversize=len(found) / 800)
+            return await super().fetch(request)
+
+    api = Sized(QUIET_THEN_BUSY)
+    steps = read_all(api, windows(END, timedelta(days=20), threshold=100, read_ahead=4))
+    stored = Counter(r["updated_at"] for _, records in steps for r in records or [])
+    assert len(stored) == len(QUIET_THEN_BUSY) and set(stored.values()) == {1}
+    refused = [at for at, records in steps if records is None]
+    assert len(refused) == 1  # the first, twenty-day window: cut into parts that each fit
+    kept = [at.after for at, records in steps if records is not None]
+    assert kept[0] == BEGIN and all(a < b for a, b in pairwise(kept))  # in order, each window once

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ordersync.errors import ApiError, AuthError, NotJsonError, TooSlowError, TransportError
+from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 from ordersync.http import HttpClient, HttpSettings, Redactor, parse_retry_after
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 
@@ -216,3 +216,18 @@ def test_a_header_that_cannot_be_sent_fails_at_once_without_the_secret(server: R
 
     asyncio.run(go())
     assert waits == []
+
+
+def test_a_request_may_lower_the_body_limit_and_hears_the_length_the_answer_declared(waits: list[float]) -> None:
+    """e-guma halves (or cuts) a window whose answer is too large: the limit is per request, the answer is refused
+    before its body is read when its Content-Length says so, and the error carries both sizes."""
+
+    async def go() -> None:
+        async with client(waits) as http:
+            whole = await http.request("GET", "html")
+            with pytest.raises(TooLargeError) as err:
+                await http.request("GET", "html", max_bytes=10)
+            assert err.value.limit == 10 and err.value.declared == len(whole.content)
+            assert "max_body_mb" in str(err.value) and "\n" not in str(err.value)
+
+    asyncio.run(go())

@@ -26,6 +26,11 @@ class AuthError(ApiError):
 class TooLargeError(ApiError):
     """The answer was larger than ``max_body_mb``: it was refused, not read whole (e-guma splits the window)."""
 
+    def __init__(self, message: str, *, limit: int | None = None, declared: int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit  # the limit it was over, in bytes
+        self.declared = declared  # the answer's own Content-Length, when it said it
+
 
 class NotJsonError(ApiError):
     """The API answered with something that is not JSON."""

@@ -305,7 +305,7 @@ class HttpClient:
         cap = min(self.settings.max_body_bytes, max_bytes or self.settings.max_body_bytes)
         declared = raw.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap and "content-encoding" not in raw.headers:
-            raise self._too_large(where, cap)
+            raise self._too_large(where, cap, int(declared))
         chunks: list[bytes] = []
         size = 0
         async for chunk in raw.aiter_bytes():
@@ -316,9 +316,10 @@ class HttpClient:
         return b"".join(chunks)
 
     @staticmethod
-    def _too_large(where: str, cap: int) -> TooLargeError:
+    def _too_large(where: str, cap: int, declared: int | None = None) -> TooLargeError:
         return TooLargeError(f"{where} answered more than {cap / MB:g} MB, the limit set by max_body_mb; raise "
-                        "max_body_mb in the source's section if such answers are expected (or ask for smaller pages)")
+                             "max_body_mb in the source's section if such answers are expected (or ask for smaller "
+                             "pages)", limit=cap, declared=declared)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -64,6 +66,7 @@ class Answer:
     last_modified: str | None = None
     too_slow: str | None = None  # the request (described) did not answer within the timeout
     too_large: str | None = None  # the answer was refused for its size (the error's line)
+    oversize: float | None = None  # how many times too large it said it was (its Content-Length over the limit)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
     size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
@@ -237,6 +240,8 @@ class DateWindow:
                 raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
+            if answer.oversize and answer.oversize > 2:  # it said how large: cut once, parts of 1/8 of the limit
+                return Step(None, self._cut(at, span, math.ceil(8 * answer.oversize)))
             return Step(None, self._split(at, span))
         records = answer.records
         seconds = span.total_seconds()
@@ -302,6 +307,23 @@ class DateWindow:
         last, seconds, _ = self.parts[previous]
         self.rate = len(last) / seconds  # the windows planned from now on follow the latest part
         return Step(pieces[0], self._next(at))
+
+    def _cut(self, at: WindowAt, span: timedelta, parts: int) -> WindowAt:
+        """Cut a window whose answer was dropped, and that said how many times too large it was, into ``parts``
+        equal windows planned one after the other (read ahead together), then the windows planned after it."""
+        size = max(1, int(span.total_seconds()) // parts)
+        pieces: list[WindowAt] = []
+        start, end = at.after, at.after + span
+        while start < end:
+            seconds = min(size, int((end - start).total_seconds()))
+            pieces.append(WindowAt(after=start, seconds=seconds))
+            start += timedelta(seconds=seconds)
+        after = self.plan.pop(at, None)
+        for piece, following in itertools.pairwise(pieces):
+            self.plan[piece] = following
+        if after is not None:
+            self.plan[pieces[-1]] = after
+        return pieces[0]
 
     def _split(self, at: WindowAt, span: timedelta) -> WindowAt:
         """Halve a window whose answer was dropped: its first half is asked next, then its second half, then the

@@ -130,7 +130,8 @@ class EgumaClient(SourceClient):
         except TooSlowError:
             return Answer([], too_slow=self.http.describe("GET", request.path, request.params))
         except TooLargeError as exc:  # the API does not paginate: a smaller window is the way to a smaller answer
-            return Answer([], too_large=str(exc))
+            oversize = exc.declared / exc.limit if exc.declared and exc.limit else None
+            return Answer([], too_large=str(exc), oversize=oversize)
         body = response.json()
         if not isinstance(body, list):
             raise ApiError(f"{response.where} answered a JSON {type(body).__name__}, not the documented list of orders")
