@@ -23,7 +23,7 @@ def obj(value: Any) -> dict[str, Any]:
 
 
 def is_placeholder(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"value"} and isinstance(value["value"], str) \
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("value"), str) \
         and value["value"].startswith("<")
 
 
