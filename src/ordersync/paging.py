@@ -242,7 +242,7 @@ class DateWindow:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
             if answer.oversize and answer.oversize > 2:  # it said how large: cut once, parts of 1/8 of the limit
                 return Step(None, self._cut(at, span, math.ceil(8 * answer.oversize)))
-            return Step(None, self._split(at, span))
+            return Step(None, self._cut(at, span))
         records = answer.records
         seconds = span.total_seconds()
         large = len(records) > self.split_threshold
@@ -308,34 +308,22 @@ class DateWindow:
         self.rate = len(last) / seconds  # the windows planned from now on follow the latest part
         return Step(pieces[0], self._next(at))
 
-    def _cut(self, at: WindowAt, span: timedelta, parts: int) -> WindowAt:
-        """Cut a window whose answer was dropped, and that said how many times too large it was, into ``parts``
-        equal windows planned one after the other (read ahead together), then the windows planned after it."""
-        size = max(1, int(span.total_seconds()) // parts)
-        pieces: list[WindowAt] = []
-        start, end = at.after, at.after + span
-        while start < end:
-            seconds = min(size, int((end - start).total_seconds()))
-            pieces.append(WindowAt(after=start, seconds=seconds))
-            start += timedelta(seconds=seconds)
+    def _cut(self, at: WindowAt, span: timedelta, parts: int = 2) -> WindowAt:
+        """Cut a window whose answer was dropped into ``parts`` windows of equal whole seconds (halve it, by
+        default), the last one to its end: the first is asked next, then the others (read ahead together), then
+        the windows already planned after it (their requests may be answered already)."""
+        total = int(span.total_seconds())
+        size = max(1, total // parts)
+        count = max(1, min(parts, total // size))
+        pieces = [WindowAt(after=at.after + timedelta(seconds=size * n), seconds=size) for n in range(count - 1)]
+        pieces.append(WindowAt(after=at.after + timedelta(seconds=size * (count - 1)),
+                               seconds=total - size * (count - 1)))
         after = self.plan.pop(at, None)
         for piece, following in itertools.pairwise(pieces):
             self.plan[piece] = following
         if after is not None:
             self.plan[pieces[-1]] = after
         return pieces[0]
-
-    def _split(self, at: WindowAt, span: timedelta) -> WindowAt:
-        """Halve a window whose answer was dropped: its first half is asked next, then its second half, then the
-        windows already planned after it (their requests may be answered already)."""
-        half = _half(span)
-        first = WindowAt(after=at.after, seconds=half)
-        rest = WindowAt(after=at.after + timedelta(seconds=half), seconds=int(span.total_seconds()) - half)
-        after = self.plan.pop(at, None)
-        self.plan[first] = rest
-        if after is not None:
-            self.plan[rest] = after
-        return first
 
     def _moments(self, after: datetime, before: datetime, records: list[Record]) -> list[datetime]:
         """The records' places on the window axis (those that have one). A record changed while the answer was
@@ -358,10 +346,6 @@ class DateWindow:
                 f"{self.path} answered records outside the window asked for ({outside[0].isoformat()} is not in "
                 f"[{after.isoformat()}, {before.isoformat()})): the API seems to ignore the date filters; stopped")
         return moments
-
-
-def _half(span: timedelta) -> int:
-    return max(1, int(span.total_seconds()) // 2)
 
 
 class KeysetAt(Position):

@@ -84,8 +84,8 @@ def content_hash(value: Any) -> str:
 
 
 def row_hash(row: Row, children: Iterable[Row] = ()) -> str:
-    """The hash that decides "unchanged": of a row (``raw`` already JSON bytes or text) and its children (an
-    order's lines and payments). ``raw`` is hashed as the text it is, not escaped again inside another JSON
+    """The hash that decides "unchanged": of a row (``raw`` already JSON bytes) and its children (an order's
+    lines and payments). ``raw`` is hashed as the text it is, not escaped again inside another JSON
     document (that second encoding was most of the cost of a write); the other columns as JSON with sorted keys."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (row, *children):
@@ -93,7 +93,7 @@ def row_hash(row: Row, children: Iterable[Row] = ()) -> str:
         raw = plain.pop("raw")
         digest.update(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS))
         digest.update(b"\x00")
-        digest.update(raw if isinstance(raw, bytes) else raw.encode())
+        digest.update(raw)
         digest.update(b"\x01")
     return digest.hexdigest()
 
@@ -102,11 +102,6 @@ def _raw_text(rows: list[Row]) -> list[Row]:
     """Rows with ``raw`` as JSON bytes (rendered once: see :class:`ordersync.model.Rendered`); bytes, not text, as
     they are hashed as bytes and cross to a writer process with no encoding."""
     return [{**row, "raw": bytes(raw) if type(raw := row["raw"]) is Rendered else orjson.dumps(raw)} for row in rows]
-
-
-def _as_text(row: Row) -> Row:
-    """``raw`` decoded for the database, once hashed."""
-    return {**row, "raw": row["raw"].decode()}
 
 
 def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
@@ -171,7 +166,6 @@ class Store:
     def __init__(self, url: str, *, schema: str | None = None, lock_wait: float = DEFAULT_LOCK_WAIT,
                  create: bool = True, history: bool = True) -> None:
         self.url = url
-        self.options = {"schema": schema, "lock_wait": lock_wait, "history": history}  # what a writer opens it with
         self.history = history  # keep order_versions; off only to measure what it costs
         self.schema = schema
         self.lock_wait = lock_wait
@@ -221,6 +215,11 @@ class Store:
 
     def _open_error(self, exc: BaseException) -> StoreError:
         return StoreError(f"cannot open the destination {self.describe()}: {self._reason(exc)}")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments this store was opened with: what its writer process opens it with."""
+        return {"schema": self.schema, "lock_wait": self.lock_wait, "history": self.history}
 
     def shares_database(self) -> bool:
         """Whether another process opening ``url`` sees this same database (so that it can write the pages)."""
@@ -362,7 +361,7 @@ class Store:
                     if changed:
                         ids = [o["order_id"] for o in changed]
                         conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
-                    fresh = [self._complete(table, {**_as_text(c), "source": source})
+                    fresh = [self._complete(table, {**c, "source": source, "raw": c["raw"].decode()})
                              for c in items if c["order_id"] in chosen]
                     if fresh:
                         self._insert(conn, table, fresh)

@@ -92,9 +92,6 @@ class WriterProcess:
             self._outbox.put(frame)
         return future
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.submit(method, *args, **kwargs).result()
-
     def _send_all(self) -> None:
         while (frame := self._outbox.get()) is not None:
             try:
