@@ -213,3 +213,19 @@ def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: 
             assert (again["orders"].unchanged, again["customers"].unchanged) == (1, 1)
     finally:
         store.close()
+
+
+def test_the_writer_gets_the_destination_password_through_its_pipe_never_its_command_line(pg_url: str) -> None:
+    """Any user of the machine can read a process's command line: the URL, password included, must not be on it."""
+    from tests.pg_server import PASSWORD
+
+    store = Store(pg_url)
+    try:
+        store.start_writer()
+        assert store.count("orders") == 0 and store.writes_elsewhere
+        [writer] = writers_of(os.getpid())
+        assert store._writer is not None and store._writer.submit("count", "orders").result() == 0  # it is in
+        for name in ("cmdline", "environ"):
+            assert PASSWORD.encode() not in Path(f"/proc/{writer}/{name}").read_bytes()
+    finally:
+        store.close()
