@@ -136,11 +136,6 @@ class Page:
     rendered: list[bytes] | None = None  # each record as JSON text, when the paging loop already rendered it
 
 
-class Rendered(bytes):
-    """A record's JSON text, rendered once by the paging loop: stored as the ``raw`` of the row that holds the
-    record itself, instead of being rendered again."""
-
-
 class StreamState(BaseModel):
     """What a stream remembers between runs, typed per API, stored as JSON with the page it covers.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rendered, Rows
+from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rows
 from ordersync.store import Reject
 from ordersync.values import INT64_MAX, INT64_MIN
 
@@ -38,7 +38,7 @@ def normalize_page(normalize: Callable[[Record], Rows], records: list[Record],
             if rendered is not None:
                 for row in (*rows.orders, *rows.customers):
                     if row["raw"] is record:
-                        row["raw"] = Rendered(rendered[index])
+                        row["raw"] = rendered[index]
             parts.append(rows)
         else:
             rejected.append(_reject(record, _key(rows), problem))

@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from ordersync import history
 from ordersync.errors import StoreError
-from ordersync.model import Rendered
 from ordersync.store import migrations
 from ordersync.store.locks import SourceLock
 from ordersync.store.tables import (
@@ -99,9 +98,13 @@ def row_hash(row: Row, children: Iterable[Row] = ()) -> str:
 
 
 def _raw_text(rows: list[Row]) -> list[Row]:
-    """Rows with ``raw`` as JSON bytes (rendered once: see :class:`ordersync.model.Rendered`); bytes, not text, as
-    they are hashed as bytes and cross to a writer process with no encoding."""
-    return [{**row, "raw": bytes(raw) if type(raw := row["raw"]) is Rendered else orjson.dumps(raw)} for row in rows]
+    """The rows, each ``raw`` now JSON bytes: a record's text as the paging loop rendered it (see
+    :func:`ordersync.rejects.normalize_page`), else rendered here. Bytes, not text: they are hashed as bytes and
+    cross to a writer process with no encoding. In place: the rows are the page's own, built for this write."""
+    for row in rows:
+        if type(raw := row["raw"]) is not bytes:
+            row["raw"] = orjson.dumps(raw)
+    return rows
 
 
 def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
