@@ -211,6 +211,34 @@ def test_a_roomy_window_answering_megabytes_is_halved_before_it_is_parsed(store:
     assert all(len(orjson.dumps(ex.body)) <= cap for ex in accepted_windows(rec.exchanges))
 
 
+def test_over_real_http_a_roomy_window_is_cut_by_its_declared_length(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over a real socket the sandbox declares each answer's ``Content-Length``: a roomy window answering more than
+    ``ROOMY_WINDOW_BYTES`` is refused on that header and cut once into parts of about an eighth of the limit, not
+    halved again and again (each halving would be one more refused request)."""
+    import ordersync.apis.eguma.client as eguma_client
+
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    cap = 4_000
+    monkeypatch.setattr(eguma_client, "ROOMY_WINDOW_BYTES", cap)
+    with running("eguma", orders=80, seed=2) as r:
+        expected = {o["id"] for o in everything(r)}  # type: ignore[arg-type]
+        results, rec = sync_recorded(store, "v", r.settings(window_days=366))
+    assert results[0].ok, results[0].error
+    stored = [x for (x,) in rows(store, "select order_id from orders")]
+    assert set(stored) == expected and len(stored) == len(expected)
+    refused = [ex for ex in rec.exchanges if len(orjson.dumps(ex.body)) > cap]
+    far_over = [ex for ex in refused if len(orjson.dumps(ex.body)) > 2 * cap]
+    assert far_over  # the test's data holds windows declaring more than twice the limit
+
+    def inside(part: Any, whole: Any) -> bool:
+        return part is not whole and whole.params["updated_at_after"] <= part.params["updated_at_after"] \
+            and part.params["updated_at_before"] <= whole.params["updated_at_before"]
+
+    again = [ex.params for ex in refused for whole in far_over if inside(ex, whole)]
+    assert again == []  # none of the parts was refused in turn: the first cut was small enough
+
+
 def test_too_large_even_for_one_second_is_one_clear_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     pin_client_clock(monkeypatch, CLIENT_NOW)
     with in_process("eguma", orders=0, api_key="k-9f8e7d6c5b") as r:
