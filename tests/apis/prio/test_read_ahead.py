@@ -19,8 +19,8 @@ from ordersync.config import parse_source
 from ordersync.progress import Silent
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
-from tests.apis.prio.helpers import Recorder, refs
-from tests.support import InProcess, in_process, rows
+from tests.apis.prio.helpers import Recorder, refs, run
+from tests.support import InProcess, in_process, rows, running
 
 # One creation range over the sandbox's whole history (about three years up to mid-2026): the dense stretch that
 # ranges alone cannot read in parallel.
@@ -200,3 +200,17 @@ def test_a_server_ignoring_start_index_is_read_by_keyset_after_a_few_restarts(st
     assert result.ok, result.error
     assert sorted(stored(store)) == [f"R{n:03}" for n in range(100)] and result.records == 100
     assert len(fake.sent) < 40  # index requests were given up after a few restarts
+
+
+def test_over_real_http_a_dense_range_read_ahead_stores_every_order_once(store: Store) -> None:
+    """The same read-ahead against the sandbox on a real socket (``start_index`` sent as a query parameter, answers
+    arriving in any order): every order once, with about one request per page."""
+    with running("prio", orders=300, seed=5) as r:
+        everything = refs(r.sandbox.store.find("orders"))
+        recorder = Recorder()
+        [result] = run(store, "tix", r.settings(**ONE_RANGE, concurrency=4), recorder=recorder)
+    assert result.ok, result.error
+    assert sorted(stored(store)) == sorted(everything) and result.records == 300
+    sent = recorder.orders_requests()
+    assert any("start_index" in q.url.params for q in sent)
+    assert len(sent) <= 300 // 9 + 4
