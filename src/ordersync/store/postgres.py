@@ -62,6 +62,18 @@ def _explain(reason: str, url: URL) -> str:
     return redact(reason)
 
 
+def existing_hashes_sql(table: str, key: str) -> str:
+    """The stored ``row_hash`` of each key of a page (parameters: the keys as an array, the source).
+
+    One primary-key probe per key, whatever the statistics say: "source = X AND id IN (...)" was planned as a scan
+    of all the source's rows once the statement was prepared, and so was a plain lateral join, which the planner
+    flattens into a hash join over the source's rows while the statistics still describe the table as nearly
+    empty (a first load, before autovacuum's first ANALYZE): each page cost more than the one before. ``OFFSET 0``
+    keeps the subquery as written, so it can only run as an index probe per key."""
+    return (f"SELECT k.id, t.row_hash FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
+            f"(SELECT row_hash FROM {table} WHERE source = %s AND {key} = k.id OFFSET 0) AS t")
+
+
 class PostgresStore(Store):
     scheme = "postgresql"
 
@@ -131,13 +143,9 @@ class PostgresStore(Store):
     # --- bulk writes ----------------------------------------------------------------------------------------
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
                          keys: list[str]) -> dict[str, str | None]:
-        # one primary-key lookup per key, whatever the statistics say: "source = X AND id IN (...)" was planned
-        # as a scan of all the source's rows once the statement was prepared (110 ms a page at 20,000 orders)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with contextlib.closing(cursor):
-            cursor.execute(f"SELECT k.id, t.row_hash FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
-                           f"(SELECT row_hash FROM {table.name} WHERE source = %s AND {key} = k.id) AS t",
-                           (keys, source))
+            cursor.execute(existing_hashes_sql(table.name, key), (keys, source))
             return dict(cursor.fetchall())
 
     @staticmethod
