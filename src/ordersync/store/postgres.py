@@ -9,6 +9,7 @@ libpq's own environment (``PGPASSWORD``) or from ``~/.pgpass``; it is never show
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Any
 
@@ -39,6 +40,14 @@ def _binary_type(column: sa.Column[Any]) -> str:
     if isinstance(column.type, sa.DateTime):
         return "timestamptz"
     return "text"
+
+
+@functools.cache
+def _copy_layout(table: sa.Table) -> tuple[list[str], list[str], list[int], list[int]]:
+    """A table's column names, their binary COPY types, and the positions of ``raw`` columns and of times."""
+    kinds = [_binary_type(c) for c in table.columns]
+    return ([c.name for c in table.columns], kinds, [i for i, kind in enumerate(kinds) if kind == "bytea"],
+            [i for i, kind in enumerate(kinds) if kind == "timestamptz"])
 
 
 def _explain(reason: str, url: URL) -> str:
@@ -149,17 +158,31 @@ class PostgresStore(Store):
             return dict(cursor.fetchall())
 
     @staticmethod
+    def _raw_value(raw: bytes) -> Any:
+        return raw  # the bytes as they came: _copy sends them as they are
+
+    @staticmethod
+    def _complete(table: sa.Table, row: Row) -> Row:
+        """As it is: :meth:`_copy` reads each column by name (a missing one is NULL) and truncates times."""
+        return row
+
+    @staticmethod
     def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
         """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
-        (a version byte, then the JSON text), so nothing is encoded twice."""
-        columns = [c.name for c in table.columns]
-        kinds = [_binary_type(c) for c in table.columns]
-        raw = [kind == "bytea" for kind in kinds]
-        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        (a version byte, then the JSON bytes as the sync process rendered them). Times in whole seconds, as on
+        every destination (the vendor's exact value stays in ``raw``)."""
+        names, kinds, raws, times = _copy_layout(table)
+        with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(kinds)
             for row in rows:
-                copy.write_row([_JSONB_V1 + row[c].encode() if is_raw and row[c] is not None else row[c]
-                                for c, is_raw in zip(columns, raw, strict=True)])
+                values = list(map(row.get, names))  # a missing column is NULL
+                for i in times:
+                    if (value := values[i]) is not None and value.microsecond:
+                        values[i] = value.replace(microsecond=0)
+                for i in raws:
+                    if (value := values[i]) is not None:
+                        values[i] = _JSONB_V1 + (value if type(value) is bytes else value.encode())
+                copy.write_row(values)
 
     def shares_database(self) -> bool:
         return True
