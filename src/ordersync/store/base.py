@@ -341,6 +341,17 @@ class Store:
                 self._failed_sequences.add(sequence)
             raise
 
+    def start_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
+                          state: State, rejects: Sequence[Reject] = ()) -> Future[dict[str, WriteResult]]:
+        """:meth:`write_in_sequence`, started in call order; the writer process answers each page's future in that
+        order. Here it is written before this returns; PostgreSQL starts the next page while one is in flight."""
+        future: Future[dict[str, WriteResult]] = Future()
+        try:
+            future.set_result(self.write_in_sequence(sequence, source, api, stream, page, state, rejects))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
     def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
                        rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
         """:meth:`write_page`'s database part, in whichever process writes."""
