@@ -115,3 +115,29 @@ def test_sqlite_times_are_the_text_sqlalchemy_would_store(moment: datetime) -> N
 
     processor = orders.c.created_at.type.dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
     assert _utc_text(moment) == processor(moment)
+
+
+def test_times_are_stored_in_whole_seconds_everywhere(any_store: Store) -> None:
+    """The vendor's exact time stays in ``raw``; the columns hold whole seconds on every destination, for new
+    and changed rows and for the order's history (each destination's bulk path truncates them itself)."""
+    exact = datetime(2026, 5, 1, 10, 0, 0, 987654, tzinfo=UTC)
+    page = order("1")
+    page.orders[0].update(created_at=exact, updated_at=exact)
+    page.customers[0].update(created_at=exact)
+    any_store.write_page("shop", "frontcore", "orders", page, {})
+    page.orders[0]["status"] = "refunded"  # changed: written by the other bulk path (an upsert)
+    page.customers[0]["name"] = "Åse Berg"
+    any_store.write_page("shop", "frontcore", "orders", page, {})
+    whole = exact.replace(microsecond=0)
+    [stored] = published(any_store, "orders")
+    [customer] = published(any_store, "customers")
+    assert (stored["created_at"], stored["updated_at"], customer["created_at"]) == (whole, whole, whole)
+    with any_store.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT updated_at FROM order_versions").scalars().all()
+    assert len(versions) == 2 and all(_as_utc(v) == whole for v in versions)
+
+
+def _as_utc(value: Any) -> datetime:
+    """A time as each database returns it from plain SQL (SQLite: its ISO text)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

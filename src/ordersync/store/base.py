@@ -344,6 +344,17 @@ class Store:
                 self._failed_sequences.add(sequence)
             raise
 
+    def start_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
+                          state: State, rejects: Sequence[Reject] = ()) -> Future[dict[str, WriteResult]]:
+        """:meth:`write_in_sequence`, started in call order; the writer process answers each page's future in that
+        order. Here it is written before this returns; PostgreSQL starts the next page while one is in flight."""
+        future: Future[dict[str, WriteResult]] = Future()
+        try:
+            future.set_result(self.write_in_sequence(sequence, source, api, stream, page, state, rejects))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
     def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
                        rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
         """:meth:`write_page`'s database part, in whichever process writes."""
@@ -364,7 +375,7 @@ class Store:
                     if changed:
                         ids = [o["order_id"] for o in changed]
                         conn.execute(table.delete().where(table.c.source == source, table.c.order_id.in_(ids)))
-                    fresh = [self._complete(table, {**c, "source": source, "raw": c["raw"].decode()})
+                    fresh = [self._complete(table, {**c, "source": source, "raw": self._raw_value(c["raw"])})
                              for c in items if c["order_id"] in chosen]
                     if fresh:
                         self._insert(conn, table, fresh)
@@ -378,6 +389,11 @@ class Store:
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
         self._upsert_small(conn, stream_state, [{"source": source, "stream": stream, "api": api,
                                                  "state": dumps(state), "updated_at": at}])
+
+    @staticmethod
+    def _raw_value(raw: bytes) -> Any:
+        """A row's ``raw`` (JSON bytes) as this database's bulk writes take it: text (SQLite stores TEXT)."""
+        return raw.decode()
 
     @staticmethod
     def _complete(table: sa.Table, row: Row) -> Row:
@@ -406,7 +422,7 @@ class Store:
                 result.unchanged += 1
                 continue
             complete = self._complete(table, {**row, **extra, "source": source, "synced_at": synced_at,
-                                              "row_hash": row_hash, "raw": row["raw"].decode()})
+                                              "row_hash": row_hash, "raw": self._raw_value(row["raw"])})
             (changed if row[key] in existing else new).append(complete)
         result.new += len(new)
         result.changed += len(changed)

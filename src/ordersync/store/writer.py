@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from typing import IO, Any
 
 from ordersync.errors import StoreError
@@ -165,27 +166,54 @@ def _die_with_parent(parent: int) -> None:
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The writer's loop: open the destination, then run each request on it until the input ends."""
+    """The writer's loop: open the destination, then run each request on it until the input ends. Pages are
+    started in the order they arrive (PostgreSQL has the next one in flight while one commits); a thread sends
+    each answer, in that same order, as soon as it is known."""
     from ordersync.store import Store
 
     parent, url, options = _receive(requests)
     _die_with_parent(parent)
     store = Store(url, **options)
+    outcomes: queue.SimpleQueue[Future[Any] | None] = queue.SimpleQueue()
+    sender = threading.Thread(target=_answer_all, args=(outcomes, answers), name="ordersync-writer-answers")
+    sender.start()
+    last: Future[Any] | None = None
     try:
         while True:
             try:
                 method, args, kwargs = _receive(requests)
             except EOFError:
                 return
+            if method == "write_in_sequence":
+                last = store.start_in_sequence(*args, **kwargs)
+                outcomes.put(last)
+                continue
+            if last is not None:  # anything else runs once the pages before it have ended
+                futures_wait([last])
+            outcome: Future[Any] = Future()
             try:
-                answer: tuple[str, Any] = ("ok", getattr(store, method)(*args, **kwargs))
-            except StoreError as exc:
-                answer = ("store", str(exc))
-            except Exception as exc:  # a bug: its type and message reach the sync's result
-                answer = ("internal", f"{type(exc).__name__}: {exc}")
-            _send(answers, answer)
+                outcome.set_result(getattr(store, method)(*args, **kwargs))
+            except Exception as exc:
+                outcome.set_exception(exc)
+            outcomes.put(outcome)
     finally:
+        outcomes.put(None)
+        sender.join()
         store.close()
+
+
+def _answer_all(outcomes: queue.SimpleQueue[Future[Any] | None], answers: IO[bytes]) -> None:
+    while (future := outcomes.get()) is not None:
+        try:
+            answer: tuple[str, Any] = ("ok", future.result())
+        except StoreError as exc:
+            answer = ("store", str(exc))
+        except Exception as exc:  # a bug: its type and message reach the sync's result
+            answer = ("internal", f"{type(exc).__name__}: {exc}")
+        try:
+            _send(answers, answer)
+        except OSError:
+            return  # the sync process is gone
 
 
 def main() -> None:
