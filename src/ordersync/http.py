@@ -190,6 +190,7 @@ class HttpClient:
         )
         self.requests_sent = 0
         self._exchanges: set[asyncio.Task[tuple[httpx.Response, bytes]]] = set()  # requests on the wire
+        self._slots = asyncio.Semaphore(self.settings.max_connections)  # held from before the rate limit to the end
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -259,8 +260,13 @@ class HttpClient:
         retry_slow: bool = True,
         max_bytes: int | None = None,
     ) -> Response:
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        await self._slots.acquire()  # a request dropped by its caller keeps its slot until its answer is in
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
         self.requests_sent += 1
         sent = self.requests_sent
         log.debug("%s", where)
@@ -313,10 +319,12 @@ class HttpClient:
         """Run ``exchange`` to its end even when the caller is cancelled (read-ahead drops requests it no longer
         needs): a request cancelled inside httpcore can keep its pool slot for good (encode/httpcore#1093,
         httpx#1461), and after ``max_connections`` of those every later request waits for a connection that never
-        frees. A dropped request's answer is read and thrown away; its error is not anyone's."""
+        frees. A dropped request's answer is read and thrown away; its error is not anyone's. Its slot (taken by
+        the caller) frees when it ends: never more than ``max_connections`` requests are on the wire, whatever the
+        transport."""
         task = asyncio.ensure_future(exchange)
         self._exchanges.add(task)
-        task.add_done_callback(_forget(self._exchanges))
+        task.add_done_callback(_forget(self._exchanges, self._slots))
         return await asyncio.shield(task)
 
     async def _read_capped(self, raw: httpx.Response, where: str, max_bytes: int | None = None) -> bytes:
@@ -348,9 +356,10 @@ class HttpClient:
         return float(backoff(state))
 
 
-def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+def _forget(tasks: set[asyncio.Task[Any]], slots: asyncio.Semaphore) -> Callable[[asyncio.Task[Any]], None]:
     def done(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
+        slots.release()
         if not task.cancelled():
             task.exception()  # retrieved: the caller saw it, or had gone (nobody is owed it)
     return done
