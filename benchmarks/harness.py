@@ -33,6 +33,7 @@ class Measured:
     code: int
     stdout: str
     stderr: str
+    launched: float = 0.0  # ``time.monotonic()`` when it was started (the clock of the fast server's stamps)
 
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
@@ -47,7 +48,7 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
         out.seek(0)
         err.seek(0)
         return Measured(usage["wall"], usage["cpu"], usage["rss_mb"], code, out.read().decode(errors="replace"),
-                        err.read().decode(errors="replace"))
+                        err.read().decode(errors="replace"), usage.get("launched", 0.0))
 
 
 def toml_value(value: Any) -> str:

@@ -16,6 +16,7 @@ import time
 
 out, argv = sys.argv[1], sys.argv[2:]
 started = time.perf_counter()
+launched = time.monotonic()  # on the clock the fast server stamps requests with
 pid = os.fork()
 if pid == 0:
     try:
@@ -68,5 +69,6 @@ wall = time.perf_counter() - started
 code = os.waitstatus_to_exitcode(status)
 rss_kb = max(usage.ru_maxrss, sum(list(peaks.values())))
 with open(out, "w") as f:
-    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": rss_kb / 1024, "code": code}, f)
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": rss_kb / 1024, "code": code,
+               "launched": launched}, f)
 sys.exit(code if code >= 0 else 128 - code)

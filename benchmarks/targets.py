@@ -25,6 +25,9 @@ FIRESPRING_WEBSITE = 4
 FIRESPRING_INCLUDES = "billing_address,items,message,payment_transactions,user"
 PRIO_PREFIX = "/v3.4/distributor"
 EGUMA_START = datetime(2015, 1, 1)  # ordersync's default start_date
+# Answers a client must wait for one after the other before it holds any order (the latency scenario's bound):
+# a first page everywhere; Prio's OAuth2 token before it.
+WAITS_BEFORE_DATA = {"frontcore": 1, "eguma": 1, "firespring": 1, "prio": 2}
 EGUMA_WINDOW = timedelta(days=30)
 FAR_PAST, FAR_FUTURE = "2000-01-01T00:00:00+00:00", "2100-01-01T00:00:00+00:00"
 

@@ -231,3 +231,45 @@ def test_a_request_may_lower_the_body_limit_and_hears_the_length_the_answer_decl
             assert "max_body_mb" in str(err.value) and "\n" not in str(err.value)
 
     asyncio.run(go())
+
+
+def test_requests_dropped_while_on_the_wire_never_keep_a_connection_from_the_next_ones() -> None:
+    """Read-ahead cancels requests it no longer needs, at any moment. A request cancelled inside httpcore could keep
+    its pool slot for good (encode/httpcore#1093): once every slot was kept, the next request waited for a
+    connection that never freed, and the sync hung. Two connections; two requests dropped after 0, 1, 2, ... turns
+    of the event loop (so at every point of their way), and each time the next request is still answered."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b"[" + b",".join(b'{"id": %d}' % n for n in range(2000)) + b"]"
+        try:
+            while True:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                             % (len(body), body))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, HttpClient(f"http://127.0.0.1:{port}", label="test",
+                                      settings=HttpSettings(max_connections=2, max_retries=0)) as http:
+            for turns in range(40):
+                dropped = [asyncio.ensure_future(http.request("GET", "orders")) for _ in range(2)]
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                for task in dropped:
+                    task.cancel()
+                await asyncio.gather(*dropped, return_exceptions=True)
+                answer = await asyncio.wait_for(http.request("GET", "orders"), 10)  # hung for good before the fix
+                assert len(answer.json()) == 2000
+
+    asyncio.run(go())

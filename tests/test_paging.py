@@ -149,9 +149,9 @@ def test_the_rolling_sweep_is_paced_by_time_owes_at_most_one_lap_and_learns_wher
 @pytest.mark.parametrize("spare", [0, 3])
 def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers_come_out_of_order(spare: int) -> None:
     """A Keyset pass over one dense range with ``read_ahead`` 3: the server answers the newest request first, so
-    answers wait for the ones before them; never more than 3 requests are unanswered; with ``spare``, while the
-    caller still stores the first page, the next 3 are already sent and ``spare`` more as answers arrive (without,
-    the next requests leave when the caller asks for the next page); every record comes once, in order."""
+    answers wait for the ones before them; never more than 3 requests are unanswered; while the caller still
+    stores the first page, the next 3 are already sent, and with ``spare`` that many more as answers arrive; every
+    record comes once, in order."""
     from datetime import UTC, datetime, timedelta
 
     from ordersync.paging import Answer, Keyset, KeysetAt, Request, paginate
@@ -208,7 +208,7 @@ def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers
 
     read, ahead = asyncio.run(main())
     assert read == [str(r["id"]) for r in records]
-    assert most == 3 and ahead == (3 + spare if spare else 0)
+    assert most == 3 and ahead == 3 + spare
 
 
 def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hold_every_slot() -> None:
@@ -270,3 +270,30 @@ def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hol
 
     read, most = asyncio.run(main())
     assert read == [1, 2, 9, 3, 4, 5] and most == 2
+
+
+def test_the_requests_after_a_page_are_on_their_way_before_the_caller_works_on_it() -> None:
+    """A caller works on each page without letting the event loop turn (parsing, normalizing, handing it to the
+    writer). The requests for the next ``read_ahead`` pages must have left before that work starts: sent after it
+    (or created but not yet started), each would add its whole round trip to the caller's time."""
+    from ordersync.paging import Answer, PageNumber, Request, paginate
+
+    paginator = PageNumber("orders", {}, size=10, read_ahead=3)
+    started: list[int] = []  # pages whose request has begun its way to the server
+
+    async def fetch(request: Request) -> Answer:
+        page = int(request.params["page"])
+        started.append(page)
+        await asyncio.sleep(0)  # the network
+        return Answer([{"id": page * 100 + n} for n in range(10 if page < 6 else 4)])
+
+    async def main() -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        async for at, step in paginate(fetch, paginator, paginator.start(None)):
+            if step.next is not None:
+                out.append((at.page, max(started)))  # what has left when the caller starts on this page
+        return out
+
+    seen = asyncio.run(main())
+    assert [page for page, _ in seen] == [1, 2, 3, 4, 5]
+    assert all(furthest >= page + 3 for page, furthest in seen), seen

@@ -154,3 +154,36 @@ def test_each_kind_of_bad_record_alone_is_rejected_not_fatal(tmp_path: Path, kin
     stored = {r[0] for r in rows(store, "SELECT order_id FROM orders")}
     assert len(stored) == 30 - len(kinds) and "None" not in stored and not set(bad.values()) & stored
     store.close()
+
+
+def test_a_page_is_normalized_with_pauses_in_which_answers_and_requests_move() -> None:
+    """Normalizing a page is the longest stretch of work in the sync process. Answers arriving meanwhile must be
+    read, and the requests after them sent, in its pauses (every 25 records), not after it: each would otherwise
+    wait on top of its round trip. The rows are those of ``normalize_page``."""
+    from ordersync.model import Rows
+    from ordersync.rejects import normalize_page, normalize_page_turning
+
+    records = [{"id": n, "total": n * 100} for n in range(100)]
+    turns_seen: list[int] = []  # records normalized so far, at each turn of the event loop
+
+    def normalize(record: dict[str, Any]) -> Rows:
+        normalized.append(record["id"])
+        return Rows(orders=[{"order_id": str(record["id"]), "total_minor": record["total"], "raw": record}])
+
+    async def other_work() -> None:  # what the event loop runs beside it: reading answers, sending requests
+        while len(normalized) < len(records):
+            turns_seen.append(len(normalized))
+            await asyncio.sleep(0)
+
+    async def main() -> tuple[Rows, list[Any]]:
+        watcher = asyncio.ensure_future(other_work())
+        await asyncio.sleep(0)
+        page = await normalize_page_turning(normalize, records)
+        await watcher
+        return page
+
+    normalized: list[int] = []
+    rows, rejected = asyncio.run(main())
+    assert {0, 25, 50, 75} <= set(turns_seen)  # the loop turned between every 25 records
+    normalized.clear()
+    assert (rows, rejected) == normalize_page(normalize, records)

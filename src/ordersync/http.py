@@ -13,7 +13,7 @@ import logging
 import socket
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +189,8 @@ class HttpClient:
             transport=transport,
         )
         self.requests_sent = 0
+        self._exchanges: set[asyncio.Task[tuple[httpx.Response, bytes]]] = set()  # requests on the wire
+        self._slots = asyncio.Semaphore(self.settings.max_connections)  # held from before the rate limit to the end
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -197,6 +199,7 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await _cancel_all(self._exchanges)  # abandoned requests still on the wire: the pool goes too, no leak matters
         await self._client.aclose()
 
     def describe(self, method: str, path: str, params: Mapping[str, Any] | None) -> str:
@@ -257,16 +260,18 @@ class HttpClient:
         retry_slow: bool = True,
         max_bytes: int | None = None,
     ) -> Response:
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        await self._slots.acquire()  # a request dropped by its caller keeps its slot until its answer is in
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
         self.requests_sent += 1
         sent = self.requests_sent
         log.debug("%s", where)
         try:
-            async with self._client.stream(
-                method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
-            ) as raw:
-                content = await self._read_capped(raw, where, max_bytes)
+            raw, content = await self._finished(self._exchange(method, path, params, headers, json, where, max_bytes))
         except httpx.ReadTimeout:
             if not retry_slow:
                 raise TooSlowError(f"{where} took longer than {self.settings.timeout:g}s") from None
@@ -300,6 +305,28 @@ class HttpClient:
             )
         raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}", raw.status_code)
 
+    async def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None,
+                        headers: Mapping[str, str] | None, json: Any, where: str,
+                        max_bytes: int | None) -> tuple[httpx.Response, bytes]:
+        """One request and its whole (capped) body, through httpx."""
+        async with self._client.stream(
+            method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
+        ) as raw:
+            return raw, await self._read_capped(raw, where, max_bytes)
+
+    async def _finished(self, exchange: Coroutine[Any, Any, tuple[httpx.Response, bytes]],
+                        ) -> tuple[httpx.Response, bytes]:
+        """Run ``exchange`` to its end even when the caller is cancelled (read-ahead drops requests it no longer
+        needs): a request cancelled inside httpcore can keep its pool slot for good (encode/httpcore#1093,
+        httpx#1461), and after ``max_connections`` of those every later request waits for a connection that never
+        frees. A dropped request's answer is read and thrown away; its error is not anyone's. Its slot (taken by
+        the caller) frees when it ends: never more than ``max_connections`` requests are on the wire, whatever the
+        transport."""
+        task = asyncio.ensure_future(exchange)
+        self._exchanges.add(task)
+        task.add_done_callback(_forget(self._exchanges, self._slots))
+        return await asyncio.shield(task)
+
     async def _read_capped(self, raw: httpx.Response, where: str, max_bytes: int | None = None) -> bytes:
         """The body, read in chunks; past ``max_body_bytes`` (decoded) the answer is refused, not read whole."""
         cap = min(self.settings.max_body_bytes, max_bytes or self.settings.max_body_bytes)
@@ -327,6 +354,23 @@ class HttpClient:
             return min(exc.retry_after, self.settings.backoff_max)
         backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
         return float(backoff(state))
+
+
+def _forget(tasks: set[asyncio.Task[Any]], slots: asyncio.Semaphore) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        slots.release()
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller saw it, or had gone (nobody is owed it)
+    return done
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _unknown_host(exc: BaseException) -> bool:

@@ -517,13 +517,14 @@ async def paginate(
     guessed position that the steps reach later (the next creation range after a range's further pages, the next
     date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
     cancelled. A position whose answer the paginator already ``held`` (a part of a large date-window answer)
-    is not asked. A paginator whose guesses are rarely wrong may declare ``spare`` (default 0: none of this): the
-    requests that follow a step are then sent before the step is yielded (in flight while the caller stores its
-    page), and ``spare`` further predicted positions are sent whenever an answer arrives and fewer than
-    ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the answers before
-    them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay strictly
-    in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than ``max_record_bytes``
-    stops it before its page is stored.
+    is not asked. The requests that follow a step are sent before the step is yielded, and the event loop is let
+    turn until they are on the wire, so that they are in flight while the caller works on the page and stores it
+    (at most ``read_ahead`` answers wait to be used). A paginator whose guesses are rarely wrong may declare
+    ``spare`` (default 0): that many further predicted positions are sent whenever an answer arrives and fewer
+    than ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the answers
+    before them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay
+    strictly in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than
+    ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
     queued: list[tuple[Hashable, Request]] = []  # predicted, sent as soon as fewer than ``window`` are unanswered
@@ -531,12 +532,15 @@ async def paginate(
     guard = LoopGuard()
     window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
 
-    def launch(_done: object = None) -> None:
+    def launch(_done: object = None) -> int:
+        launched = 0
         while queued and sum(not task.done() for task in inflight.values()) < window:
             key, request = queued.pop(0)
             task = asyncio.ensure_future(fetch(request))
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
+            launched += 1
+        return launched
 
     async def ask(first: P) -> tuple[Request, Hashable]:
         """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
@@ -559,15 +563,16 @@ async def paginate(
         stale = [k for k in inflight if k not in keys]
         await _cancel([inflight.pop(k) for k in stale])
         queued.extend((k, r) for k, r in wanted if k not in inflight)
-        launch()
+        launched = launch()
         if held(first) is None and keys[0] not in inflight:  # every slot taken by later positions
             latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
             await _cancel([inflight.pop(latest)])  # it waits for a slot again, after ``first``
             queued[:] = [(k, r) for k, r in wanted if k not in inflight]
-            launch()
+            launched += launch()
+        if launched:
+            await _on_the_wire()
         return requests[0], keys[0]
 
-    early = getattr(paginator, "spare", 0) > 0
     sent = False  # the requests of ``at`` and its chain were sent before the step before it was yielded
     try:
         while at is not None:
@@ -588,15 +593,26 @@ async def paginate(
                 await _cancel(list(inflight.values()))
                 inflight.clear()
             window = max(1, paginator.read_ahead)
-            sent = early and step.next is not None
-            if sent:  # the next requests leave before this page is stored, not after
-                assert step.next is not None
+            sent = step.next is not None
+            if step.next is not None:  # the next requests leave before this page is stored, not after
                 request, key = await ask(step.next)
             yield at, step
             at = step.next
     finally:
         queued.clear()
         await _cancel(list(inflight.values()))
+
+
+SEND_TURNS = 8  # event-loop turns from a request's task to its bytes on the socket: 4 (through HttpClient and
+# httpx, on a kept-alive connection), twice over
+
+
+async def _on_the_wire() -> None:
+    """Let requests just launched reach the socket. A task only starts when the event loop turns, and a caller
+    that works through answers already in (parsing, normalizing, handing pages to the writer) never lets it turn:
+    its next requests would leave only after that work, and each would wait its whole round trip on top."""
+    for _ in range(SEND_TURNS):
+        await asyncio.sleep(0)
 
 
 def _request_key(request: Request) -> Hashable:

@@ -28,7 +28,7 @@ from ordersync.errors import OrdersyncError
 from ordersync.model import Page
 from ordersync.paging import Stream, read_stream
 from ordersync.progress import Reporter, Silent
-from ordersync.rejects import normalize_page
+from ordersync.rejects import normalize_page_turning
 from ordersync.store import Store, WriteResult
 
 
@@ -184,7 +184,7 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
 
     try:
         async for page in pages:
-            rows, rejects = normalize_page(stream.normalize, page.records, page.rendered)
+            rows, rejects = await normalize_page_turning(stream.normalize, page.records, page.rendered)
             writer_behind = len(writing) >= depth and not writing[0][0].done()
             while len(writing) >= depth:
                 await settle_one()

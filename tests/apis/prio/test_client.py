@@ -162,7 +162,8 @@ def test_401_renews_once_and_retries(store: Store) -> None:
         rec = Expiring(r, after=2, action="expire")
         [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650), rec)
         assert result.ok, result.error
-        assert rec.statuses.count(401) == 1
+        # every request in flight when the token expired (concurrency 4) hears 401 once; one renewal serves them
+        assert 1 <= rec.statuses.count(401) <= 4
         assert sum(1 for q in rec.requests if q.url.path.endswith("/oauth2/token")) == 2
         assert len(stored(store)) == 100
 
