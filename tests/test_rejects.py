@@ -158,12 +158,12 @@ def test_each_kind_of_bad_record_alone_is_rejected_not_fatal(tmp_path: Path, kin
 
 def test_a_page_is_normalized_with_pauses_in_which_answers_and_requests_move() -> None:
     """Normalizing a page is the longest stretch of work in the sync process. Answers arriving meanwhile must be
-    read, and the requests after them sent, in its pauses (every 25 records), not after it: each would otherwise
-    wait on top of its round trip. The rows are those of ``normalize_page``."""
+    read, and the requests after them sent, in its pauses (every ``TURN_EVERY`` records), not after it: each would
+    otherwise wait on top of its round trip. The rows are those of ``normalize_page``."""
     from ordersync.model import Rows
-    from ordersync.rejects import normalize_page, normalize_page_turning
+    from ordersync.rejects import TURN_EVERY, normalize_page, normalize_page_turning
 
-    records = [{"id": n, "total": n * 100} for n in range(100)]
+    records = [{"id": n, "total": n * 100} for n in range(4 * TURN_EVERY)]
     turns_seen: list[int] = []  # records normalized so far, at each turn of the event loop
 
     def normalize(record: dict[str, Any]) -> Rows:
@@ -184,6 +184,6 @@ def test_a_page_is_normalized_with_pauses_in_which_answers_and_requests_move() -
 
     normalized: list[int] = []
     rows, rejected = asyncio.run(main())
-    assert {0, 25, 50, 75} <= set(turns_seen)  # the loop turned between every 25 records
+    assert {0, TURN_EVERY, 2 * TURN_EVERY, 3 * TURN_EVERY} <= set(turns_seen)  # the loop turned between spans
     normalized.clear()
     assert (rows, rejected) == normalize_page(normalize, records)

@@ -32,7 +32,8 @@ def normalize_page(normalize: Callable[[Record], Rows], records: list[Record],
     return Rows.latest(parts), rejected
 
 
-TURN_EVERY = 25  # records normalized between two turns of the event loop (about a millisecond)
+TURN_EVERY = 250  # records normalized between two turns of the event loop: about 10 ms, a tenth of a slow round
+# trip (a turn every 25 records made Frontcore's sync 5% slower at 100,000 orders without latency)
 
 
 async def normalize_page_turning(normalize: Callable[[Record], Rows], records: list[Record],
