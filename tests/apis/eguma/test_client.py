@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.paging import read_stream
 from ordersync.store import Store
-from tests.apis.eguma.helpers import FMT, accepted_windows, local, pin_client_clock, sync_recorded
+from tests.apis.eguma.helpers import FMT, Recorder, accepted_windows, local, pin_client_clock, sync_recorded
 from tests.support import Running, get, in_process, rows, running
 
 CLIENT_NOW = "2026-06-20T00:00:00+00:00"  # after the sandbox's generated history (anchor 2026-06-15)
@@ -190,22 +191,30 @@ def test_answers_too_large_are_split_not_failed(store: Store, monkeypatch: pytes
     assert all(len(orjson.dumps(ex.body)) <= limit for ex in accepted_windows(rec.exchanges))
 
 
+def sync_year_windows_capped(store: Store, monkeypatch: pytest.MonkeyPatch, cap: int,
+                             serve: Callable[..., Any]) -> Recorder:
+    """80 orders synced in year-long windows with ``ROOMY_WINDOW_BYTES`` at ``cap``, from a sandbox ``serve`` starts
+    (in-process or on a socket); every order is stored once. The exchanges, for the test to judge the windows."""
+    import ordersync.apis.eguma.client as eguma_client
+
+    pin_client_clock(monkeypatch, CLIENT_NOW)
+    monkeypatch.setattr(eguma_client, "ROOMY_WINDOW_BYTES", cap)
+    with serve("eguma", orders=80, seed=2) as r:
+        expected = {o["id"] for o in everything(r)}
+        results, rec = sync_recorded(store, "v", r.settings(window_days=366))
+    assert results[0].ok, results[0].error
+    stored = [x for (x,) in rows(store, "select order_id from orders")]
+    assert set(stored) == expected and len(stored) == len(expected)
+    return rec
+
+
 def test_a_roomy_window_answering_megabytes_is_halved_before_it_is_parsed(store: Store,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows asked ahead across a quiet stretch can come back holding a year of orders: parsed whole, they would
     hold hundreds of megabytes. Past ``ROOMY_WINDOW_BYTES`` such an answer is halved unread (far below
     ``max_body_mb``), and every order is still stored once."""
-    import ordersync.apis.eguma.client as eguma_client
-
-    pin_client_clock(monkeypatch, CLIENT_NOW)
     cap = 20_000
-    monkeypatch.setattr(eguma_client, "ROOMY_WINDOW_BYTES", cap)
-    with in_process("eguma", orders=80, seed=2) as r:
-        expected = {o["id"] for o in everything(r)}  # type: ignore[arg-type]
-        results, rec = sync_recorded(store, "v", r.settings(window_days=366))
-    assert results[0].ok, results[0].error
-    stored = [x for (x,) in rows(store, "select order_id from orders")]
-    assert set(stored) == expected and len(stored) == len(expected)
+    rec = sync_year_windows_capped(store, monkeypatch, cap, in_process)
     refused = [ex for ex in rec.exchanges if len(orjson.dumps(ex.body)) > cap]
     assert refused  # the year-long window was too roomy
     assert all(len(orjson.dumps(ex.body)) <= cap for ex in accepted_windows(rec.exchanges))
@@ -216,17 +225,8 @@ def test_over_real_http_a_roomy_window_is_cut_by_its_declared_length(store: Stor
     """Over a real socket the sandbox declares each answer's ``Content-Length``: a roomy window answering more than
     ``ROOMY_WINDOW_BYTES`` is refused on that header and cut once into parts of about an eighth of the limit, not
     halved again and again (each halving would be one more refused request)."""
-    import ordersync.apis.eguma.client as eguma_client
-
-    pin_client_clock(monkeypatch, CLIENT_NOW)
     cap = 4_000
-    monkeypatch.setattr(eguma_client, "ROOMY_WINDOW_BYTES", cap)
-    with running("eguma", orders=80, seed=2) as r:
-        expected = {o["id"] for o in everything(r)}  # type: ignore[arg-type]
-        results, rec = sync_recorded(store, "v", r.settings(window_days=366))
-    assert results[0].ok, results[0].error
-    stored = [x for (x,) in rows(store, "select order_id from orders")]
-    assert set(stored) == expected and len(stored) == len(expected)
+    rec = sync_year_windows_capped(store, monkeypatch, cap, running)
     refused = [ex for ex in rec.exchanges if len(orjson.dumps(ex.body)) > cap]
     far_over = [ex for ex in refused if len(orjson.dumps(ex.body)) > 2 * cap]
     assert far_over  # the test's data holds windows declaring more than twice the limit
