@@ -146,6 +146,38 @@ def test_the_rolling_sweep_is_paced_by_time_owes_at_most_one_lap_and_learns_wher
     assert lap.end == horizon  # the month without runs still owes one whole lap: all 69 days at once
 
 
+class HeldAnswers:
+    """A server that answers only when the test says: ``fetch`` parks each request; :meth:`answer_until` answers
+    one request every 20 turns of the event loop (the newest or the oldest unanswered) until ``consumer`` ends,
+    counting the most requests unanswered at once."""
+
+    def __init__(self) -> None:
+        from ordersync.paging import Answer, Request
+
+        self.unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
+        self.most = 0
+
+    async def fetch(self, request: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.unanswered.append((request, future))
+        return await future
+
+    async def answer_until(self, consumer: asyncio.Future[None], answer: Callable[[Any], Any], newest_first: bool,
+                           idle: Callable[[], None] = lambda: None) -> None:
+        """``idle`` runs when no request waits (the caller is busy with what it has)."""
+        while not consumer.done():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            live = [(q, f) for q, f in self.unanswered if not f.done()]
+            self.most = max(self.most, len(live))
+            if live:
+                request, future = live[-1] if newest_first else live[0]
+                future.set_result(answer(request))
+            else:
+                idle()
+        await consumer
+
+
 @pytest.mark.parametrize("spare", [0, 3])
 def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers_come_out_of_order(spare: int) -> None:
     """A Keyset pass over one dense range with ``read_ahead`` 3: the server answers the newest request first, so
@@ -166,13 +198,7 @@ def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers
     keyset = Keyset("orders", params, [(start, start + timedelta(days=1))], key=str, id_of=lambda r: str(r["id"]),
                     created=lambda r: r["created"], stored={}, conditional=lambda _: {}, clamp=lambda v: v,
                     read_ahead=3, spare=spare)
-    unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
-    most = 0
-
-    async def fetch(request: Request) -> Answer:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        unanswered.append((request, future))
-        return await future
+    server = HeldAnswers()
 
     def answer(request: Request) -> Answer:
         q = request.params
@@ -181,34 +207,28 @@ def test_read_ahead_never_has_more_requests_unanswered_than_allowed_when_answers
         return Answer(found[offset:offset + 10], page_size=10, total_items=len(found))
 
     async def main() -> tuple[list[str], int]:
-        nonlocal most
         read: list[str] = []
         stored = asyncio.Event()  # the caller is still storing the first page until this is set
         ahead = 0
 
         async def consume() -> None:
-            async for _at, step in paginate(fetch, keyset, keyset.start(None)):
+            async for _at, step in paginate(server.fetch, keyset, keyset.start(None)):
                 read.extend(str(r["id"]) for r in step.records or [])
                 await stored.wait()
 
-        consumer = asyncio.ensure_future(consume())
-        while not consumer.done():
-            for _ in range(20):
-                await asyncio.sleep(0)
-            live = [(q, f) for q, f in unanswered if not f.done()]
-            most = max(most, len(live))
-            if live:
-                request, future = live[-1]  # the newest first
-                future.set_result(answer(request))
-            elif not stored.is_set():
-                ahead = len(unanswered) - 1
+        def first_page_stored() -> None:
+            nonlocal ahead
+            if not stored.is_set():
+                ahead = len(server.unanswered) - 1
                 stored.set()
-        await consumer
+
+        await server.answer_until(asyncio.ensure_future(consume()), answer, newest_first=True,
+                                  idle=first_page_stored)
         return read, ahead
 
     read, ahead = asyncio.run(main())
     assert read == [str(r["id"]) for r in records]
-    assert most == 3 and ahead == 3 + spare
+    assert server.most == 3 and ahead == 3 + spare
 
 
 def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hold_every_slot() -> None:
@@ -240,36 +260,22 @@ def test_a_step_to_a_position_nobody_guessed_is_sent_even_when_later_guesses_hol
             page = after.get(at.page, at.page + 1)
             return Step(answer.records, PageAt(page=page) if page <= 5 or page == 9 else None)
 
-    unanswered: list[tuple[Request, asyncio.Future[Answer]]] = []
+    server = HeldAnswers()
 
-    async def fetch(request: Request) -> Answer:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        unanswered.append((request, future))
-        return await future
-
-    async def main() -> tuple[list[int], int]:
+    async def main() -> list[int]:
         read: list[int] = []
-        most = 0
 
         async def consume() -> None:
             paginator = Jumping()
-            async for at, _step in paginate(fetch, paginator, paginator.start(None)):
+            async for at, _step in paginate(server.fetch, paginator, paginator.start(None)):
                 read.append(at.page)
 
-        consumer = asyncio.ensure_future(consume())
-        while not consumer.done():
-            for _ in range(20):
-                await asyncio.sleep(0)
-            live = [(q, f) for q, f in unanswered if not f.done()]
-            most = max(most, len(live))
-            if live:
-                request, future = live[0]  # in the order sent
-                future.set_result(Answer([{"page": request.params["page"]}]))
-        await consumer
-        return read, most
+        await server.answer_until(asyncio.ensure_future(consume()),
+                                  lambda request: Answer([{"page": request.params["page"]}]), newest_first=False)
+        return read
 
-    read, most = asyncio.run(main())
-    assert read == [1, 2, 9, 3, 4, 5] and most == 2
+    read = asyncio.run(main())
+    assert read == [1, 2, 9, 3, 4, 5] and server.most == 2
 
 
 def test_the_requests_after_a_page_are_on_their_way_before_the_caller_works_on_it() -> None:
