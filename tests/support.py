@@ -4,6 +4,7 @@ run through the real engine."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import httpx
 
 from ordersync import apis
 from ordersync.config import parse_source
+from ordersync.progress import Silent
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
@@ -188,3 +190,16 @@ def rows(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def get(url: str, **kwargs: Any) -> httpx.Response:
     with http() as client:
         return client.get(url, **kwargs)
+
+
+class StopAfterPages(Silent):
+    """A progress reporter that asks the sync to stop (``stop``, as SIGTERM does) once ``pages`` pages are stored."""
+
+    def __init__(self, pages: int, stop: threading.Event) -> None:
+        self.left = pages
+        self.stop = stop
+
+    def advanced(self, source: str, stream: str, records: int) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.stop.set()

@@ -11,7 +11,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from ordersync import api, schedule
 from ordersync.errors import ConfigError, OrdersyncError, StoreError, SyncError
 from ordersync.store import Store
-from tests.support import rows, running
+from tests.support import StopAfterPages, rows, running
 
 KEY = "api-key-7777"
 
@@ -61,16 +61,9 @@ def test_a_set_stop_event_ends_the_stream_after_its_committed_page(tmp_path: Pat
     db = tmp_path / "orders.db"
     stop = threading.Event()
 
-    class StopAfterFirstPage:
-        def started(self, source: str, stream: str) -> None: ...
-        def advanced(self, source: str, stream: str, records: int) -> None:
-            stop.set()
-        def finished(self, source: str, stream: str, summary: str) -> None: ...
-        def close(self) -> None: ...
-
     with running("frontcore", orders=300, seed=5, api_key=KEY) as fc:
         cfg = config(db, courses=fc.settings(limit=50, concurrency=1))
-        result = api.sync(cfg, progress=StopAfterFirstPage(), stop=stop)
+        result = api.sync(cfg, progress=StopAfterPages(1, stop), stop=stop)
         [(stream, stored)] = [(s.stream, s.orders.new) for s in result.streams]  # customers never started
         assert stream == "orders" and stored in (50, 100)  # whole pages: the one that stopped it, and one queued
         store = Store(f"sqlite:///{db}")

@@ -21,10 +21,9 @@ from ordersync.config import parse_source
 from ordersync.cursor import next_cursor
 from ordersync.errors import ConfigError
 from ordersync.model import Rows
-from ordersync.progress import Silent
 from ordersync.store import Store
 from ordersync.sync import sync_all, sync_source
-from tests.support import InProcess, in_process, rows
+from tests.support import InProcess, StopAfterPages, in_process, rows
 
 KEY = "contract-key-123"
 
@@ -250,12 +249,8 @@ def test_stop_ends_after_the_committed_page_and_starts_nothing_else(store: Store
     fc = in_process("frontcore", orders=50, seed=7, api_key=KEY)
     stop = threading.Event()
 
-    class StopAtFirstPage(Silent):
-        def advanced(self, source: str, stream: str, records: int) -> None:
-            stop.set()
-
     settings = parse_source("c", fc.settings(limit=10, concurrency=3))
-    results = asyncio.run(sync_source(store, "c", settings, progress=StopAtFirstPage(), stop=stop,
+    results = asyncio.run(sync_source(store, "c", settings, progress=StopAfterPages(1, stop), stop=stop,
                                       transport=fc.transport()))
     assert [(r.stream, r.ok, r.interrupted) for r in results] == [("orders", True, True)]  # customers not started
     assert len(order_ids(store)) == 10 and state_of(store)["run"]["position"]["page"] == 2

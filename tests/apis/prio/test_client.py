@@ -13,7 +13,7 @@ from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.store import Store
 from tests.apis.prio.helpers import Recorder, fetch_all, refs, run, when
-from tests.support import Router, Running, in_process, rows, running
+from tests.support import Router, Running, StopAfterPages, in_process, rows, running
 
 SECRET = "pr10-s3cret-value-xyz"
 Order = dict[str, Any]
@@ -104,21 +104,12 @@ def test_small_pages_with_keyset_resume(r: Running, everything: list[Order], sto
     import asyncio
     import threading
 
-    from ordersync.progress import Silent
     from ordersync.sync import sync_source
 
     settings = parse_source("tix", r.settings(items_per_page=7, window_days=3650))
     stop = threading.Event()
 
-    class StopAfterThree(Silent):
-        pages = 0
-
-        def advanced(self, source: str, stream: str, records: int) -> None:
-            self.pages += 1
-            if self.pages == 3:
-                stop.set()
-
-    [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterThree(), stop=stop,
+    [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterPages(3, stop), stop=stop,
                                         transport=Router()))
     assert stopped.ok and stopped.interrupted
     # keyset paging: each later page starts at the last creation time read, whose order is dropped as already read

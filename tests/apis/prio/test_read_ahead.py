@@ -16,11 +16,10 @@ import httpx
 import pytest
 
 from ordersync.config import parse_source
-from ordersync.progress import Silent
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
 from tests.apis.prio.helpers import Recorder, refs, run
-from tests.support import InProcess, in_process, rows, running
+from tests.support import InProcess, StopAfterPages, in_process, rows, running
 
 # One creation range over the sandbox's whole history (about three years up to mid-2026): the dense stretch that
 # ranges alone cannot read in parallel.
@@ -106,15 +105,7 @@ def test_a_run_stopped_between_read_ahead_pages_resumes_without_loss_or_repeat(s
         settings = parse_source("tix", r.settings(**ONE_RANGE, concurrency=4))
         stop = threading.Event()
 
-        class StopAfterFive(Silent):
-            pages = 0
-
-            def advanced(self, source: str, stream: str, records: int) -> None:
-                self.pages += 1
-                if self.pages == 5:
-                    stop.set()
-
-        [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterFive(), stop=stop,
+        [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterPages(5, stop), stop=stop,
                                             transport=InFlight()))
         assert stopped.ok and stopped.interrupted
         first = stored(store)
