@@ -24,6 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
+from ordersync.tasks import cancel_all
 
 log = logging.getLogger("ordersync.http")
 # httpx logs every request URL at INFO; e-guma's key travels in the URL, so keep httpx quiet.
@@ -199,7 +200,7 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await _cancel_all(self._exchanges)  # abandoned requests still on the wire: the pool goes too, no leak matters
+        await cancel_all(self._exchanges)  # abandoned requests still on the wire: the pool goes too, no leak matters
         await self._client.aclose()
 
     def describe(self, method: str, path: str, params: Mapping[str, Any] | None) -> str:
@@ -363,14 +364,6 @@ def _forget(tasks: set[asyncio.Task[Any]], slots: asyncio.Semaphore) -> Callable
         if not task.cancelled():
             task.exception()  # retrieved: the caller saw it, or had gone (nobody is owed it)
     return done
-
-
-async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
-    pending = list(tasks)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _unknown_host(exc: BaseException) -> bool:

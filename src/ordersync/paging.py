@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict
 from ordersync.cursor import later
 from ordersync.errors import ApiError
 from ordersync.model import Page, Record, Rows, StreamState
+from ordersync.tasks import cancel_all
 
 P = TypeVar("P", bound=BaseModel)
 S = TypeVar("S", bound="StreamStateWithRun")
@@ -561,12 +562,12 @@ async def paginate(
         wanted = [(k, r) for k, r, p in zip(keys, requests, chain, strict=True) if held(p) is None]
         queued.clear()
         stale = [k for k in inflight if k not in keys]
-        await _cancel([inflight.pop(k) for k in stale])
+        await cancel_all([inflight.pop(k) for k in stale])
         queued.extend((k, r) for k, r in wanted if k not in inflight)
         launched = launch()
         if held(first) is None and keys[0] not in inflight:  # every slot taken by later positions
             latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
-            await _cancel([inflight.pop(latest)])  # it waits for a slot again, after ``first``
+            await cancel_all([inflight.pop(latest)])  # it waits for a slot again, after ``first``
             queued[:] = [(k, r) for k, r in wanted if k not in inflight]
             launched += launch()
         if launched:
@@ -590,7 +591,7 @@ async def paginate(
                 if max_record_bytes is not None:
                     _check_sizes(request.path, answer, step.records, max_record_bytes)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
-                await _cancel(list(inflight.values()))
+                await cancel_all(list(inflight.values()))
                 inflight.clear()
             window = max(1, paginator.read_ahead)
             sent = step.next is not None
@@ -600,7 +601,7 @@ async def paginate(
             at = step.next
     finally:
         queued.clear()
-        await _cancel(list(inflight.values()))
+        await cancel_all(list(inflight.values()))
 
 
 SEND_TURNS = 8  # event-loop turns from a request's task to its bytes on the socket: 4 (through HttpClient and
@@ -662,13 +663,6 @@ def _check_sizes(path: str, answer: Answer, records: list[Record], limit: int) -
             raise ApiError(f"{path} answered a record ({which}) of {size:,} bytes, more than max_record_mb = "
                            f"{limit / (1024 * 1024):.3g}; its page was not stored. Raise max_record_mb in the "
                            "source's section if such records are real")
-
-
-async def _cancel(tasks: list[asyncio.Task[Answer]]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # --- the rolling sweep ------------------------------------------------------------------------------------------
