@@ -117,6 +117,34 @@ def test_sqlite_times_are_the_text_sqlalchemy_would_store(moment: datetime) -> N
     assert _utc_text(moment) == processor(moment)
 
 
+def test_sqlite_stores_each_raw_as_the_text_of_the_record(tmp_path: Any) -> None:
+    """``raw`` is bound as JSON bytes and cast to TEXT by SQLite: stored as TEXT (never a BLOB, which ``->>`` and
+    text comparisons would not read), byte for byte the record's JSON, on first insert and on update alike."""
+    import orjson
+
+    store = Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    try:
+        def changed() -> Page:
+            page = order("1", status="cancelled")  # the order and its customer are updated, not inserted
+            page.customers[0]["raw"] = {"id": "c1", "name": "Åse Øberg"}
+            return page
+
+        store.write_page("shop", "frontcore", "orders", order("1"), {})
+        store.write_page("shop", "frontcore", "orders", changed(), {})
+        after = changed()
+        expected = {
+            "orders": [after.orders[0]["raw"]], "order_lines": [line["raw"] for line in after.order_lines],
+            "payments": [{}], "customers": [after.customers[0]["raw"]],
+            "order_versions": [order("1").orders[0]["raw"]],  # the replaced record, kept by its closed version
+        }
+        with store.engine.connect() as conn:
+            for table, records in expected.items():
+                stored = conn.exec_driver_sql(f"SELECT typeof(raw), raw FROM {table} WHERE raw IS NOT NULL").all()
+                assert stored == [("text", orjson.dumps(record).decode()) for record in records], table
+    finally:
+        store.close()
+
+
 def test_times_are_stored_in_whole_seconds_everywhere(any_store: Store) -> None:
     """The vendor's exact time stays in ``raw``; the columns hold whole seconds on every destination, for new
     and changed rows and for the order's history (each destination's bulk path truncates them itself)."""
