@@ -121,7 +121,7 @@ def test_a_page_that_fails_leaves_the_history_as_it_was(db: Store, clock: Clock,
     def broken(*_args: Any) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(Store, "_save_state", broken)  # fails after the versions were written, same transaction
+    monkeypatch.setattr(db, "_save_state", broken)  # fails after the versions were written, same transaction
     with pytest.raises(StoreError):
         write(db, clock, "2026-09-11T09:00:00Z", order("1", status="cancelled"))
     [only] = versions(db, "1")

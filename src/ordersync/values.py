@@ -89,6 +89,8 @@ def record_key(value: object) -> str:
 
 def as_int(value: object) -> int | None:
     """Integers that may arrive as strings ("1") or not at all."""
+    if type(value) is int:  # the common case, without a round trip through its text
+        return value
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -123,6 +125,8 @@ def utc(value: object, zone: str | ZoneInfo | None = None) -> datetime | None:
 
 def text(value: object) -> str | None:
     """A string field, with empty strings and non-strings of no meaning turned into None."""
+    if type(value) is str:  # the common case first
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, str):

@@ -117,6 +117,55 @@ def test_sqlite_times_are_the_text_sqlalchemy_would_store(moment: datetime) -> N
     assert _utc_text(moment) == processor(moment)
 
 
+@hypothesis.given(st.lists(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                                        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))])),
+                           min_size=1, max_size=6))
+def test_sqlite_rows_keep_each_time_s_own_text(moments: list[datetime]) -> None:
+    """A page's insert reuses the text of a UTC time it has formatted already; the same instant in another zone
+    (equal to it in Python) still gets its own text, the one SQLAlchemy would store."""
+    from sqlalchemy.dialects import sqlite
+
+    from ordersync.store.sqlite import _insert_plan
+    from ordersync.store.tables import orders
+
+    dialect = sqlite.dialect()
+    processor = orders.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    same_instants = [m.astimezone(UTC) for m in moments] + [m.astimezone(timezone(timedelta(hours=5, minutes=30)))
+                                                            for m in moments]
+    _sql, build = _insert_plan(orders, dialect)
+    names = [c.name for c in orders.columns]
+    stored = build([{"created_at": m, "updated_at": m} for m in same_instants], {})
+    assert [row[names.index("created_at")] for row in stored] == [processor(m) for m in same_instants]
+
+
+def test_sqlite_stores_each_raw_as_the_text_of_the_record(tmp_path: Any) -> None:
+    """``raw`` is bound as JSON bytes and cast to TEXT by SQLite: stored as TEXT (never a BLOB, which ``->>`` and
+    text comparisons would not read), byte for byte the record's JSON, on first insert and on update alike."""
+    import orjson
+
+    store = Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    try:
+        def changed() -> Page:
+            page = order("1", status="cancelled")  # the order and its customer are updated, not inserted
+            page.customers[0]["raw"] = {"id": "c1", "name": "Åse Øberg"}
+            return page
+
+        store.write_page("shop", "frontcore", "orders", order("1"), {})
+        store.write_page("shop", "frontcore", "orders", changed(), {})
+        after = changed()
+        expected = {
+            "orders": [after.orders[0]["raw"]], "order_lines": [line["raw"] for line in after.order_lines],
+            "payments": [{}], "customers": [after.customers[0]["raw"]],
+            "order_versions": [order("1").orders[0]["raw"]],  # the replaced record, kept by its closed version
+        }
+        with store.engine.connect() as conn:
+            for table, records in expected.items():
+                stored = conn.exec_driver_sql(f"SELECT typeof(raw), raw FROM {table} WHERE raw IS NOT NULL").all()
+                assert stored == [("text", orjson.dumps(record).decode()) for record in records], table
+    finally:
+        store.close()
+
+
 def test_times_are_stored_in_whole_seconds_everywhere(any_store: Store) -> None:
     """The vendor's exact time stays in ``raw``; the columns hold whole seconds on every destination, for new
     and changed rows and for the order's history (each destination's bulk path truncates them itself)."""

@@ -17,7 +17,7 @@ PAID_STATUSES = frozenset({"PAYMENT_CAPTURED", "PAYMENT_PAID", "PAID", "CAPTURED
 
 def obj(value: Any) -> dict[str, Any]:
     """``value`` if it is a real object, else an empty one (placeholders included)."""
-    if isinstance(value, dict) and not is_placeholder(value):
+    if isinstance(value, dict) and (len(value) != 1 or not is_placeholder(value)):  # a placeholder has one key
         return value
     return {}
 
