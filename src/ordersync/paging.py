@@ -557,7 +557,10 @@ async def paginate(
     window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
     spare = getattr(paginator, "spare", 0)
 
-    def launch(_done: object = None) -> int:
+    unsent = 0  # requests launched when an answer arrived, not yet let reach the wire (see ``ask``)
+
+    def launch(done: object = None) -> int:
+        nonlocal unsent
         launched = 0
         while queued and sum(not task.done() for task in [*inflight.values(), *kept.values()]) < window:
             key, request = queued.pop(0)
@@ -565,6 +568,8 @@ async def paginate(
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
             launched += 1
+        if done is not None:
+            unsent += launched
         return launched
 
     def revised(before: P, at: P) -> P:
@@ -582,9 +587,10 @@ async def paginate(
 
     async def ask(first: P) -> tuple[Request, Hashable]:
         """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
-        more queued; a held answer takes no place) that are not sent yet; cancel what is sent and no longer
+        more queued; a held answer takes no place) that are not sent yet; keep aside what is sent and no longer
         predicted. ``first`` is always sent unless held (if need be, in the place of the latest position sent).
         Returns ``first``'s request and its key."""
+        nonlocal unsent
         depth = window + (spare if window > 1 else 0)
         chain = [first]
         asked = int(held(first) is None)
@@ -617,7 +623,8 @@ async def paginate(
                 await cancel_all([inflight.pop(latest)])  # it waits for a slot again, after ``first``
             queued[:] = [(k, r) for k, r in wanted if k not in inflight]
             launched += launch()
-        if launched:
+        if launched or unsent:  # also those launched by an answer while the caller worked without a pause
+            unsent = 0
             await _on_the_wire()
         return requests[0], keys[0]
 
