@@ -306,10 +306,11 @@ def test_the_requests_after_a_page_are_on_their_way_before_the_caller_works_on_i
 
 
 def test_requests_launched_by_arriving_answers_are_on_their_way_before_the_caller_works_on_the_next_page() -> None:
-    """``read_ahead`` 2 and 2 spare: an answer arriving frees a slot and launches the next request at once, but a
-    request only travels (through the client, to the socket) while the event loop turns, and the caller works on
-    each page without a pause. Those requests must be let reach the wire before the next page is handed over,
-    else each waits for the caller's work on top of its round trip."""
+    """``read_ahead`` 2 and 2 spare: an answer frees a connection for the next request, but it is only seen, and a
+    request only travels (through the client, to the socket), while the event loop turns, and the caller works on
+    each page without a pause. Before each page is handed over, the answers in meanwhile must be seen and the
+    requests they free let reach the wire: then the full ``read_ahead`` + ``spare`` pages ahead are on their way,
+    instead of each request waiting for the caller's work on top of its round trip."""
     from dataclasses import dataclass
 
     from ordersync.paging import Answer, PageNumber, Request, paginate
@@ -335,4 +336,4 @@ def test_requests_launched_by_arriving_answers_are_on_their_way_before_the_calle
 
     seen = asyncio.run(main())
     assert [page for page, _ in seen] == list(range(1, 13))
-    assert all(furthest >= min(page + 2, 12) for page, furthest in seen), seen
+    assert all(furthest >= page + 4 for page, furthest in seen if 3 <= page <= 11), seen

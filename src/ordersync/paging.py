@@ -537,16 +537,17 @@ async def paginate(
     the steps reach later (the next creation range after a range's further pages, the next date window after a split
     one) uses the answer already fetched: a request the new chain no longer predicts is kept too (answered or on its
     way; the latest ``read_ahead`` + ``spare`` of them, counted among the unanswered) in case a later chain predicts
-    it again (then it is not asked twice). A paginator with ``revise`` may replace a guessed position whose answer is in
-    before the steps reach it (a refused date window: its parts are asked at once). A position whose answer the
-    paginator already ``held`` (a part of a large date-window answer) is not asked. The requests that follow a step
-    are sent before the step is yielded, and the event loop is let turn until they are on the wire, so that they are
-    in flight while the caller works on the page and stores it (at most ``read_ahead`` answers wait to be used). A
-    paginator whose guesses are rarely wrong may declare ``spare`` (default 0): that many further predicted
-    positions are sent whenever an answer arrives and fewer than ``read_ahead`` are unanswered, so the requests in
-    flight do not wait for the caller to use the answers before them (at most ``read_ahead`` + ``spare`` answers
-    wait to be used). Steps, and so checkpoints, stay strictly in order. :class:`LoopGuard` stops a pass whose pages
-    never end; a record larger than ``max_record_bytes`` stops it before its page is stored.
+    it again (then it is not asked twice). A paginator with ``revise`` may replace a guessed position whose answer
+    is in before the steps reach it (a refused date window: its parts are asked at once). A position whose answer
+    the paginator already ``held`` (a part of a large date-window answer) is not asked. The requests that follow a
+    step are sent before the step is yielded (with those that answers arrived meanwhile free a connection for), and
+    the event loop is let turn until they are on the wire, so that they are in flight while the caller works on the
+    page and stores it (at most ``read_ahead`` answers wait to be used). A paginator whose guesses are rarely wrong
+    may declare ``spare`` (default 0): that many further predicted positions are sent whenever an answer arrives and
+    fewer than ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the
+    answers before them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints,
+    stay strictly in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than
+    ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
     kept: dict[Hashable, asyncio.Task[Answer]] = {}  # sent, no longer predicted: used if a chain predicts it again
@@ -651,6 +652,8 @@ async def paginate(
             window = max(1, paginator.read_ahead)
             sent = step.next is not None
             if step.next is not None:  # the next requests leave before this page is stored, not after
+                if window > 1:
+                    await asyncio.sleep(0)  # answers in meanwhile free their connections for the next requests
                 request, key = await ask(step.next)
             yield at, step
             at = step.next
