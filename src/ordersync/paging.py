@@ -606,10 +606,12 @@ async def paginate(
         keys = [_request_key(r) for r in requests]
         wanted = [(k, r) for k, r, p in zip(keys, requests, chain, strict=True) if held(p) is None]
         queued.clear()
-        inflight.update((k, kept.pop(k)) for k in keys if k in kept and k not in inflight)
+        back = [(k, kept.pop(k)) for k in keys if k in kept and k not in inflight]  # predicted again
         dropped = [(k, inflight.pop(k)) for k in [k for k in inflight if k not in keys]]
         kept.update((k, t) for k, t in dropped if not t.done() or _answered(t))
-        ended = [t for _k, t in dropped if t.done() and not _answered(t)]  # failed: that error is nobody's now
+        inflight.update((k, t) for k, t in back if not t.done() or _answered(t))
+        # failed while nobody predicted it: that error is nobody's (predicted again, it is asked again)
+        ended = [t for _k, t in [*dropped, *back] if t.done() and not _answered(t)]
         while len(kept) > window + spare:  # the oldest go first: the least likely to be predicted again
             ended.append(kept.pop(next(iter(kept))))
         await cancel_all(ended)
