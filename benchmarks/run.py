@@ -15,6 +15,7 @@ allows) and Frontcore at its default 5 requests/s against a strict sliding-windo
     .venv/bin/python benchmarks/run.py              # quick: 5,000 orders per API
     .venv/bin/python benchmarks/run.py --full       # 100,000 orders per API
     .venv/bin/python benchmarks/run.py --profile    # also where ordersync's time goes, per API (py-spy)
+    .venv/bin/python benchmarks/run.py --only-scenarios --apis eguma  # the scenarios alone (no contender table)
 """
 
 from __future__ import annotations
@@ -310,6 +311,8 @@ def main() -> None:
     parser.add_argument("--scenario-orders", type=int, help="orders of the latency scenario (default: all; "
                         "--full: 20,000)")
     parser.add_argument("--no-scenarios", action="store_true", help="leave out the latency and rate scenarios")
+    parser.add_argument("--only-scenarios", action="store_true", help="leave out the contender tables (and dlt): "
+                        "the latency and rate scenarios alone")
     parser.add_argument("--profile", action="store_true", help="also profile ordersync per API with py-spy")
     args = parser.parse_args()
     orders = args.orders or (100_000 if args.full else 5_000)
@@ -324,8 +327,8 @@ def main() -> None:
               f"(cached in {records[api].relative_to(HERE.parent)})", flush=True)
     print()
     dlt_orders = 0 if args.skip_dlt else min(orders, args.dlt_orders or (20_000 if args.full else orders))
-    with throwaway_postgres() as pg:
-        for api in chosen:
+    with contextlib.nullcontext(None) if args.only_scenarios else throwaway_postgres() as pg:
+        for api in chosen if not args.only_scenarios else ():
             results = contenders(api, orders, records[api], pg, dlt_orders)
             print("\n".join(table(api, orders, results)), flush=True)
     if not args.no_scenarios:

@@ -45,9 +45,15 @@ def windows(end: datetime, first: timedelta, threshold: int, read_ahead: int) ->
                       moment=lambda r: datetime.strptime(r["updated_at"], FMT), read_ahead=read_ahead)
 
 
-def read_all(api: Api, paginator: DateWindow) -> list[tuple[WindowAt, list[dict[str, Any]] | None]]:
+def read_all(api: Api, paginator: DateWindow, turns: int = 0) -> list[tuple[WindowAt, list[dict[str, Any]] | None]]:
+    """Every step; the caller lets the event loop turn ``turns`` times on each page (as while storing it)."""
     async def run() -> list[tuple[WindowAt, list[dict[str, Any]] | None]]:
-        return [(at, step.records) async for at, step in paginate(api.fetch, paginator, paginator.start(None))]
+        steps = []
+        async for at, step in paginate(api.fetch, paginator, paginator.start(None)):
+            steps.append((at, step.records))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+        return steps
 
     return asyncio.run(run())
 
@@ -150,3 +156,47 @@ def test_a_window_that_says_how_large_it_is_is_cut_once_not_halved_again_and_aga
     assert len(refused) == 1  # the first, twenty-day window: cut into parts that each fit
     kept = [at.after for at, records in steps if records is not None]
     assert kept[0] == BEGIN and all(a < b for a, b in pairwise(kept))  # in order, each window once
+
+
+class Sized(Api):
+    """Refuses an answer of more than 800 records, saying how many times too large it is (Content-Length)."""
+
+    async def fetch(self, request: Request) -> Answer:
+        lo, hi = request.params["after"], request.params["before"]
+        found = self.moments[bisect.bisect_left(self.moments, lo):bisect.bisect_left(self.moments, hi)]
+        if len(found) > 800 and hi - lo > timedelta(seconds=1):
+            self.asked.append((lo, hi))
+            return Answer([], too_large="GET /orders answered more than the limit", oversize=len(found) / 800)
+        return await super().fetch(request)
+
+
+def test_the_windows_asked_ahead_of_a_refused_one_are_not_asked_again_after_its_parts() -> None:
+    """The first window is refused while the three after it are already asked; its parts take their places in
+    the read-ahead, and when the steps reach those three windows their answers are used, not asked again."""
+    end = BEGIN + timedelta(days=80)
+    api = Sized(every(20, BEGIN, BEGIN + timedelta(days=20)) + every(600, BEGIN + timedelta(days=20), end))
+    steps = read_all(api, windows(end, timedelta(days=20), threshold=100, read_ahead=4), turns=10)
+    stored = Counter(r["updated_at"] for _, records in steps for r in records or [])
+    assert len(stored) == len(api.moments) and set(stored.values()) == {1}
+    assert api.asked[:4] == [(BEGIN + timedelta(days=20 * n), BEGIN + timedelta(days=20 * (n + 1))) for n in range(4)]
+    assert len(api.asked) == len(set(api.asked))  # no window asked twice
+
+
+def test_a_window_refused_while_the_ones_before_it_are_read_is_cut_at_once_and_nothing_is_asked_twice() -> None:
+    """Quiet days, then a dense stretch: the windows planned over the quiet days grow to ``largest`` and the one
+    that reaches the dense stretch is refused for its size while the windows before it are still being read. Its
+    parts are asked ahead at once (it is never a step of its own, which would cost a round trip), and the window
+    already asked after it, dropped while the parts are read, is used when the steps reach it, not asked again."""
+
+    end = BEGIN + timedelta(days=40)
+    api = Sized(every(1, BEGIN + timedelta(days=20), BEGIN + timedelta(days=22)))  # 2,880 records
+    paginator = windows(end, timedelta(days=1), threshold=100, read_ahead=4)
+    paginator.largest = timedelta(days=8)
+    steps = read_all(api, paginator, turns=10)  # the answers asked ahead arrive while the caller stores a page
+    stored = Counter(r["updated_at"] for _, records in steps for r in records or [])
+    assert len(stored) == len(api.moments) and set(stored.values()) == {1}
+    assert any(hi - lo == timedelta(days=8) and lo <= BEGIN + timedelta(days=20) < hi for lo, hi in api.asked)
+    assert [at for at, records in steps if records is None] == []  # the refused window was cut ahead of its turn
+    assert len(api.asked) == len(set(api.asked))  # no window asked twice
+    kept = [at.after for at, _ in steps]
+    assert kept[0] == BEGIN and all(a < b for a, b in pairwise(kept))

@@ -303,3 +303,37 @@ def test_the_requests_after_a_page_are_on_their_way_before_the_caller_works_on_i
     seen = asyncio.run(main())
     assert [page for page, _ in seen] == [1, 2, 3, 4, 5]
     assert all(furthest >= page + 3 for page, furthest in seen), seen
+
+
+def test_requests_launched_by_arriving_answers_are_on_their_way_before_the_caller_works_on_the_next_page() -> None:
+    """``read_ahead`` 2 and 2 spare: an answer frees a connection for the next request, but it is only seen, and a
+    request only travels (through the client, to the socket), while the event loop turns, and the caller works on
+    each page without a pause. Before each page is handed over, the answers in meanwhile must be seen and the
+    requests they free let reach the wire: then the full ``read_ahead`` + ``spare`` pages ahead are on their way,
+    instead of each request waiting for the caller's work on top of its round trip."""
+    from dataclasses import dataclass
+
+    from ordersync.paging import Answer, PageNumber, Request, paginate
+
+    @dataclass
+    class Spare(PageNumber):
+        spare: int = 2
+
+    paginator = Spare("orders", {}, size=10, read_ahead=2)
+    on_the_wire: list[int] = []
+
+    async def fetch(request: Request) -> Answer:
+        page = int(request.params["page"])
+        for _ in range(4):  # the client's hops before the request is on the socket
+            await asyncio.sleep(0)
+        on_the_wire.append(page)
+        for _ in range(4):  # the network
+            await asyncio.sleep(0)
+        return Answer([{"id": page * 100 + n} for n in range(10 if page < 12 else 4)])
+
+    async def main() -> list[tuple[int, int]]:
+        return [(at.page, max(on_the_wire)) async for at, _step in paginate(fetch, paginator, paginator.start(None))]
+
+    seen = asyncio.run(main())
+    assert [page for page, _ in seen] == list(range(1, 13))
+    assert all(furthest >= page + 4 for page, furthest in seen if 3 <= page <= 11), seen

@@ -83,6 +83,8 @@ class Step(Generic[P]):
 class Paginator(Protocol[P]):
     read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
     # optional ``spare: int`` (> 0): requests sent ahead of the caller's use of the answers (see paginate)
+    # optional ``revise(before, at, answer) -> P | None``: a position guessed after ``before`` whose answer is in
+    # before the steps reach it, replaced at once (a refused date window cut into parts); see paginate
 
     def start(self, saved: dict[str, Any] | None) -> P | None: ...
     def request(self, at: P) -> Request: ...
@@ -160,7 +162,8 @@ class DateWindow:
     too slow or too large in bytes is dropped: its window is halved and the other half asked next.
 
     With read-ahead, ``guess`` plans the next windows before the answers are known and ``step`` follows that plan,
-    so every window asked ahead is used: only a split wastes a request.
+    so every window asked ahead is used: only a split wastes a request. A window asked ahead and refused is cut
+    (``revise``) as soon as the chain of guesses meets its answer, not a round trip later when the steps reach it.
     """
 
     path: str
@@ -241,9 +244,7 @@ class DateWindow:
                 raise ApiError(f"{answer.too_large} (even for one second of orders)")
             if span <= ONE_SECOND:
                 raise ApiError(f"{answer.too_slow} took too long even for one second of orders; {self.too_slow_hint}")
-            if answer.oversize and answer.oversize > 2:  # it said how large: cut once, parts of 1/8 of the limit
-                return Step(None, self._cut(at, span, math.ceil(8 * answer.oversize)))
-            return Step(None, self._cut(at, span))
+            return Step(None, self._refused(at, span, answer))
         records = answer.records
         seconds = span.total_seconds()
         large = len(records) > self.split_threshold
@@ -260,6 +261,24 @@ class DateWindow:
         moments.sort()
         self.rate = len(moments) / max(1.0, (upper - moments[0]).total_seconds())
         return Step(records, self._next(at))
+
+    def revise(self, before: WindowAt, at: WindowAt, answer: Answer) -> WindowAt | None:
+        """``at`` (planned after ``before``) was refused while the windows before it are still being used: cut it
+        now, so that its parts are asked ahead like any planned window, instead of once the steps reach it a round
+        trip later. Returns the first part (the window now planned after ``before``), or None: nothing to revise
+        (``step`` raises for a refused second)."""
+        span = self.upper(at) - at.after
+        if (answer.too_slow is None and answer.too_large is None) or span <= ONE_SECOND or \
+                self.plan.get(before) != at:
+            return None
+        first = self._refused(at, span, answer)
+        self.plan[before] = first
+        return first
+
+    def _refused(self, at: WindowAt, span: timedelta, answer: Answer) -> WindowAt:
+        if answer.oversize and answer.oversize > 2:  # it said how large: cut once, parts of 1/8 of the limit
+            return self._cut(at, span, math.ceil(8 * answer.oversize))
+        return self._cut(at, span)
 
     def _next(self, at: WindowAt) -> WindowAt | None:
         following = self._following(at)
@@ -513,64 +532,102 @@ async def paginate(
     """Ask ``paginator``'s positions from ``at`` on and yield each with its step, strictly in order.
 
     Up to ``read_ahead`` positions are asked at once (only after a first answer said there is more, unless the
-    paginator is ``eager``: every position it guesses is needed whatever the answers say): ``at`` and
-    the chain of positions ``guess`` predicts after it. An answer is kept for the request it answers, so a
-    guessed position that the steps reach later (the next creation range after a range's further pages, the next
-    date window after a split one) uses the answer already fetched; what the new chain no longer predicts is
-    cancelled. A position whose answer the paginator already ``held`` (a part of a large date-window answer)
-    is not asked. The requests that follow a step are sent before the step is yielded, and the event loop is let
-    turn until they are on the wire, so that they are in flight while the caller works on the page and stores it
-    (at most ``read_ahead`` answers wait to be used). A paginator whose guesses are rarely wrong may declare
-    ``spare`` (default 0): that many further predicted positions are sent whenever an answer arrives and fewer
-    than ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the answers
-    before them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints, stay
-    strictly in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than
+    paginator is ``eager``: every position it guesses is needed whatever the answers say): ``at`` and the chain of
+    positions ``guess`` predicts after it. An answer is kept for the request it answers, so a guessed position that
+    the steps reach later (the next creation range after a range's further pages, the next date window after a split
+    one) uses the answer already fetched: a request the new chain no longer predicts is kept too (answered or on its
+    way; the latest ``read_ahead`` + ``spare`` of them, counted among the unanswered) in case a later chain predicts
+    it again (then it is not asked twice). A paginator with ``revise`` may replace a guessed position whose answer
+    is in before the steps reach it (a refused date window: its parts are asked at once). A position whose answer
+    the paginator already ``held`` (a part of a large date-window answer) is not asked. The requests that follow a
+    step are sent before the step is yielded (with those that answers arrived meanwhile free a connection for), and
+    the event loop is let turn until they are on the wire, so that they are in flight while the caller works on the
+    page and stores it (at most ``read_ahead`` answers wait to be used). A paginator whose guesses are rarely wrong
+    may declare ``spare`` (default 0): that many further predicted positions are sent whenever an answer arrives and
+    fewer than ``read_ahead`` are unanswered, so the requests in flight do not wait for the caller to use the
+    answers before them (at most ``read_ahead`` + ``spare`` answers wait to be used). Steps, and so checkpoints,
+    stay strictly in order. :class:`LoopGuard` stops a pass whose pages never end; a record larger than
     ``max_record_bytes`` stops it before its page is stored.
     """
     inflight: dict[Hashable, asyncio.Task[Answer]] = {}  # sent: unanswered, or answered and not used yet
+    kept: dict[Hashable, asyncio.Task[Answer]] = {}  # sent, no longer predicted: used if a chain predicts it again
     queued: list[tuple[Hashable, Request]] = []  # predicted, sent as soon as fewer than ``window`` are unanswered
     held: Callable[[P], Answer | None] = getattr(paginator, "held", lambda _at: None)  # nothing to ask for these
+    revise: Callable[[P, P, Answer], P | None] | None = getattr(paginator, "revise", None)
     guard = LoopGuard()
     window = max(1, paginator.read_ahead) if getattr(paginator, "eager", False) else 1
+    spare = getattr(paginator, "spare", 0)
 
-    def launch(_done: object = None) -> int:
+    unsent = 0  # requests launched when an answer arrived, not yet let reach the wire (see ``ask``)
+
+    def launch(done: object = None) -> int:
+        nonlocal unsent
         launched = 0
-        while queued and sum(not task.done() for task in inflight.values()) < window:
+        while queued and sum(not task.done() for task in [*inflight.values(), *kept.values()]) < window:
             key, request = queued.pop(0)
             task = asyncio.ensure_future(fetch(request))
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
             launched += 1
+        if done is not None:
+            unsent += launched
         return launched
+
+    def revised(before: P, at: P) -> P:
+        """``at``, or what the paginator puts in its place now that its answer is in (see ``revise``)."""
+        while revise is not None and held(at) is None:
+            key = _request_key(paginator.request(at))
+            task = inflight.get(key) or kept.get(key)
+            replaced = revise(before, at, task.result()) if task is not None and _answered(task) else None
+            if replaced is None:
+                break
+            inflight.pop(key, None)
+            kept.pop(key, None)
+            at = replaced
+        return at
 
     async def ask(first: P) -> tuple[Request, Hashable]:
         """Send ``first`` and the positions ``guess`` predicts after it (``window`` unanswered at most, ``spare``
-        more queued; a held answer takes no place) that are not sent yet; cancel what is sent and no longer
+        more queued; a held answer takes no place) that are not sent yet; keep aside what is sent and no longer
         predicted. ``first`` is always sent unless held (if need be, in the place of the latest position sent).
         Returns ``first``'s request and its key."""
-        depth = window + (getattr(paginator, "spare", 0) if window > 1 else 0)
+        nonlocal unsent
+        depth = window + (spare if window > 1 else 0)
         chain = [first]
         asked = int(held(first) is None)
         while asked < depth:
             guessed = paginator.guess(chain[-1])
             if guessed is None:
                 break
+            guessed = revised(chain[-1], guessed)
             chain.append(guessed)
             asked += held(guessed) is None
         requests = [paginator.request(p) for p in chain]
         keys = [_request_key(r) for r in requests]
         wanted = [(k, r) for k, r, p in zip(keys, requests, chain, strict=True) if held(p) is None]
         queued.clear()
-        stale = [k for k in inflight if k not in keys]
-        await cancel_all([inflight.pop(k) for k in stale])
+        back = [(k, kept.pop(k)) for k in keys if k in kept and k not in inflight]  # predicted again
+        dropped = [(k, inflight.pop(k)) for k in [k for k in inflight if k not in keys]]
+        kept.update((k, t) for k, t in dropped if not t.done() or _answered(t))
+        inflight.update((k, t) for k, t in back if not t.done() or _answered(t))
+        # failed while nobody predicted it: that error is nobody's (predicted again, it is asked again)
+        ended = [t for _k, t in [*dropped, *back] if t.done() and not _answered(t)]
+        while len(kept) > window + spare:  # the oldest go first: the least likely to be predicted again
+            ended.append(kept.pop(next(iter(kept))))
+        await cancel_all(ended)
         queued.extend((k, r) for k, r in wanted if k not in inflight)
         launched = launch()
-        if held(first) is None and keys[0] not in inflight:  # every slot taken by later positions
-            latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
-            await cancel_all([inflight.pop(latest)])  # it waits for a slot again, after ``first``
+        if held(first) is None and keys[0] not in inflight:  # every slot taken by later or unpredicted positions
+            unpredicted = [k for k, t in kept.items() if not t.done()]
+            if unpredicted:
+                await cancel_all([kept.pop(unpredicted[0])])
+            else:
+                latest = next(k for k in reversed(keys) if k in inflight and not inflight[k].done())
+                await cancel_all([inflight.pop(latest)])  # it waits for a slot again, after ``first``
             queued[:] = [(k, r) for k, r in wanted if k not in inflight]
             launched += launch()
-        if launched:
+        if launched or unsent:  # also those launched by an answer while the caller worked without a pause
+            unsent = 0
             await _on_the_wire()
         return requests[0], keys[0]
 
@@ -591,17 +648,20 @@ async def paginate(
                 if max_record_bytes is not None:
                     _check_sizes(request.path, answer, step.records, max_record_bytes)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
-                await cancel_all(list(inflight.values()))
+                await cancel_all([*inflight.values(), *kept.values()])
                 inflight.clear()
+                kept.clear()
             window = max(1, paginator.read_ahead)
             sent = step.next is not None
             if step.next is not None:  # the next requests leave before this page is stored, not after
+                if window > 1:
+                    await asyncio.sleep(0)  # answers in meanwhile free their connections for the next requests
                 request, key = await ask(step.next)
             yield at, step
             at = step.next
     finally:
         queued.clear()
-        await cancel_all(list(inflight.values()))
+        await cancel_all([*inflight.values(), *kept.values()])
 
 
 SEND_TURNS = 8  # event-loop turns from a request's task to its bytes on the socket: 4 (through HttpClient and
@@ -614,6 +674,10 @@ async def _on_the_wire() -> None:
     its next requests would leave only after that work, and each would wait its whole round trip on top."""
     for _ in range(SEND_TURNS):
         await asyncio.sleep(0)
+
+
+def _answered(task: asyncio.Task[Answer]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 def _request_key(request: Request) -> Hashable:
