@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from ordersync.errors import StoreError
-from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult
+from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult, dumps
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
-from ordersync.store.tables import RawJson, customers, orders
+from ordersync.store.tables import RawJson, customers, orders, stream_state
 from ordersync.store.urls import redact
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -75,6 +75,17 @@ def _explain(reason: str, url: URL) -> str:
     return redact(reason)
 
 
+def _upsert_sql(table: sa.Table) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` of one row of ``table`` (parameters by column name)."""
+    names = [c.name for c in table.columns]
+    update = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.columns if not c.primary_key)
+    return (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(f'%({n})s' for n in names)}) "
+            f"ON CONFLICT ({', '.join(c.name for c in table.primary_key)}) DO UPDATE SET {update}")
+
+
+_SAVE_STATE = _upsert_sql(stream_state)
+
+
 def existing_hashes_sql(table: str, key: str) -> str:
     """The stored ``row_hash`` of each key of a page (parameters: the keys as an array, the source).
 
@@ -85,6 +96,11 @@ def existing_hashes_sql(table: str, key: str) -> str:
     keeps the subquery as written, so it can only run as an index probe per key."""
     return (f"SELECT k.id, t.row_hash FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
             f"(SELECT row_hash FROM {table} WHERE source = %s AND {key} = k.id OFFSET 0) AS t")
+
+
+def _cursor(conn: Connection) -> Any:
+    """A psycopg cursor on the connection of ``conn`` (in its transaction)."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 class _InFlight:
@@ -228,7 +244,10 @@ class PostgresStore(Store):
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
         """Last in a page's transaction, once the page before has committed: the commit follows it."""
         self._wait_for_page_before()
-        super()._save_state(conn, source, api, stream, state, at)
+        # psycopg directly: SQLAlchemy's ON CONFLICT statement cost the writer as much as a page's COPY of orders
+        with contextlib.closing(_cursor(conn)) as cursor:
+            cursor.execute(_SAVE_STATE, {"source": source, "stream": stream, "api": api, "state": dumps(state),
+                                         "updated_at": at})
 
     def _write_rejects(self, conn: Connection, source: str, stream: str, items: Sequence[Reject]) -> None:
         self._wait_for_page_before()  # rejected records are kept by record: the page before may hold the same
@@ -257,7 +276,7 @@ class PostgresStore(Store):
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
                          keys: list[str]) -> dict[str, str | None]:
         self._wait_for_page_before(source, table, keys)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             cursor.execute(existing_hashes_sql(table.name, key), (keys, source))
             return dict(cursor.fetchall())
@@ -295,7 +314,7 @@ class PostgresStore(Store):
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         columns = [c.name for c in table.columns]
         stage = f"_ordersync_stage_{table.name}"
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
             self._copy(cursor, stage, table, rows)
@@ -306,6 +325,6 @@ class PostgresStore(Store):
                            f"ON CONFLICT ({keys}) DO UPDATE SET {update}")
 
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             self._copy(cursor, table.name, table, rows)
