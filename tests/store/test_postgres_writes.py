@@ -16,6 +16,7 @@ from ordersync.errors import StoreError
 from ordersync.store import Store, WriteResult
 from ordersync.store.base import _prepare
 from ordersync.store.postgres import existing_hashes_sql
+from tests.pg_server import PgServer
 from tests.store.test_write import Page, order
 
 
@@ -45,6 +46,20 @@ def test_stored_hashes_are_looked_up_by_key_while_statistics_are_stale(pg_url: s
     assert "Hash Join" not in plan and "Seq Scan on" not in plan and "Bitmap Heap Scan" not in plan, plan
     assert sorted(found) == sorted(keys[:10])  # the keys stored, each with its hash
     assert all(found.values())
+
+
+def test_a_committed_page_survives_a_crash_of_the_server() -> None:
+    """Once a page is written (its rows and state committed), a crash of the PostgreSQL server loses none of it:
+    ordersync's sessions keep the server's synchronous commit (a commit waits for its log on disk)."""
+    with PgServer.start(durable=True) as server:
+        url = server.new_database()
+        store = Store(url)
+        try:
+            store.write_page("shop", "frontcore", "orders", order("1"), {"page": 1})
+        finally:
+            store.close()
+        server.crash_and_restart()  # at once: an asynchronous commit would still be in the server's memory
+        assert _committed(url) == (["1"], {"page": 1})
 
 
 class _Signalling(threading.Event):

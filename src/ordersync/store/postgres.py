@@ -157,11 +157,9 @@ class PostgresStore(Store):
         if self.schema is not None and not _IDENTIFIER.match(self.schema):
             raise StoreError(f"[destination] schema '{self.schema}' is not a plain name (letters, digits, _)")
         self._namespace = f"{url.host}/{url.database}/{self.schema or 'public'}"
-        # synchronous_commit=off: a commit does not wait for the server's disk flush. A killed ordersync loses
-        # nothing committed, and a server crash can lose only the last pages, rows and state together (each page
-        # is one transaction), which the next run reads again: the guarantee SQLite's WAL mode gives here too.
+        # The server's own synchronous_commit (on by default): a committed page survives a crash of the server.
         # lz4 compresses the large raw documents several times faster than PostgreSQL's default pglz
-        options = "-c TimeZone=UTC -c synchronous_commit=off -c default_toast_compression=lz4"
+        options = "-c TimeZone=UTC -c default_toast_compression=lz4"
         if self.schema:
             options += f" -c search_path={self.schema}"
         self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
