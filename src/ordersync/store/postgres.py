@@ -28,13 +28,12 @@ from ordersync.store.tables import RawJson, customers, orders, stream_state
 from ordersync.store.urls import redact
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_JSONB_V1 = b"\x01"  # jsonb's binary input: format version 1, then the JSON text
 
 
 def _binary_type(column: sa.Column[Any]) -> str:
     """The PostgreSQL type whose binary form a COPY of ``column`` sends."""
     if isinstance(column.type, RawJson):
-        return "bytea"  # sent as is: the version byte and the text, which jsonb's binary input reads
+        return "bytea"  # the bytes as they are: json's binary input (json_recv) is the JSON text itself
     if isinstance(column.type, sa.Boolean):
         return "bool"
     if isinstance(column.type, sa.BigInteger):
@@ -52,6 +51,14 @@ def _copy_layout(table: sa.Table) -> tuple[list[str], list[str], list[int], list
     kinds = [_binary_type(c) for c in table.columns]
     return ([c.name for c in table.columns], kinds, [i for i, kind in enumerate(kinds) if kind == "bytea"],
             [i for i, kind in enumerate(kinds) if kind == "timestamptz"])
+
+
+def _json_as_text(dbapi_connection: Any, record: Any) -> None:
+    """A new connection reads ``json`` values as their text, as stored (psycopg would parse them into objects,
+    and rendering those again would not give the vendor's text back)."""
+    from psycopg.types.string import TextLoader
+
+    dbapi_connection.adapters.register_loader("json", TextLoader)
 
 
 def _explain(reason: str, url: URL) -> str:
@@ -164,6 +171,7 @@ class PostgresStore(Store):
             options += f" -c search_path={self.schema}"
         self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
         engine = sa.create_engine(self._url, connect_args={**self._connect_args, "application_name": "ordersync"})
+        sa.event.listen(engine, "connect", _json_as_text)
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -290,9 +298,9 @@ class PostgresStore(Store):
 
     @staticmethod
     def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
-        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
-        (a version byte, then the JSON bytes as the sync process rendered them). Times in whole seconds, as on
-        every destination (the vendor's exact value stays in ``raw``)."""
+        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as the JSON bytes the sync
+        process holds (json's binary form is its text: the server checks it and keeps it as is). Times in whole
+        seconds, as on every destination (the vendor's exact value stays in ``raw``)."""
         names, kinds, raws, times = _copy_layout(table)
         with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(kinds)
@@ -302,8 +310,8 @@ class PostgresStore(Store):
                     if (value := values[i]) is not None and value.microsecond:
                         values[i] = value.replace(microsecond=0)
                 for i in raws:
-                    if (value := values[i]) is not None:
-                        values[i] = _JSONB_V1 + (value if type(value) is bytes else value.encode())
+                    if type(value := values[i]) is str:
+                        values[i] = value.encode()
                 copy.write_row(values)
 
     def shares_database(self) -> bool:
