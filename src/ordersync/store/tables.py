@@ -1,10 +1,11 @@
 """The tables every destination holds, at the latest schema version, with native types per database.
 
 One definition serves SQLite, PostgreSQL and DuckDB: ``Timestamp`` is ``timestamptz`` / ``TIMESTAMPTZ`` (and ISO text
-on SQLite), amounts are ``bigint``, ``raw`` is ``json`` on PostgreSQL (the vendor's text exactly as received, which
+on SQLite), amounts are ``bigint``, ``raw`` is ``json`` on PostgreSQL (the record's text kept byte for byte, which
 ``raw->>'field'`` reads in SQL; ``jsonb`` would reorder keys, drop duplicates and cost the server most of its CPU in
-a sync), ``JSON`` on DuckDB and text on SQLite. Columns marked ``info={"internal": True}`` are bookkeeping, not published: exports leave
-them out. A new table or column is one entry in :mod:`ordersync.store.migrations` plus its definition here.
+a sync), ``JSON`` on DuckDB and text on SQLite. Columns marked ``info={"internal": True}`` are bookkeeping, not
+published: exports leave them out. A new table or column is one entry in :mod:`ordersync.store.migrations` plus its
+definition here.
 """
 
 from __future__ import annotations
