@@ -57,6 +57,7 @@ class PgServer:
     folder: Path
     port: int
     bin: Path
+    options: str = ""
 
     @classmethod
     def start(cls, durable: bool = False, settings: str = "") -> PgServer:
@@ -78,9 +79,20 @@ class PgServer:
         if not durable:  # tests need no crash safety of the server itself: faster
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         options += f" {settings}" if settings else ""
-        _run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                           "-w", "-t", "60", "start"]))
-        return cls(folder, port, binaries)
+        server = cls(folder, port, binaries, options)
+        server._start()
+        return server
+
+    def _start(self) -> None:
+        _run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-o", self.options, "-l",
+                           str(self.folder / "log"), "-w", "-t", "60", "start"]))
+
+    def crash_and_restart(self) -> None:
+        """Stop the server as a crash would (every process at once: no checkpoint, nothing more flushed), then
+        start it again: it recovers what its write-ahead log holds."""
+        _run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w",
+                           "stop"]))
+        self._start()
 
     def url(self, database: str = "postgres", password: str | None = PASSWORD) -> str:
         auth = f"{USER}:{password}" if password is not None else USER

@@ -54,7 +54,7 @@ def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
              "AND column_name IN ('created_at', 'total_minor', 'is_paid', 'raw')")
     pg = _types(pg_url.replace("postgresql://", "postgresql+psycopg://"), query)
     assert pg == {"created_at": "timestamp with time zone", "total_minor": "bigint", "is_paid": "boolean",
-                  "raw": "jsonb"}
+                  "raw": "json"}
     stores["duckdb"].close()
     duck = _types(f"duckdb:///{tmp_path / 'orders.duckdb'}", query)
     assert duck == {"created_at": "timestamp with time zone", "total_minor": "bigint", "is_paid": "boolean",
@@ -62,6 +62,11 @@ def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
     with stores["postgresql"].engine.connect() as conn:  # raw->>'field' works in SQL on PostgreSQL
         ids = conn.exec_driver_sql("SELECT order_id, raw->>'id' FROM orders").all()
     assert ids and all(order_id == raw_id for order_id, raw_id in ids)
+    texts = {}
+    for kind in ("postgresql", "sqlite"):
+        with stores[kind].engine.connect() as conn:
+            texts[kind] = dict(conn.exec_driver_sql("SELECT order_id, CAST(raw AS TEXT) FROM orders").all())
+    assert texts["postgresql"] == texts["sqlite"]  # the record's text as received (jsonb: its keys and spaces)
     for store in stores.values():
         store.close()
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -74,9 +75,20 @@ def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path) -> None:
     fresh.close()
 
 
+RAW_TABLES = ("orders", "order_lines", "customers", "payments", "_ordersync_rejects", "order_versions")
+
+
+def _raw_as_jsonb(conn: Connection) -> None:
+    """PostgreSQL's ``raw`` columns as schemas 1 to 3 had them: ``jsonb``."""
+    for table in RAW_TABLES:
+        conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN raw TYPE jsonb USING raw::jsonb"))
+
+
 def _downgrade_to_first(store: Store) -> None:
     """Turn a fresh database of this release back into schema 1 (what 0.1 would have created on it)."""
     with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _raw_as_jsonb(conn)
         conn.execute(sa.text("DROP TABLE order_versions"))
         for index in ("orders_by_created", "orders_by_email", "orders_by_number"):
             conn.execute(sa.text(f"DROP INDEX {index}"))
@@ -103,6 +115,36 @@ def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: s
     assert snapshot(upgraded) == before
     for s in opened:
         s.close()
+
+
+def test_a_schema_3_postgresql_database_keeps_its_raw_records_as_json(pg_url: str) -> None:
+    """Schema 4 turns PostgreSQL's ``jsonb`` raw columns into ``json``: every stored record is still there, the
+    same JSON, and the columns are those of a fresh database."""
+    store = Store(pg_url)
+    fresh_layout = layout(store)
+    store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
+    store.write_page("shop", "frontcore", "orders", order("1", status="refunded"), {"c": 2})  # a closed version
+    store.write_page("shop", "frontcore", "orders", order("2"), {"c": 3},
+                     rejects=[{"record_id": "3", "reason": "no total", "raw": {"id": "3", "b": [1, 2]}}])
+    with store.engine.begin() as conn:
+        _raw_as_jsonb(conn)
+        conn.execute(sa.text("UPDATE _ordersync_schema SET version = 3"))
+        before = {t: sorted(conn.execute(sa.text(f"SELECT raw::text FROM {t} WHERE raw IS NOT NULL")).scalars())
+                  for t in RAW_TABLES}
+    store.close()
+    assert all(before.values())  # every table holds a raw record to convert
+    upgraded = Store(pg_url)
+    assert upgraded.found_version == 3 and version(upgraded) == SCHEMA_VERSION
+    assert layout(upgraded) == fresh_layout
+    with upgraded.engine.connect() as conn:
+        kinds = set(conn.execute(sa.text("SELECT data_type FROM information_schema.columns WHERE column_name = "
+                                         "'raw' AND table_schema = current_schema()")).scalars())
+        after = {t: sorted(conn.execute(sa.text(f"SELECT raw::text FROM {t} WHERE raw IS NOT NULL")).scalars())
+                 for t in RAW_TABLES}
+    assert kinds == {"json"}
+    assert after == before  # the same records: jsonb's text of each, now kept as it is
+    assert [orjson.loads(o["raw"])["state"] for b in upgraded.iter_rows("orders") for o in b] == ["refunded", "paid"]
+    upgraded.close()
 
 
 def test_a_failed_step_leaves_the_old_schema_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

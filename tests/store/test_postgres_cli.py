@@ -63,7 +63,7 @@ def test_a_sync_killed_mid_run_resumes_with_exact_counts(tmp_path: Path, pg_url:
             wait_for(pg_url, "SELECT count(*) FROM orders", kill_after, proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            broken = query(pg_url, """SELECT count(*) FROM orders o WHERE jsonb_array_length(o.raw->'lines') !=
+            broken = query(pg_url, """SELECT count(*) FROM orders o WHERE json_array_length(o.raw->'lines') !=
                 (SELECT count(*) FROM order_lines l WHERE l.source = o.source AND l.order_id = o.order_id)""")
             assert broken == [(0,)]  # consistent after each kill: each stored order has all its lines
         final = ordersync("sync", cwd=tmp_path)

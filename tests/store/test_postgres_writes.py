@@ -16,6 +16,7 @@ from ordersync.errors import StoreError
 from ordersync.store import Store, WriteResult
 from ordersync.store.base import _prepare
 from ordersync.store.postgres import existing_hashes_sql
+from tests.pg_server import PgServer
 from tests.store.test_write import Page, order
 
 
@@ -45,6 +46,20 @@ def test_stored_hashes_are_looked_up_by_key_while_statistics_are_stale(pg_url: s
     assert "Hash Join" not in plan and "Seq Scan on" not in plan and "Bitmap Heap Scan" not in plan, plan
     assert sorted(found) == sorted(keys[:10])  # the keys stored, each with its hash
     assert all(found.values())
+
+
+def test_a_committed_page_survives_a_crash_of_the_server() -> None:
+    """Once a page is written (its rows and state committed), a crash of the PostgreSQL server loses none of it:
+    ordersync's sessions keep the server's synchronous commit (a commit waits for its log on disk)."""
+    with PgServer.start(durable=True) as server:
+        url = server.new_database()
+        store = Store(url)
+        try:
+            store.write_page("shop", "frontcore", "orders", order("1"), {"page": 1})
+        finally:
+            store.close()
+        server.crash_and_restart()  # at once: an asynchronous commit would still be in the server's memory
+        assert _committed(url) == (["1"], {"page": 1})
 
 
 class _Signalling(threading.Event):
@@ -167,3 +182,41 @@ def test_adjacent_pages_in_flight_sharing_a_key_count_as_written_one_after_the_o
         versions = conn.execute("SELECT order_id, version_no, status FROM order_versions ORDER BY 1, 2").fetchall()
     assert [v for v in versions if v[0] == "1"] == (
         [("1", 1, "paid"), ("1", 2, "refunded")] if shared == "orders" else [("1", 1, "paid")])
+
+
+# A vendor's records as their APIs may send them: keys out of order, a key twice, numbers written their own way,
+# escapes, spaces. jsonb would sort the keys, keep the last duplicate, and print 100 for 1.0e2 and "Å" for \u00c5.
+FIRST = b'{"zeta":1,"id":"1","total":1.0e2,"zeta":2,"name":"\\u00c5se","lines":[{"n":0}]}'
+SECOND = b'{ "zeta" : 3, "id":"1", "total":1.50E+2, "zeta":4, "lines":[{"n":0,"n":1}] }'
+
+
+def _vendor_page(raw: bytes, total: int) -> Page:
+    page = order("1", total=total, lines=1)
+    page.orders[0]["raw"] = raw
+    page.order_lines[0]["raw"] = raw[raw.index(b"[") + 1:raw.rindex(b"]")]
+    page.customers[0]["raw"] = raw.replace(b'"id":"1"', b'"id":"c1"')
+    page.payments[0]["raw"] = raw.replace(b'"total"', b'"paid"')
+    return page
+
+
+def test_raw_is_stored_as_the_exact_text_received(pg_url: str) -> None:
+    """``raw`` is the vendor's record exactly as received: a new order (bulk COPY), the same order changed (the
+    staged upsert), its lines, payments and customer, and the record the change replaced (kept in the order's
+    history) all come back byte for byte, in SQL (``raw::text``) and through ordersync."""
+    store = Store(pg_url)
+    try:
+        assert store.write_page("shop", "frontcore", "orders", _vendor_page(FIRST, 10000), {})["orders"].new == 1
+        assert store.write_page("shop", "frontcore", "orders", _vendor_page(SECOND, 15000), {})["orders"].changed == 1
+        expected = _vendor_page(SECOND, 15000)
+        with psycopg.connect(pg_url) as conn:
+            stored = {table: conn.execute(f"SELECT raw::text FROM {table}").fetchall()
+                      for table in ("orders", "order_lines", "payments", "customers")}
+            replaced = conn.execute("SELECT raw::text FROM order_versions WHERE raw IS NOT NULL").fetchall()
+            total = conn.execute("SELECT raw->>'total', raw::jsonb @> '{\"zeta\": 4}' FROM orders").fetchone()
+        assert stored == {table: [(getattr(expected, table)[0]["raw"].decode(),)]
+                          for table in ("orders", "order_lines", "payments", "customers")}
+        assert replaced == [(FIRST.decode(),)]
+        assert total == ("1.50E+2", True)  # SQL reads it as JSON, the vendor's spelling kept; jsonb operators by cast
+        assert [row["raw"] for batch in store.iter_rows("orders") for row in batch] == [SECOND.decode()]
+    finally:
+        store.close()

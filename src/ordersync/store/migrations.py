@@ -41,7 +41,18 @@ def _v3(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
+def _v4(conn: Connection) -> None:
+    """PostgreSQL keeps ``raw`` as ``json``, the vendor's text as received, not ``jsonb`` (which reorders keys,
+    drops duplicate ones and cost the server most of its CPU in a sync). Rewrites each table with a ``raw`` once.
+    SQLite and DuckDB already keep the text: nothing to do but the stamp."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in tables.metadata.sorted_tables:
+        if "raw" in table.c:
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ALTER COLUMN raw TYPE json USING raw::json"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
 LATEST = max(MIGRATIONS, default=FIRST)
 
 

@@ -22,19 +22,18 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from ordersync.errors import StoreError
-from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult
+from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult, dumps
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
-from ordersync.store.tables import RawJson, customers, orders
+from ordersync.store.tables import RawJson, customers, orders, stream_state
 from ordersync.store.urls import redact
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_JSONB_V1 = b"\x01"  # jsonb's binary input: format version 1, then the JSON text
 
 
 def _binary_type(column: sa.Column[Any]) -> str:
     """The PostgreSQL type whose binary form a COPY of ``column`` sends."""
     if isinstance(column.type, RawJson):
-        return "bytea"  # sent as is: the version byte and the text, which jsonb's binary input reads
+        return "bytea"  # the bytes as they are: json's binary input (json_recv) is the JSON text itself
     if isinstance(column.type, sa.Boolean):
         return "bool"
     if isinstance(column.type, sa.BigInteger):
@@ -52,6 +51,14 @@ def _copy_layout(table: sa.Table) -> tuple[list[str], list[str], list[int], list
     kinds = [_binary_type(c) for c in table.columns]
     return ([c.name for c in table.columns], kinds, [i for i, kind in enumerate(kinds) if kind == "bytea"],
             [i for i, kind in enumerate(kinds) if kind == "timestamptz"])
+
+
+def _json_as_text(dbapi_connection: Any, record: Any) -> None:
+    """A new connection reads ``json`` values as their text, as stored (psycopg would parse them into objects,
+    and rendering those again would not give the vendor's text back)."""
+    from psycopg.types.string import TextLoader
+
+    dbapi_connection.adapters.register_loader("json", TextLoader)
 
 
 def _explain(reason: str, url: URL) -> str:
@@ -75,6 +82,17 @@ def _explain(reason: str, url: URL) -> str:
     return redact(reason)
 
 
+def _upsert_sql(table: sa.Table) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` of one row of ``table`` (parameters by column name)."""
+    names = [c.name for c in table.columns]
+    update = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.columns if not c.primary_key)
+    return (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(f'%({n})s' for n in names)}) "
+            f"ON CONFLICT ({', '.join(c.name for c in table.primary_key)}) DO UPDATE SET {update}")
+
+
+_SAVE_STATE = _upsert_sql(stream_state)
+
+
 def existing_hashes_sql(table: str, key: str) -> str:
     """The stored ``row_hash`` of each key of a page (parameters: the keys as an array, the source).
 
@@ -85,6 +103,11 @@ def existing_hashes_sql(table: str, key: str) -> str:
     keeps the subquery as written, so it can only run as an index probe per key."""
     return (f"SELECT k.id, t.row_hash FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
             f"(SELECT row_hash FROM {table} WHERE source = %s AND {key} = k.id OFFSET 0) AS t")
+
+
+def _cursor(conn: Connection) -> Any:
+    """A psycopg cursor on the connection of ``conn`` (in its transaction)."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 class _InFlight:
@@ -141,15 +164,14 @@ class PostgresStore(Store):
         if self.schema is not None and not _IDENTIFIER.match(self.schema):
             raise StoreError(f"[destination] schema '{self.schema}' is not a plain name (letters, digits, _)")
         self._namespace = f"{url.host}/{url.database}/{self.schema or 'public'}"
-        # synchronous_commit=off: a commit does not wait for the server's disk flush. A killed ordersync loses
-        # nothing committed, and a server crash can lose only the last pages, rows and state together (each page
-        # is one transaction), which the next run reads again: the guarantee SQLite's WAL mode gives here too.
+        # The server's own synchronous_commit (on by default): a committed page survives a crash of the server.
         # lz4 compresses the large raw documents several times faster than PostgreSQL's default pglz
-        options = "-c TimeZone=UTC -c synchronous_commit=off -c default_toast_compression=lz4"
+        options = "-c TimeZone=UTC -c default_toast_compression=lz4"
         if self.schema:
             options += f" -c search_path={self.schema}"
         self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
         engine = sa.create_engine(self._url, connect_args={**self._connect_args, "application_name": "ordersync"})
+        sa.event.listen(engine, "connect", _json_as_text)
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -228,7 +250,10 @@ class PostgresStore(Store):
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
         """Last in a page's transaction, once the page before has committed: the commit follows it."""
         self._wait_for_page_before()
-        super()._save_state(conn, source, api, stream, state, at)
+        # psycopg directly: SQLAlchemy's ON CONFLICT statement cost the writer as much as a page's COPY of orders
+        with contextlib.closing(_cursor(conn)) as cursor:
+            cursor.execute(_SAVE_STATE, {"source": source, "stream": stream, "api": api, "state": dumps(state),
+                                         "updated_at": at})
 
     def _write_rejects(self, conn: Connection, source: str, stream: str, items: Sequence[Reject]) -> None:
         self._wait_for_page_before()  # rejected records are kept by record: the page before may hold the same
@@ -257,7 +282,7 @@ class PostgresStore(Store):
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
                          keys: list[str]) -> dict[str, str | None]:
         self._wait_for_page_before(source, table, keys)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             cursor.execute(existing_hashes_sql(table.name, key), (keys, source))
             return dict(cursor.fetchall())
@@ -273,9 +298,9 @@ class PostgresStore(Store):
 
     @staticmethod
     def _copy(cursor: Any, target: str, table: sa.Table, rows: list[Row]) -> None:
-        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as jsonb's binary form
-        (a version byte, then the JSON bytes as the sync process rendered them). Times in whole seconds, as on
-        every destination (the vendor's exact value stays in ``raw``)."""
+        """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as the JSON bytes the sync
+        process holds (json's binary form is its text: the server checks it and keeps it as is). Times in whole
+        seconds, as on every destination (the vendor's exact value stays in ``raw``)."""
         names, kinds, raws, times = _copy_layout(table)
         with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(kinds)
@@ -285,8 +310,8 @@ class PostgresStore(Store):
                     if (value := values[i]) is not None and value.microsecond:
                         values[i] = value.replace(microsecond=0)
                 for i in raws:
-                    if (value := values[i]) is not None:
-                        values[i] = _JSONB_V1 + (value if type(value) is bytes else value.encode())
+                    if type(value := values[i]) is str:
+                        values[i] = value.encode()
                 copy.write_row(values)
 
     def shares_database(self) -> bool:
@@ -295,7 +320,7 @@ class PostgresStore(Store):
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         columns = [c.name for c in table.columns]
         stage = f"_ordersync_stage_{table.name}"
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
             self._copy(cursor, stage, table, rows)
@@ -306,6 +331,6 @@ class PostgresStore(Store):
                            f"ON CONFLICT ({keys}) DO UPDATE SET {update}")
 
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         with contextlib.closing(cursor):
             self._copy(cursor, table.name, table, rows)

@@ -1,9 +1,11 @@
 """The tables every destination holds, at the latest schema version, with native types per database.
 
 One definition serves SQLite, PostgreSQL and DuckDB: ``Timestamp`` is ``timestamptz`` / ``TIMESTAMPTZ`` (and ISO text
-on SQLite), amounts are ``bigint``, ``raw`` is ``jsonb`` on PostgreSQL (so ``raw->>'field'`` works in SQL), ``JSON``
-on DuckDB and text on SQLite. Columns marked ``info={"internal": True}`` are bookkeeping, not published: exports leave
-them out. A new table or column is one entry in :mod:`ordersync.store.migrations` plus its definition here.
+on SQLite), amounts are ``bigint``, ``raw`` is ``json`` on PostgreSQL (the record's text kept byte for byte, which
+``raw->>'field'`` reads in SQL; ``jsonb`` would reorder keys, drop duplicates and cost the server most of its CPU in
+a sync), ``JSON`` on DuckDB and text on SQLite. Columns marked ``info={"internal": True}`` are bookkeeping, not
+published: exports leave them out. A new table or column is one entry in :mod:`ordersync.store.migrations` plus its
+definition here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
@@ -25,35 +27,35 @@ Timestamp = sa.DateTime(timezone=True).with_variant(
 Money = sa.BigInteger
 
 
-class _DuckJson(UserDefinedType[str]):
+class _JsonText(UserDefinedType[str]):
+    """A database's JSON type, bound as text: the database reads the JSON from the text itself (psycopg sends a
+    ``str`` parameter as an untyped literal, which PostgreSQL reads as ``json``)."""
+
     cache_ok = True
 
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
     def get_col_spec(self, **kw: Any) -> str:
-        return "JSON"
+        return self.spec
 
 
 class RawJson(TypeDecorator[str]):
-    """A JSON document held as its text in Python on every database (``jsonb`` on PostgreSQL, ``JSON`` on DuckDB)."""
+    """A JSON document held as its text in Python on every database (``json`` on PostgreSQL, ``JSON`` on DuckDB):
+    stored and read back as the very text written, never parsed and rendered again."""
 
     impl = sa.Text
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.JSONB())
-        if dialect.name == "duckdb":
-            return dialect.type_descriptor(_DuckJson())
+        if dialect.name in ("postgresql", "duckdb"):
+            return dialect.type_descriptor(_JsonText("JSON"))
         return dialect.type_descriptor(sa.Text())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is not None and dialect.name == "postgresql":
-            return orjson.loads(value)  # JSONB serializes it again
-        return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if value is None or isinstance(value, str):
-            return value
-        return orjson.dumps(value).decode()
+            return value  # the stored text (PostgresStore's connections read json as text)
+        return orjson.dumps(value).decode()  # a driver that parsed it (another engine on the same tables)
 
 
 def _internal(name: str, type_: Any, **kw: Any) -> sa.Column[Any]:
