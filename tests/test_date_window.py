@@ -135,29 +135,6 @@ def test_a_record_changed_while_its_window_was_answered_does_not_stop_the_pass()
     assert len([records for _, records in steps if records]) > 1
 
 
-def test_a_window_that_says_how_large_it_is_is_cut_once_not_halved_again_and_again() -> None:
-    """An answer refused for its size that gave its length (Content-Length) is cut at once into windows of about
-    an eighth of the limit, read ahead together; halving would ask the dense stretch again at every level."""
-
-    class Sized(Api):
-        async def fetch(self, request: Request) -> Answer:
-            lo, hi = request.params["after"], request.params["before"]
-            found = self.moments[bisect.bisect_left(self.moments, lo):bisect.bisect_left(self.moments, hi)]
-            if len(found) > 800 and hi - lo > timedelta(seconds=1):
-                self.asked.append((lo, hi))
-                return Answer([], too_large="GET /orders answered more than the limit", oversize=len(found) / 800)
-            return await super().fetch(request)
-
-    api = Sized(QUIET_THEN_BUSY)
-    steps = read_all(api, windows(END, timedelta(days=20), threshold=100, read_ahead=4))
-    stored = Counter(r["updated_at"] for _, records in steps for r in records or [])
-    assert len(stored) == len(QUIET_THEN_BUSY) and set(stored.values()) == {1}
-    refused = [at for at, records in steps if records is None]
-    assert len(refused) == 1  # the first, twenty-day window: cut into parts that each fit
-    kept = [at.after for at, records in steps if records is not None]
-    assert kept[0] == BEGIN and all(a < b for a, b in pairwise(kept))  # in order, each window once
-
-
 class Sized(Api):
     """Refuses an answer of more than 800 records, saying how many times too large it is (Content-Length)."""
 
@@ -168,6 +145,20 @@ class Sized(Api):
             self.asked.append((lo, hi))
             return Answer([], too_large="GET /orders answered more than the limit", oversize=len(found) / 800)
         return await super().fetch(request)
+
+
+def test_a_window_that_says_how_large_it_is_is_cut_once_not_halved_again_and_again() -> None:
+    """An answer refused for its size that gave its length (Content-Length) is cut at once into windows of about
+    an eighth of the limit, read ahead together; halving would ask the dense stretch again at every level."""
+
+    api = Sized(QUIET_THEN_BUSY)
+    steps = read_all(api, windows(END, timedelta(days=20), threshold=100, read_ahead=4))
+    stored = Counter(r["updated_at"] for _, records in steps for r in records or [])
+    assert len(stored) == len(QUIET_THEN_BUSY) and set(stored.values()) == {1}
+    refused = [at for at, records in steps if records is None]
+    assert len(refused) == 1  # the first, twenty-day window: cut into parts that each fit
+    kept = [at.after for at, records in steps if records is not None]
+    assert kept[0] == BEGIN and all(a < b for a, b in pairwise(kept))  # in order, each window once
 
 
 def test_the_windows_asked_ahead_of_a_refused_one_are_not_asked_again_after_its_parts() -> None:
