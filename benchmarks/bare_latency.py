@@ -16,7 +16,6 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -25,16 +24,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from run import CACHE, fast_server, subset  # noqa: E402
-from targets import FIRESPRING_INCLUDES, FIRESPRING_WEBSITE, KEY  # noqa: E402
-
-PAGE = 100
+from targets import FIRESPRING_PAGE, FIRESPRING_QUERY, FIRESPRING_WEBSITE, KEY  # noqa: E402
 
 
 async def read_all(root: str, pages: int, concurrency: int) -> tuple[float, int]:
     """Seconds to read every page with ``concurrency`` workers (connections opened on the way), and the orders
     read."""
-    params: dict[str, Any] = {"count": PAGE, "includes": FIRESPRING_INCLUDES, "sort": "date_created",
-                              "direction": "asc"}
     async with httpx.AsyncClient(base_url=root, auth=(KEY, ""), headers={"Firespring-Api-Version": "1"},
                                  limits=httpx.Limits(max_connections=concurrency), timeout=60) as client:
         todo = list(range(1, pages + 1))
@@ -44,7 +39,8 @@ async def read_all(root: str, pages: int, concurrency: int) -> tuple[float, int]
             nonlocal orders
             while todo:
                 page = todo.pop(0)
-                answer = await client.get(f"/websites/{FIRESPRING_WEBSITE}/orders", params={**params, "page": page})
+                answer = await client.get(f"/websites/{FIRESPRING_WEBSITE}/orders",
+                                          params={**FIRESPRING_QUERY, "page": page})
                 answer.raise_for_status()
                 orders += len(orjson.loads(answer.content)["data"])
 
@@ -60,7 +56,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     records = subset(CACHE / "firespring-100000-1-20261125.jsonl", args.orders)
-    pages = math.ceil(args.orders / PAGE)
+    pages = math.ceil(args.orders / FIRESPRING_PAGE)
     bound = math.ceil(pages / args.concurrency) * 0.1
     print("| concurrency | pages | wall s | bound s (ceil(pages / concurrency) x 0.1) | bound / wall |")
     print("|---:|---:|---:|---:|---:|")

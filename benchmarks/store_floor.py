@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 from harness import measure  # noqa: E402
 from run import CACHE, fast_server, subset  # noqa: E402
 
+from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
 from ordersync.store import Store  # noqa: E402
 
@@ -45,8 +46,9 @@ PAGE = {"frontcore": 250, "eguma": 500, "firespring": 100, "prio": 100}  # each 
 
 def normalizer(api: str) -> Any:
     module = __import__(f"ordersync.apis.{api}.normalize", fromlist=["order_rows"])
-    if api == "eguma":
-        return functools.partial(module.order_rows, zone=ZoneInfo("Europe/Zurich"))
+    if api == "eguma":  # zone-less times, read in the zone a source has unless it says otherwise
+        zone = EgumaSettings.model_fields["timezone"].default
+        return functools.partial(module.order_rows, zone=ZoneInfo(zone))
     return module.order_rows
 
 

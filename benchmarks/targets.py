@@ -23,6 +23,10 @@ PRIO_CLIENT = "sandbox-client"  # the Prio sandbox's default client id; its secr
 APIS = ("frontcore", "eguma", "firespring", "prio")
 FIRESPRING_WEBSITE = 4
 FIRESPRING_INCLUDES = "billing_address,items,message,payment_transactions,user"
+FIRESPRING_PAGE = 100
+FIRESPRING_QUERY: dict[str, Any] = {"count": FIRESPRING_PAGE, "includes": FIRESPRING_INCLUDES, "sort": "date_created",
+                                    "direction": "asc"}
+"""Firespring's orders, oldest first, 100 a page: what every contender asks (plus ``page``)."""
 PRIO_PREFIX = "/v3.4/distributor"
 EGUMA_START = datetime(2015, 1, 1)  # ordersync's default start_date
 # Answers a client must wait for one after the other before it holds any order (the latency scenario's bound):
@@ -77,9 +81,8 @@ def list_firespring(root: str) -> Iterator[list[Record]]:
     with httpx.Client(base_url=root, auth=(KEY, ""), headers={"Firespring-Api-Version": "1"}, timeout=120) as client:
         page = 1
         while True:
-            body = orjson.loads(get(client, f"/websites/{FIRESPRING_WEBSITE}/orders", params={
-                "count": 100, "page": page, "includes": FIRESPRING_INCLUDES, "sort": "date_created",
-                "direction": "asc"}).content)
+            body = orjson.loads(get(client, f"/websites/{FIRESPRING_WEBSITE}/orders",
+                                    params={**FIRESPRING_QUERY, "page": page}).content)
             yield body["data"]
             if page >= body["meta"]["pagination"]["total_pages"] or not body["data"]:
                 return
@@ -136,8 +139,7 @@ def dlt_resource(api: str, root: str) -> dict[str, Any]:
                            "auth": {"type": "http_basic", "username": KEY, "password": ""}},
                 "resources": [{"name": "orders", "primary_key": "id", "write_disposition": "merge", "endpoint": {
                     "path": f"websites/{FIRESPRING_WEBSITE}/orders", "data_selector": "data",
-                    "params": {"count": 100, "includes": FIRESPRING_INCLUDES, "sort": "date_created",
-                               "direction": "asc"},
+                    "params": dict(FIRESPRING_QUERY),  # a copy: dlt may add to it
                     "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
                                   "total_path": "meta.pagination.total_pages"}}}]}
     return {"client": {"base_url": f"{root}{PRIO_PREFIX}/",

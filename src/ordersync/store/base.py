@@ -107,6 +107,14 @@ def _raw_text(rows: list[Row]) -> list[Row]:
     return rows
 
 
+def on_conflict_update(table: sa.Table) -> str:
+    """``ON CONFLICT (primary key) DO UPDATE SET`` every other column of ``table`` from the row offered: the
+    upsert clause of the SQL written by hand for the hot paths (PostgreSQL and SQLite say it alike)."""
+    keys = ", ".join(c.name for c in table.primary_key)
+    update = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.columns if not c.primary_key)
+    return f"ON CONFLICT ({keys}) DO UPDATE SET {update}"
+
+
 def last_wins(rows: Iterable[Row], key: Sequence[str]) -> list[Row]:
     """A page may hold the same record twice: keep the last copy, so that no key is written twice."""
     latest: dict[tuple[Any, ...], Row] = {}

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from ordersync.errors import StoreError
-from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult, dumps
+from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult, dumps, on_conflict_update
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
 from ordersync.store.tables import RawJson, customers, orders, stream_state
 from ordersync.store.urls import redact
@@ -46,11 +46,10 @@ def _binary_type(column: sa.Column[Any]) -> str:
 
 
 @functools.cache
-def _copy_layout(table: sa.Table) -> tuple[list[str], list[str], list[int], list[int]]:
-    """A table's column names, their binary COPY types, and the positions of ``raw`` columns and of times."""
+def _copy_layout(table: sa.Table) -> tuple[list[str], list[str], list[int]]:
+    """A table's column names, their binary COPY types, and the positions of its times."""
     kinds = [_binary_type(c) for c in table.columns]
-    return ([c.name for c in table.columns], kinds, [i for i, kind in enumerate(kinds) if kind == "bytea"],
-            [i for i, kind in enumerate(kinds) if kind == "timestamptz"])
+    return [c.name for c in table.columns], kinds, [i for i, kind in enumerate(kinds) if kind == "timestamptz"]
 
 
 def _json_as_text(dbapi_connection: Any, record: Any) -> None:
@@ -85,9 +84,8 @@ def _explain(reason: str, url: URL) -> str:
 def _upsert_sql(table: sa.Table) -> str:
     """``INSERT ... ON CONFLICT DO UPDATE`` of one row of ``table`` (parameters by column name)."""
     names = [c.name for c in table.columns]
-    update = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.columns if not c.primary_key)
     return (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(f'%({n})s' for n in names)}) "
-            f"ON CONFLICT ({', '.join(c.name for c in table.primary_key)}) DO UPDATE SET {update}")
+            f"{on_conflict_update(table)}")
 
 
 _SAVE_STATE = _upsert_sql(stream_state)
@@ -301,7 +299,7 @@ class PostgresStore(Store):
         """Binary COPY: the server parses no text for numbers and times; ``raw`` goes as the JSON bytes the sync
         process holds (json's binary form is its text: the server checks it and keeps it as is). Times in whole
         seconds, as on every destination (the vendor's exact value stays in ``raw``)."""
-        names, kinds, raws, times = _copy_layout(table)
+        names, kinds, times = _copy_layout(table)
         with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(kinds)
             for row in rows:
@@ -309,9 +307,6 @@ class PostgresStore(Store):
                 for i in times:
                     if (value := values[i]) is not None and value.microsecond:
                         values[i] = value.replace(microsecond=0)
-                for i in raws:
-                    if type(value := values[i]) is str:
-                        values[i] = value.encode()
                 copy.write_row(values)
 
     def shares_database(self) -> bool:
@@ -324,11 +319,9 @@ class PostgresStore(Store):
         with contextlib.closing(cursor):
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
             self._copy(cursor, stage, table, rows)
-            keys = ", ".join(c.name for c in table.primary_key)
-            update = ", ".join(f"{c} = excluded.{c}" for c in columns if not table.c[c].primary_key)
             names = ", ".join(columns)
             cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-                           f"ON CONFLICT ({keys}) DO UPDATE SET {update}")
+                           f"{on_conflict_update(table)}")
 
     def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
         cursor = _cursor(conn)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ordersync.errors import StoreError
-from ordersync.store.base import Row, State, Store, dumps
+from ordersync.store.base import Row, State, Store, dumps, on_conflict_update
 from ordersync.store.locks import FileLock, SourceLock, file_lock, lock_file
 from ordersync.store.tables import RawJson, stream_state
 
@@ -111,10 +111,7 @@ class SqliteStore(FileLocks, Store):
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
         """As :meth:`Store._save_state`, in SQL written here (SQLAlchemy built and looked up an ``ON CONFLICT``
         statement for each page); the time as the column type's text."""
-        conn.exec_driver_sql(
-            f"INSERT INTO {stream_state.name} (source, stream, api, state, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (source, stream) DO UPDATE SET api = excluded.api, state = excluded.state, "
-            "updated_at = excluded.updated_at", (source, stream, api, dumps(state), _utc_text(at)))
+        conn.exec_driver_sql(_SAVE_STATE, (source, stream, api, dumps(state), _utc_text(at)))
 
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
                          keys: list[str]) -> dict[str, str | None]:
@@ -140,14 +137,18 @@ class SqliteStore(FileLocks, Store):
 def _utc_text(value: Any) -> str | None:
     """``tables.Timestamp``'s SQLite text (``YYYY-MM-DDTHH:MM:SSZ``), by ``isoformat`` rather than SQLAlchemy's
     ``%`` formatting of a dict per value: the same text, a third of the time."""
-    return None if value is None else value.isoformat(timespec="seconds")[:19] + "Z"
+    return None if value is None else _iso_utc(value)
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _utc_text_kept(value: datetime, texts: dict[datetime, str]) -> str:
     """:func:`_utc_text`, remembered for the rest of an insert when the time is in UTC (a page's ``synced_at``
     is in every row, an order's ``updated_at`` is often its ``created_at``). Only UTC times are kept and looked
     up: a time equal to a kept one is then the same instant in the same zone, hence the same text."""
-    text = value.isoformat(timespec="seconds")[:19] + "Z"
+    text = _iso_utc(value)
     if value.tzinfo is UTC:
         texts[value] = text
     return text
@@ -196,4 +197,6 @@ def _insert_plan(table: sa.Table, dialect: sa.Dialect) -> tuple[str, RowsToTuple
     return sql, scope["build"]
 
 
+_SAVE_STATE = (f"INSERT INTO {stream_state.name} (source, stream, api, state, updated_at) VALUES (?, ?, ?, ?, ?) "
+               f"{on_conflict_update(stream_state)}")
 _PROBE = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=UTC)  # proves _utc_text writes what the column type would
