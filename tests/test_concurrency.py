@@ -138,3 +138,60 @@ def test_firespring_pages_read_in_parallel_give_the_same_rows_and_resume_exactly
         check_parallel_equals_sequential(
             tmp_path, monkeypatch, fs, settings, resume_point=lambda position: position["page"],
             sent_from=lambda q: int(q["page"]) if "page" in q else None)
+
+
+class Timeline(Overlap):
+    """:class:`Overlap` that also logs when each request left and when its answer was handed back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        super().__init__(inner)
+        self.events: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import asyncio
+
+        self.events.append(("sent", request.url.params.get("page", "")))
+        for _ in range(20):  # an answer takes a while: a client reading ahead has its next requests out meanwhile
+            await asyncio.sleep(0)
+        response = await super().handle_async_request(request)
+        self.events.append(("answered", request.url.params.get("page", "")))
+        return response
+
+
+@pytest.mark.parametrize(("api", "own"), [
+    ("firespring", {"count": 20}),
+    ("frontcore", {"limit": 20, "streams": ["orders"], "requests_per_second": None}),
+])
+def test_a_first_run_asks_its_first_pages_at_once_and_an_incremental_run_page_one_alone(
+        tmp_path: Path, api: str, own: dict[str, Any]) -> None:
+    """A first run reads a whole history, rarely one page: waiting for page 1 before asking page 2 would cost a
+    whole round trip. An incremental run is often one page: it asks page 1 alone, and more once it says so."""
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    with in_process(api, orders=300, seed=3) as sandbox:
+        settings = {**sandbox.settings(**own), "concurrency": 4}
+        first = Timeline(sandbox.transport())
+        [run] = sandbox.sync(store, "s", settings, transport=first)
+        assert run.ok, run.error
+        before_any_answer = first.events[:first.events.index(("answered", "1"))]
+        assert before_any_answer == [("sent", str(page)) for page in range(1, 5)]
+        assert first.most == 4
+        incremental = Timeline(sandbox.transport())
+        [again] = sandbox.sync(store, "s", settings, transport=incremental)
+        assert again.ok, again.error
+        assert incremental.events[:2] == [("sent", "1"), ("answered", "1")]
+    store.close()
+
+
+def test_prio_asks_every_range_first_page_at_once_before_its_first_answer(tmp_path: Path) -> None:
+    """Every creation range's first page is needed in any pass: they are asked together with the first."""
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    with in_process("prio", orders=400, seed=3) as prio:
+        timeline = Timeline(prio.transport())
+        [run] = prio.sync(store, "p", {**prio.settings(window_days=90, items_per_page=20), "concurrency": 4},
+                          transport=timeline)
+        assert run.ok, run.error
+        first_answer = timeline.events.index(("answered", "1"), 2)  # after the token's request and answer
+        assert [kind for kind, _ in timeline.events[2:first_answer]] == ["sent"] * 4
+        ranges = {params.get("order_created_from") for params in timeline.sent[1:5]}
+        assert len(ranges) == 4 and timeline.most == 4
+    store.close()

@@ -106,16 +106,20 @@ class PageAt(Position):
 class PageNumber:
     """Numbered pages: ``page`` = 1, 2, ...; the last is the first short page (no total) or the announced one.
 
-    Up to ``read_ahead`` pages are in flight once a full page shows there is more; answers are used strictly in
-    page order. A page whose request was sent before the request that got its predecessor's answer (the
-    predecessor was retried meanwhile) is read again: a record created in between moves the predecessor's last
-    record onto it, after it was read, and would be lost. Answered in the order sent, a shift only repeats rows.
+    Up to ``read_ahead`` pages are in flight once a full page shows there is more, or from the first request on
+    when the pass is ``eager`` (a first run's whole history: it is rarely one page, and waiting for page 1 before
+    asking pages 2, 3, ... costs a whole round trip; a history of fewer pages asks up to ``read_ahead - 1`` pages
+    too many, once). Answers are used strictly in page order. A page whose request was sent before the request
+    that got its predecessor's answer (the predecessor was retried meanwhile) is read again: a record created in
+    between moves the predecessor's last record onto it, after it was read, and would be lost. Answered in the
+    order sent, a shift only repeats rows.
     """
 
     path: str
     params: dict[str, Any]
     size: int | None = None  # a page with fewer records is the last (APIs without a total)
     read_ahead: int = 1
+    eager: bool = False  # read ahead from the first request on (see above)
     sent: dict[int, int] = field(default_factory=dict)  # page -> send order of the answer used for it
 
     def start(self, saved: dict[str, Any] | None) -> PageAt:
@@ -421,6 +425,7 @@ class Keyset:
     conditional: Callable[[str | None], dict[str, str]]  # headers of a range's first request, from its stored value
     clamp: Callable[[str], str | None]  # the Last-Modified to remember for a completed range
     read_ahead: int = 1
+    eager: ClassVar[bool] = True  # every range's first page is needed in any pass: ask them from the first on
     spare: int = 0  # predicted pages sent ahead of the caller's use (see :func:`paginate`)
     patience: int = 3  # restarts in a row after which index requests are given up for the pass
     restarts: int = 0

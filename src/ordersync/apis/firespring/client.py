@@ -63,7 +63,8 @@ class FirespringClient(SourceClient):
             filters=self.filter_settings(),
             passes=lambda state: ["all" if state.cursor is None else "lookback"],
             paginator=lambda kind, state: PageNumber(
-                self.path, {**self.filters(), **self.days(kind, state)}, read_ahead=self.settings.concurrency),
+                self.path, {**self.filters(), **self.days(kind, state)}, read_ahead=self.settings.concurrency,
+                eager=kind == "all"),
             finish=lambda _kind, state: state.model_copy(
                 update={"cursor": later(state.cursor, state.run.seen_max if state.run else None)}),
             normalize=normalize.order_rows,
