@@ -89,7 +89,8 @@ def test_a_server_cycling_over_the_same_pages_is_stopped_when_nothing_new_comes(
     result = run({"type": "frontcore", "api_key": "k-123", "base_url": "http://fc.test/v2", "limit": 10,
                   "streams": ["orders"], "requests_per_second": None, "concurrency": 1}, transport)
     assert not result.ok and "test cap" not in (result.error or "") and "nothing new" in (result.error or "")
-    assert len(sent) == 2 + 5 and result.orders.new == 20
+    # two new pages, five repeats, and the page after the last repeat (asked before that repeat was checked)
+    assert len(sent) == 2 + 5 + 1 and result.orders.new == 20
 
 
 def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders_arrive(store: Store) -> None:
@@ -337,3 +338,33 @@ def test_requests_launched_by_arriving_answers_are_on_their_way_before_the_calle
     seen = asyncio.run(main())
     assert [page for page, _ in seen] == list(range(1, 13))
     assert all(furthest >= page + 4 for page, furthest in seen if 3 <= page <= 11), seen
+
+
+def test_the_next_request_leaves_before_a_page_is_checked_and_rendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking a page (a loop that never ends) renders every record's ``raw``: milliseconds of work per page. The
+    next page's request must be on its way before it, not wait for it on top of its round trip."""
+    from ordersync import paging
+    from ordersync.paging import Answer, PageNumber, Request, paginate
+
+    events: list[str] = []
+    check = paging.LoopGuard.check
+
+    def checking(self: paging.LoopGuard, path: str, position: Any, answer: Answer, records: list[Any]) -> Any:
+        events.append(f"check {position.page}")
+        return check(self, path, position, answer, records)
+
+    monkeypatch.setattr(paging.LoopGuard, "check", checking)
+    paginator = PageNumber("orders", {}, size=10)  # one request at a time
+
+    async def fetch(request: Request) -> Answer:
+        page = int(request.params["page"])
+        events.append(f"send {page}")
+        await asyncio.sleep(0)
+        return Answer([{"id": page * 100 + n} for n in range(10 if page < 3 else 4)])
+
+    async def main() -> None:
+        async for _ in paginate(fetch, paginator, paginator.start(None)):
+            pass
+
+    asyncio.run(main())
+    assert events == ["send 1", "send 2", "check 1", "send 3", "check 2", "check 3"]

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ordersync.errors import OrdersyncError
+from ordersync.shutdown import exit_quickly
 
 if TYPE_CHECKING:
     from ordersync.api import StreamResult, Tick
@@ -430,5 +431,8 @@ def dashboard(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        exit_quickly()
 

@@ -648,20 +648,21 @@ async def paginate(
                 answer = await inflight[key]  # still counted as unanswered while awaited
                 del inflight[key]
             step = paginator.step(at, answer)
-            if step.records is not None:
-                step.rendered = guard.check(request.path, at, answer, step.records)
-                if max_record_bytes is not None:
-                    _check_sizes(request.path, answer, step.records, max_record_bytes)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
                 await cancel_all([*inflight.values(), *kept.values()])
                 inflight.clear()
                 kept.clear()
             window = max(1, paginator.read_ahead)
             sent = step.next is not None
-            if step.next is not None:  # the next requests leave before this page is stored, not after
+            asked = request
+            if step.next is not None:  # the next requests leave before this page is checked and stored, not after
                 if window > 1:
                     await asyncio.sleep(0)  # answers in meanwhile free their connections for the next requests
                 request, key = await ask(step.next)
+            if step.records is not None:
+                step.rendered = guard.check(asked.path, at, answer, step.records)
+                if max_record_bytes is not None:
+                    _check_sizes(asked.path, answer, step.records, max_record_bytes)
             yield at, step
             at = step.next
     finally:

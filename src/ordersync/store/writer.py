@@ -34,6 +34,7 @@ from concurrent.futures import wait as futures_wait
 from typing import IO, Any
 
 from ordersync.errors import StoreError
+from ordersync.shutdown import exit_quickly
 
 _HEADER = struct.Struct("!Q")
 
@@ -220,7 +221,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sync process's to handle (it stops after a page)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed may mix with the answers
-    serve(requests, answers)
+    try:
+        serve(requests, answers)
+    finally:
+        exit_quickly()
 
 
 if __name__ == "__main__":
