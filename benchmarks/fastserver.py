@@ -11,7 +11,8 @@ client is the bottleneck. Paging and auth are honoured as far as ordersync's cli
   ``items_per_page`` (at most 100), ``page``; creation ascending; envelope.
 
 Options: ``--latency-ms`` delays every answer; ``--rate N`` is a strict limiter (any 1-second sliding window holds
-at most N accepted requests, the rest get 429 + Retry-After). ``GET /_fast/stats`` counts requests and 429s.
+at most N accepted requests, the rest get 429 + Retry-After). ``GET /_fast/stats`` counts requests and 429s;
+with ``--log`` it also lists every exchange (``latency_timeline.py`` reads it).
 
     python benchmarks/fastserver.py frontcore RECORDS.jsonl [--latency-ms 100] [--rate 5]
 (prints ``http://127.0.0.1:PORT`` on its first line of output, then serves until terminated)
@@ -205,6 +206,7 @@ class Server(asyncio.Protocol):
         self.queue: asyncio.Queue[tuple[str, str, dict[str, str]]] = asyncio.Queue()
         self.transport: asyncio.Transport | None = None
         self.worker: asyncio.Task[None] | None = None
+        self.arrived = 0.0  # when the request being answered came
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -245,6 +247,8 @@ class Server(asyncio.Protocol):
                     f"content-length: {len(body)}", *(f"{k}: {v}" for k, v in extra.items())]
             assert self.transport is not None
             self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            if "exchanges" in self.stats and path != "/_fast/stats":  # --log: when each request came, its answer left
+                self.stats["exchanges"].append((self.arrived, time.monotonic(), id(self)))
             if path != "/_fast/stats":
                 self.stats["bytes"] += len(body)
                 self.stats["largest"] = max(self.stats["largest"], len(body))
@@ -252,7 +256,7 @@ class Server(asyncio.Protocol):
     async def answer(self, method: str, path: str, query_string: str, headers: dict[str, str]) -> Answer:
         if path == "/_fast/stats":
             return 200, orjson.dumps(self.stats), {}
-        now = time.monotonic()
+        now = self.arrived = time.monotonic()
         self.stats["requests"] += 1
         self.stats["first"] = self.stats["first"] or now
         self.stats["last"] = now
@@ -276,9 +280,9 @@ class Server(asyncio.Protocol):
         return False
 
 
-async def serve(api: Api, latency_ms: float, rate: float | None) -> None:
+async def serve(api: Api, latency_ms: float, rate: float | None, log: bool = False) -> None:
     stats: dict[str, Any] = {"requests": 0, "429": 0, "first": None, "last": None, "max_in_window": 0, "bytes": 0,
-                             "largest": 0}
+                             "largest": 0, **({"exchanges": []} if log else {})}
     accepted: deque[float] = deque()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Server(api, latency_ms, rate, stats, accepted), "127.0.0.1", 0)
@@ -293,9 +297,11 @@ def main() -> None:
     parser.add_argument("records", type=Path)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate", type=float)
+    parser.add_argument("--log", action="store_true", help="stats also list each exchange: (request came, answer "
+                        "left, connection)")
     args = parser.parse_args()
     records = [orjson.loads(line) for line in args.records.read_bytes().splitlines() if line]
-    asyncio.run(serve(KINDS[args.api](records), args.latency_ms, args.rate))
+    asyncio.run(serve(KINDS[args.api](records), args.latency_ms, args.rate, args.log))
 
 
 if __name__ == "__main__":
