@@ -82,6 +82,7 @@ class Step(Generic[P]):
 
 class Paginator(Protocol[P]):
     read_ahead: int  # requests in flight at once; above 1 only if ``guess`` can predict positions
+    # optional ``eager: bool``: read ahead from the first request on, not only once an answer said there is more
     # optional ``spare: int`` (> 0): requests sent ahead of the caller's use of the answers (see paginate)
     # optional ``revise(before, at, answer) -> P | None``: a position guessed after ``before`` whose answer is in
     # before the steps reach it, replaced at once (a refused date window cut into parts); see paginate
