@@ -40,6 +40,7 @@ from run import CACHE, fast_server, subset  # noqa: E402
 from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
 from ordersync.store import Store  # noqa: E402
+from ordersync.store.sqlite import PRAGMAS  # noqa: E402
 
 PAGE = {"frontcore": 250, "eguma": 500, "firespring": 100, "prio": 100}  # each API's page in the benchmark
 
@@ -93,7 +94,7 @@ def store_floor(api: str, records: Path) -> tuple[int, float, float]:
         recorder = Recorder()
         recorder.listen(store.engine)
         db = sqlite3.connect(f"{tmp}/floor.db", isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000"):
+        for pragma in PRAGMAS:
             db.execute(f"PRAGMA {pragma}")
         with sqlite3.connect(f"{tmp}/ordersync.db") as schema:  # the same tables and indexes
             for (sql,) in schema.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"):
