@@ -181,7 +181,7 @@ def sync(
 
     Sources run concurrently; one that fails does not stop the others, and its streams carry the error.
     ``stop``: when set (from a signal handler, another thread), each running stream ends once the pages being
-    written (at most two) are committed, and nothing more starts. ``progress`` receives start/advance/finish
+    written (at most three) are committed, and nothing more starts. ``progress`` receives start/advance/finish
     events (see ``ordersync.progress``).
     """
     return _run(sync_async(config, sources, full_refresh=full_refresh, progress=progress, stop=stop))

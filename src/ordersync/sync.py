@@ -148,12 +148,13 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
     """Read and normalize the next page while earlier ones are written, so that both cores are busy. Writes stay
     strictly in page order, each page's rows and state in one transaction. In a thread (the databases' drivers
     release the GIL while they work) one page is written at a time; with a writer process (another core) up to
-    two are queued, so that it never waits for this process, and it refuses the pages after one that failed. A
-    failure leaves every page before it committed, and nothing after it written."""
+    three are queued (PostgreSQL's writer has two in flight), so that it never waits for this process, and it
+    refuses the pages after one that failed. A failure leaves every page before it committed, and nothing after it
+    written."""
     # pages being written: their future, records and rejects (counts only: the records themselves are let go)
     writing: collections.deque[tuple[asyncio.Future[dict[str, WriteResult]], int, int]] = collections.deque()
     elsewhere = store.writes_elsewhere
-    depth = 2 if elsewhere else 1
+    depth = 3 if elsewhere else 1  # 3, not 2: 4-6% faster (Firespring, SQLite and PostgreSQL; RESULTS)
     sequence = uuid.uuid4().hex  # this pass's pages, for the writer process: none is written after a failed one
     source = result.source
 
@@ -173,26 +174,29 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
         while writing:
             await settle_one()
 
-    def write(page: Page, rows: Any, rejects: list[Any], writer_behind: bool) -> asyncio.Future[dict[str, WriteResult]]:
+    def write(page: Page, rows: Any, rejects: list[Any]) -> asyncio.Future[dict[str, WriteResult]]:
         extra = {"rejects": rejects} if rejects else {}
         state = page.state.dump()
-        if elsewhere:  # the writer process was the slower one: hash here, where there is time to spare
+        if elsewhere:
+            # The rows are hashed in whichever process has worked less so far: the two share two cores and the
+            # sync lasts as long as the busier one. A full queue is no sign: PostgreSQL's commits keep it full
+            # while its writer idles, and the sync process, the busier one, then took the hashing too.
+            hashed = (store.writer_cpu_seconds() or 0.0) > time.process_time()
             return asyncio.wrap_future(store.submit_page(sequence, source, api, stream.name, rows, state,
-                                                         hashed=writer_behind, **extra))
+                                                         hashed=hashed, **extra))
         return asyncio.ensure_future(asyncio.to_thread(store.write_page, source, api, stream.name, rows, state,
                                                        **extra))
 
     try:
         async for page in pages:
             rows, rejects = await normalize_page_turning(stream.normalize, page.records, page.rendered)
-            writer_behind = len(writing) >= depth and not writing[0][0].done()
             while len(writing) >= depth:
                 await settle_one()
             if stop is not None and stop.is_set():
                 await settle_all()
                 result.interrupted = True
                 return
-            writing.append((write(page, rows, rejects, writer_behind), len(page.records), len(rejects)))
+            writing.append((write(page, rows, rejects), len(page.records), len(rejects)))
             del page, rows  # the writer has them: hold no parsed records while the next page is read
             if stop is not None and stop.is_set():
                 await settle_all()

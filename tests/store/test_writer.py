@@ -91,7 +91,7 @@ def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
         assert result.ok and result.rows.new > 400
         assert pages.count("write_in_sequence") >= 8  # every page went through the writer process
         again = api.sync(config(tmp_path / "process.db", settings), full_refresh=True)
-        # hashed in either process (the sync process hashes when the writer is behind): the same hashes
+        # hashed in either process (whichever has worked less): the same hashes
         assert again.ok and again.rows.changed == 0 and again.rows.unchanged > 400
 
         threaded = Store(f"sqlite:///{tmp_path / 'thread.db'}")
@@ -215,6 +215,44 @@ def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: 
             assert (again["orders"].unchanged, again["customers"].unchanged) == (1, 1)
     finally:
         store.close()
+
+
+def test_rows_are_hashed_in_whichever_process_has_worked_less(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync process and its writer share two cores, and a sync lasts as long as the busier of them: hashing a
+    page's rows (either can) goes to the one that has used less CPU so far, as the writer reports with each
+    answer."""
+    hashed_by_sync: list[bool] = []
+    submit = Store.submit_page
+
+    def recorded(self: Store, *args: object, hashed: bool = False, **kwargs: object) -> object:
+        hashed_by_sync.append(hashed)
+        return submit(self, *args, hashed=hashed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "submit_page", recorded)
+    reported: list[float] = []
+    cpu = Store.writer_cpu_seconds
+
+    def observed(self: Store) -> float | None:
+        seconds = cpu(self)
+        reported.append(seconds or 0.0)
+        return seconds
+
+    def busy_writer(self: Store) -> float | None:
+        seconds = cpu(self)
+        return None if seconds is None else seconds + 3600.0  # the writer an hour of CPU ahead
+
+    monkeypatch.setattr(Store, "writer_cpu_seconds", observed)
+    with running("frontcore", orders=300, seed=4, api_key=KEY) as fc:
+        settings = fc.settings(limit=50)
+        first = api.sync(config(tmp_path / "a.db", settings))
+        assert first.ok and hashed_by_sync and not any(hashed_by_sync)  # the writer has done less: it hashes
+        assert max(reported) > 0.0  # a real figure, reported by the writer process with its answers
+        hashed_by_sync.clear()
+        monkeypatch.setattr(Store, "writer_cpu_seconds", busy_writer)
+        second = api.sync(config(tmp_path / "b.db", settings))
+        assert second.ok and hashed_by_sync and all(hashed_by_sync)
+    assert content(tmp_path / "a.db") == content(tmp_path / "b.db")
 
 
 def test_the_writer_gets_the_destination_password_through_its_pipe_never_its_command_line(pg_url: str) -> None:

@@ -340,6 +340,10 @@ class Store:
         return self._writer.submit("write_in_sequence", sequence, source, api, stream, _prepare(rows, hashed), state,
                                    list(rejects))
 
+    def writer_cpu_seconds(self) -> float | None:
+        """The writer process's CPU time so far (as of its last answer), or None without one."""
+        return self._writer.cpu_seconds if self._writer is not None else None
+
     def write_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
                           state: State, rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
         """:meth:`write_prepared` in the writer process, unless an earlier page of ``sequence`` failed."""

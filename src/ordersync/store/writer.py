@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from typing import IO, Any
@@ -68,6 +69,7 @@ class WriterProcess:
         self.label = label  # the destination without a password, for messages
         self._order = threading.Lock()  # a request's place in the queue and among the answers are taken together
         self._pending: collections.deque[Future[Any]] = collections.deque()
+        self.cpu_seconds = 0.0  # the writer process's CPU time so far, as of its last answer
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._proc = subprocess.Popen([sys.executable, "-m", "ordersync.store.writer"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, close_fds=True)
@@ -107,7 +109,7 @@ class WriterProcess:
     def _receive_all(self) -> None:
         while True:
             try:
-                outcome, value = _receive(self._from)
+                outcome, value, self.cpu_seconds = _receive(self._from)
             except (EOFError, OSError, pickle.UnpicklingError):
                 break
             with self._order:
@@ -212,7 +214,7 @@ def _answer_all(outcomes: queue.SimpleQueue[Future[Any] | None], answers: IO[byt
         except Exception as exc:  # a bug: its type and message reach the sync's result
             answer = ("internal", f"{type(exc).__name__}: {exc}")
         try:
-            _send(answers, answer)
+            _send(answers, (*answer, time.process_time()))  # with its CPU so far: the sync process balances on it
         except OSError:
             return  # the sync process is gone
 
