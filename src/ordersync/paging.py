@@ -963,12 +963,7 @@ def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> No
             created = created_of(record)
             if created is not None and (oldest is None or created < oldest):
                 oldest = created
-    if cursor is not None:
-        run.seen_max = seen_max
-    if seen_max_id is not run.seen_max_id:
-        run.seen_max_id = seen_max_id
-    if oldest is not run.oldest:
-        run.oldest = oldest
+    run.seen_max, run.seen_max_id, run.oldest = seen_max, seen_max_id, oldest
 
 
 def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:
