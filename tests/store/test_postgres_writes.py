@@ -48,18 +48,46 @@ def test_stored_hashes_are_looked_up_by_key_while_statistics_are_stale(pg_url: s
     assert all(found.values())
 
 
-def test_a_committed_page_survives_a_crash_of_the_server() -> None:
-    """Once a page is written (its rows and state committed), a crash of the PostgreSQL server loses none of it:
-    ordersync's sessions keep the server's synchronous commit (a commit waits for its log on disk)."""
-    with PgServer.start(durable=True) as server:
+# The server writes its log to disk at most every 10 s unless a commit waits for it: a commit that did not
+# wait is still in the server's memory when it is killed just after.
+_SLOW_LOG_WRITER = "-c wal_writer_delay=10000"
+
+
+def test_a_finished_sync_survives_a_crash_of_the_server() -> None:
+    """Once a sync has ended, a crash of the PostgreSQL server loses none of it: pages commit without waiting for
+    the disk, but the run's end does wait, and its commit carries every page before it to the disk."""
+    with PgServer.start(durable=True, settings=_SLOW_LOG_WRITER) as server:
         url = server.new_database()
         store = Store(url)
         try:
-            store.write_page("shop", "frontcore", "orders", order("1"), {"page": 1})
+            store.start_writer()  # as a sync writes: pages in the writer process, two in flight
+            run = store.start_run("shop", "orders")
+            for n in range(1, 4):
+                store.write_page("shop", "frontcore", "orders", order(str(n)), {"page": n})
+            store.finish_run(run, "ok", WriteResult(new=3), requests=3)
         finally:
             store.close()
-        server.crash_and_restart()  # at once: an asynchronous commit would still be in the server's memory
-        assert _committed(url) == (["1"], {"page": 1})
+        server.crash_and_restart()  # at once: whatever waits for the log writer is lost
+        assert _committed(url) == (["1", "2", "3"], {"page": 3})
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT status, new_rows FROM _ordersync_runs").fetchall() == [("ok", 3)]
+
+
+def test_a_crash_of_the_server_during_a_sync_rolls_back_whole_pages_with_their_state() -> None:
+    """A crash of the server while a sync runs may take the last pages with it, but each whole and with the
+    state that covers it: the next run reads exactly those again, so no order is lost or stored twice."""
+    with PgServer.start(durable=True, settings=_SLOW_LOG_WRITER) as server:
+        url = server.new_database()
+        store = Store(url)
+        try:
+            store.start_run("shop", "orders")
+            for n in range(1, 4):
+                store.write_page("shop", "frontcore", "orders", order(str(n)), {"page": n})
+        finally:
+            store.close()
+        server.crash_and_restart()
+        ids, state = _committed(url)
+        assert ids == [str(n) for n in range(1, (state or {"page": 0})["page"] + 1)], (ids, state)
 
 
 class _Signalling(threading.Event):

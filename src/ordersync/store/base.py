@@ -264,6 +264,11 @@ class Store:
         except self._errors() as exc:
             raise StoreError(f"cannot write to {self.describe()}: {self._reason(exc)}") from None
 
+    def _page_transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """The transaction of one page: its rows, rejected records and state (PostgreSQL's commits without
+        waiting for the disk; see :meth:`ordersync.store.postgres.PostgresStore._page_transaction`)."""
+        return self.transaction()
+
     def _reason(self, exc: BaseException) -> str:
         orig = getattr(exc, "orig", exc)
         return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
@@ -374,7 +379,7 @@ class Store:
         results = {"orders": WriteResult(), "customers": WriteResult()}
         page_orders, lines, pays, page_customers, hashes = page
         order_hashes, customer_hashes = hashes or page_hashes(page)
-        with self.transaction() as conn:
+        with self._page_transaction() as conn:
             replaced: dict[str, str] = {}  # order id -> the raw a changed order replaces, for its history
             new, changed = self._upsert_changed(conn, orders, "order_id", source, page_orders, order_hashes,
                                                 synced_at, results["orders"], replaced if self.history else None,

@@ -2,8 +2,10 @@
 
 A page's changed rows are copied into a temporary staging table and merged with one
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``; child rows (lines, payments) are copied straight into their table
-after the order's old ones are deleted. The password comes from the URL (``${VAR}`` in the configuration), from
-libpq's own environment (``PGPASSWORD``) or from ``~/.pgpass``; it is never shown.
+after the order's old ones are deleted. Pages commit without waiting for the disk; a run's end waits for it, and
+with it for every page before (see :meth:`PostgresStore._page_transaction`). The password comes from the URL
+(``${VAR}`` in the configuration), from libpq's own environment (``PGPASSWORD``) or from ``~/.pgpass``; it is
+never shown.
 """
 
 from __future__ import annotations
@@ -162,20 +164,26 @@ class PostgresStore(Store):
         if self.schema is not None and not _IDENTIFIER.match(self.schema):
             raise StoreError(f"[destination] schema '{self.schema}' is not a plain name (letters, digits, _)")
         self._namespace = f"{url.host}/{url.database}/{self.schema or 'public'}"
-        # The server's own synchronous_commit (on by default): a committed page survives a crash of the server.
         # lz4 compresses the large raw documents several times faster than PostgreSQL's default pglz
         options = "-c TimeZone=UTC -c default_toast_compression=lz4"
         if self.schema:
             options += f" -c search_path={self.schema}"
         self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
-        engine = sa.create_engine(self._url, connect_args={**self._connect_args, "application_name": "ordersync"})
-        sa.event.listen(engine, "connect", _json_as_text)
+        engine = self._engine(options)
+        self._pages = self._engine(options + " -c synchronous_commit=off")  # see _page_transaction
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except sa.exc.OperationalError as exc:
             engine.dispose()
+            self._pages.dispose()
             raise self._connection_failed(exc) from None
+        return engine
+
+    def _engine(self, options: str) -> Engine:
+        engine = sa.create_engine(self._url, connect_args={**self._connect_args, "options": options,
+                                                           "application_name": "ordersync"})
+        sa.event.listen(engine, "connect", _json_as_text)
         return engine
 
     def _connection_failed(self, exc: BaseException) -> StoreError:
@@ -258,15 +266,18 @@ class PostgresStore(Store):
         super()._write_rejects(conn, source, stream, items)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A page in flight has its own connection and transaction, beside the other page's: the server
-        serializes what must be (and the waits above keep the two pages' keys apart)."""
-        if getattr(self._flight, "page", None) is None:
-            with super().transaction() as conn:
-                yield conn
-            return
+    def _page_transaction(self) -> Iterator[Connection]:
+        """A page's transaction commits without waiting for the server's disk (``synchronous_commit = off`` on
+        the page connections only). A crash of the server can roll back the last pages, each whole and with the
+        state that covers it, so the next run reads them again: nothing is lost. The end of a run is written on
+        the other connections, with the server's own setting (on by default): that commit waits for the log up to
+        it, every page before it included, so a sync that has ended survives a crash of the server.
+
+        A page in flight has its own connection and transaction, beside the other page's: the server serializes
+        what must be (and the waits above keep the two pages' keys apart)."""
         try:
-            with self.engine.begin() as conn:
+            in_flight = getattr(self._flight, "page", None) is not None
+            with contextlib.nullcontext() if in_flight else self._write_lock, self._pages.begin() as conn:
                 yield conn
         except self._errors() as exc:
             raise StoreError(f"cannot write to {self.describe()}: {self._reason(exc)}") from None
@@ -275,6 +286,7 @@ class PostgresStore(Store):
         if self._flights is not None:
             self._flights.shutdown(wait=True)
         super().close()
+        self._pages.dispose()
 
     # --- bulk writes ----------------------------------------------------------------------------------------
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
