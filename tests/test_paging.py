@@ -368,3 +368,50 @@ def test_the_next_request_leaves_before_a_page_is_checked_and_rendered(monkeypat
 
     asyncio.run(main())
     assert events == ["send 1", "send 2", "check 1", "send 3", "check 2", "check 3"]
+
+
+def test_a_server_starting_over_after_a_long_list_is_stopped_when_nothing_new_comes() -> None:
+    """The records read long ago are remembered too: a server that answers its first page again after 20,000
+    records (more than the guard keeps in its set of latest digests) is stopped after five pages of repeats."""
+    from ordersync.errors import ApiError
+    from ordersync.paging import Answer, PageNumber, Request, paginate
+
+    pages, size = 40, 500
+    asked: list[int] = []
+
+    async def fetch(request: Request) -> Answer:
+        page = int(request.params["page"])
+        asked.append(page)
+        if page > 3 * pages:
+            return Answer([])  # a guard that never stops would read on here: end the pass
+        first = (page - 1) % pages * size  # page 41 is page 1 again
+        return Answer([{"id": first + n, "total": "9.50"} for n in range(size)])
+
+    async def main() -> None:
+        paginator = PageNumber("orders", {}, size=size)
+        async for _ in paginate(fetch, paginator, paginator.start(None)):
+            pass
+
+    with pytest.raises(ApiError, match="nothing new"):
+        asyncio.run(main())
+    assert max(asked) <= pages + 5 + 1  # five repeats, and the page asked before the last repeat was checked
+
+
+def test_the_records_a_pass_has_read_take_a_few_bytes_each() -> None:
+    """A first run reads a whole history in one pass: what the guard remembers of each record must not make a
+    sync's memory grow with the history (a set of Python ints took about 60 bytes a record)."""
+    import tracemalloc
+
+    from ordersync.paging import SeenRecords
+
+    digests = [hash(f"record {n}".encode()) for n in range(200_000)]
+    tracemalloc.start()
+    try:
+        seen = SeenRecords()
+        for start in range(0, len(digests), 250):
+            seen.update(digests[start:start + 250])
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 200_000 * 16, held  # a set of the same ints: about 12 MB
+    assert all(digest in seen for digest in digests[::997]) and hash(b"never read") not in seen
