@@ -106,3 +106,20 @@ def test_every_command_on_a_duckdb_destination(tmp_path: Path) -> None:
     demo = ordersync("demo", "--orders", "20", "--db", f"duckdb:///{tmp_path / 'demo.duckdb'}")
     assert demo.returncode == 0, demo.stderr
     assert "order lines:" in demo.stdout and "demo.duckdb" in demo.stdout
+
+
+def test_a_duckdb_file_is_written_with_bounded_memory_and_few_checkpoints(tmp_path: Path) -> None:
+    """DuckDB's own defaults held every page of the file it had touched, up to 80% of the machine's memory (1 GB
+    at 100,000 orders, growing with the history), and rewrote changed blocks into the file every 16 MB of log. A
+    file destination evicts what is in the file past 512 MB and checkpoints every 128 MB; an in-memory database,
+    which has nowhere to evict to, keeps DuckDB's defaults."""
+    query = "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+    on_file, in_memory = Store(f"duckdb:///{tmp_path / 'orders.duckdb'}"), Store("duckdb:///:memory:")
+    try:
+        with on_file.engine.connect() as conn:
+            assert conn.exec_driver_sql(query).one() == ("488.2 MiB", "122.0 MiB")  # 512 and 128 million bytes
+        with in_memory.engine.connect() as conn:
+            assert conn.exec_driver_sql(query).one()[0] != "488.2 MiB"
+    finally:
+        on_file.close()
+        in_memory.close()
