@@ -21,7 +21,8 @@ from ordersync.store.tables import arrow_schema
 
 _HOLDER = re.compile(r"\(PID (\d+)\)")
 
-# Frontcore, 100,000 orders (benchmarks/run.py): 51 s and 1,040 MB with DuckDB's defaults, 41 s and 730 MB with these.
+# Frontcore, 100,000 orders (benchmarks/run.py --full): 49.8 s and 1,038 MB with DuckDB's defaults, 42.8 s and 729 MB
+# with these.
 SETTINGS = (
     # DuckDB's default is 80% of the machine's memory, and it kept every page of the file it had touched: 1 GB at
     # 100,000 orders, growing with the history. With a limit it evicts pages already written to the file.
