@@ -125,6 +125,35 @@ def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders
                                                                         fc.sandbox.store.find("orders")}
 
 
+def test_read_ahead_loses_no_order_when_the_server_answers_a_later_page_first_while_orders_arrive(
+        store: Store) -> None:
+    """Pages 2 to 4 are asked at once; the server is slow with page 2 and answers page 3 first, and a new order
+    arrives before it gets to page 2, which pushes page 2's last order onto page 3. Page 3 was read before the
+    shift (its answer came before page 2's), so it must be read again. No request failed: the order in which the
+    requests were sent says nothing here."""
+    fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
+    before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
+    page_3_answered = asyncio.Event()
+    inner = fc.transport()
+
+    class SlowPage2(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            page = request.url.params.get("page")
+            if page == "2" and not page_3_answered.is_set():
+                await page_3_answered.wait()
+                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
+            response = await inner.handle_async_request(request)
+            if page == "3":
+                page_3_answered.set()
+            return response
+
+    settings = fc.settings(limit=10, concurrency=4, streams=["orders"], max_retries=0)
+    [result] = fc.sync(store, "c", settings, transport=SlowPage2())
+    assert result.ok, result.error
+    stored = {r[0] for r in rows(store, "select order_id from orders")}
+    assert before <= stored, sorted(before - stored)
+
+
 def test_the_rolling_sweep_is_paced_by_time_owes_at_most_one_lap_and_learns_where_history_begins() -> None:
     from datetime import UTC, date, datetime, timedelta
 

@@ -71,6 +71,8 @@ class Answer:
     too_large: str | None = None  # the answer was refused for its size (the error's line)
     oversize: float | None = None  # how many times too large it said it was (its Content-Length over the limit)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
+    arrived: int = 0  # the order in which the answers of a pass arrived (:func:`paginate` stamps it)
+    moved: bool = False  # the page used before this one began with a record already read: the list moved
     size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
 
@@ -114,7 +116,9 @@ class PageNumber:
     asking pages 2, 3, ... costs a whole round trip; a history of fewer pages asks up to ``read_ahead - 1`` pages
     too many, once). Answers are used strictly in page order. A page whose request was sent before the request
     that got its predecessor's answer (the predecessor was retried meanwhile) is read again: a record created in
-    between moves the predecessor's last record onto it, after it was read, and would be lost. Answered in the
+    between moves the predecessor's last record onto it, after it was read, and would be lost. So is a page whose
+    answer arrived before its predecessor's when the predecessor began with a record already read (records were
+    created before the predecessor was read, and the server may have read this page before them). Answered in the
     order sent, a shift only repeats rows.
     """
 
@@ -123,7 +127,7 @@ class PageNumber:
     size: int | None = None  # a page with fewer records is the last (APIs without a total)
     read_ahead: int = 1
     eager: bool = False  # read ahead from the first request on (see above)
-    sent: dict[int, int] = field(default_factory=dict)  # page -> send order of the answer used for it
+    used: dict[int, tuple[int, int]] = field(default_factory=dict)  # page -> (sent, arrived) of the answer used
 
     def start(self, saved: dict[str, Any] | None) -> PageAt:
         return PageAt.model_validate(saved) if saved else PageAt(page=1)
@@ -137,10 +141,11 @@ class PageNumber:
         return PageAt(page=at.page + 1, last=at.last)
 
     def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
-        before = self.sent.get(at.page - 1)
-        if before is not None and answer.sent and answer.sent < before:
-            return Step(None, at)  # read before its predecessor: ask again
-        self.sent[at.page] = answer.sent
+        before = self.used.get(at.page - 1)
+        if before is not None and ((answer.sent and answer.sent < before[0]) or
+                                   (answer.moved and answer.arrived and answer.arrived < before[1])):
+            return Step(None, at)  # maybe read before its predecessor: ask again
+        self.used[at.page] = (answer.sent, answer.arrived)
         records = answer.records
         last = max(at.last or 0, answer.total_pages) if answer.total_pages is not None else at.last
         done = not records or (self.size is not None and len(records) < self.size) or \
@@ -567,6 +572,11 @@ async def paginate(
     spare = getattr(paginator, "spare", 0)
 
     unsent = 0  # requests launched when an answer arrived, not yet let reach the wire (see ``ask``)
+    arrivals = itertools.count(1)
+
+    def arrived(task: asyncio.Task[Answer]) -> None:
+        if _answered(task):
+            task.result().arrived = next(arrivals)
 
     def launch(done: object = None) -> int:
         nonlocal unsent
@@ -574,6 +584,7 @@ async def paginate(
         while queued and sum(not task.done() for task in [*inflight.values(), *kept.values()]) < window:
             key, request = queued.pop(0)
             task = asyncio.ensure_future(fetch(request))
+            task.add_done_callback(arrived)
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
             launched += 1
@@ -650,6 +661,7 @@ async def paginate(
             else:
                 answer = await inflight[key]  # still counted as unanswered while awaited
                 del inflight[key]
+                answer.moved = guard.moved
             step = paginator.step(at, answer)
             if step.records is None and step.next == at:  # asked again: what is in flight was sent before it
                 await cancel_all([*inflight.values(), *kept.values()])
@@ -732,6 +744,7 @@ class LoopGuard:
     previous: list[Record] | None = None
     seen: SeenRecords = field(default_factory=SeenRecords)
     idle: int = 0
+    moved: bool = False  # the last page checked began with a record already read in this pass
 
     def check(self, path: str, position: BaseModel, answer: Answer, records: list[Record]) -> list[bytes]:
         """Raise when the pass loops; else each record as JSON text (what its digest is taken of)."""
@@ -742,6 +755,7 @@ class LoopGuard:
         self.previous = answer.records
         rendered = [orjson.dumps(r) for r in records]
         digests = [hash(text) for text in rendered]  # one server renders a record the same way each time
+        self.moved = bool(digests) and digests[0] in self.seen
         fresh = any(digest not in self.seen for digest in digests)  # mostly decided by the first record
         self.seen.update(digests)
         self.idle = self.idle + 1 if answer.records and not fresh else 0
