@@ -125,31 +125,43 @@ def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders
                                                                         fc.sandbox.store.find("orders")}
 
 
+@pytest.mark.parametrize("late", [{"2"}, {"6"}, {"6", "7"}, {"1", "2", "3"}],
+                         ids=lambda late: "late " + ",".join(sorted(late)))
 def test_read_ahead_loses_no_order_when_the_server_answers_a_later_page_first_while_orders_arrive(
-        store: Store) -> None:
-    """Pages 2 to 4 are asked at once; the server is slow with page 2 and answers page 3 first, and a new order
-    arrives before it gets to page 2, which pushes page 2's last order onto page 3. Page 3 was read before the
-    shift (its answer came before page 2's), so it must be read again. No request failed: the order in which the
-    requests were sent says nothing here."""
-    fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
+        store: Store, late: set[str]) -> None:
+    """Pages 1 to 4 are asked at once (a first run, then a page whenever one is answered); the server is slow with
+    the pages in ``late`` and answers the page after them first, and a new order arrives before it gets to them,
+    which pushes every later row down by one. A page read before the shift whose predecessor was read after it
+    would miss a row: it must be read again. No request failed, so the order in which the requests were sent says
+    nothing here.
+
+    * page 2 late: page 3 was asked with it, before page 1 was answered;
+    * page 6 late: page 6 begins with page 5's last row (the list moved), and page 7 came first;
+    * pages 6 and 7 late: page 7 shows no repeat itself, but the list has moved in this pass;
+    * pages 1 to 3 late: nothing read shows the move, but page 4 was asked before page 1 was answered."""
+    fc = in_process("frontcore", orders=120, seed=8, api_key="k-123")
     before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
-    page_3_answered = asyncio.Event()
+    early_answered = asyncio.Event()
+    created: list[bool] = []
     inner = fc.transport()
 
-    class SlowPage2(httpx.AsyncBaseTransport):
+    class SlowPages(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             page = request.url.params.get("page")
-            if page == "2" and not page_3_answered.is_set():
-                await page_3_answered.wait()
-                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
+            if page in late and not early_answered.is_set():
+                await early_answered.wait()
+                if not created:
+                    created.append(True)
+                    fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
             response = await inner.handle_async_request(request)
-            if page == "3":
-                page_3_answered.set()
+            if page == str(max(int(p) for p in late) + 1):
+                early_answered.set()
             return response
 
     settings = fc.settings(limit=10, concurrency=4, streams=["orders"], max_retries=0)
-    [result] = fc.sync(store, "c", settings, transport=SlowPage2())
+    [result] = fc.sync(store, "c", settings, transport=SlowPages())
     assert result.ok, result.error
+    assert created
     stored = {r[0] for r in rows(store, "select order_id from orders")}
     assert before <= stored, sorted(before - stored)
 

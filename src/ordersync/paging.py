@@ -72,7 +72,8 @@ class Answer:
     oversize: float | None = None  # how many times too large it said it was (its Content-Length over the limit)
     sent: int = 0  # the order in which the request that got this answer was sent (a retry is sent late)
     arrived: int = 0  # the order in which the answers of a pass arrived (:func:`paginate` stamps it)
-    moved: bool = False  # the page used before this one began with a record already read: the list moved
+    asked_after: int = 0  # how many answers of the pass had arrived when this one's request was made
+    moved: bool = False  # a page used before this one in its pass began with a record already read: the list moved
     size: int | None = None  # the body's length in bytes, if known (no record can be larger)
 
 
@@ -117,9 +118,10 @@ class PageNumber:
     too many, once). Answers are used strictly in page order. A page whose request was sent before the request
     that got its predecessor's answer (the predecessor was retried meanwhile) is read again: a record created in
     between moves the predecessor's last record onto it, after it was read, and would be lost. So is a page whose
-    answer arrived before its predecessor's when the predecessor began with a record already read (records were
-    created before the predecessor was read, and the server may have read this page before them). Answered in the
-    order sent, a shift only repeats rows.
+    answer arrived before its predecessor's, when the list has moved in this pass (a page began with a record
+    already read: records were created while it was read, and the server may have read this page before them) or
+    when it was asked before the pass's first page was answered (then every page before it may have been read after
+    the move, and none would show it). Answered in the order sent, a shift only repeats rows.
     """
 
     path: str
@@ -128,6 +130,7 @@ class PageNumber:
     read_ahead: int = 1
     eager: bool = False  # read ahead from the first request on (see above)
     used: dict[int, tuple[int, int]] = field(default_factory=dict)  # page -> (sent, arrived) of the answer used
+    first_arrived: int = 0  # when the answer used for the pass's first page arrived (see :attr:`Answer.arrived`)
 
     def start(self, saved: dict[str, Any] | None) -> PageAt:
         return PageAt.model_validate(saved) if saved else PageAt(page=1)
@@ -142,9 +145,13 @@ class PageNumber:
 
     def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
         before = self.used.get(at.page - 1)
-        if before is not None and ((answer.sent and answer.sent < before[0]) or
-                                   (answer.moved and answer.arrived and answer.arrived < before[1])):
-            return Step(None, at)  # maybe read before its predecessor: ask again
+        if before is not None:
+            unconfirmed = answer.asked_after < self.first_arrived  # asked before the first page was answered
+            if (answer.sent and answer.sent < before[0]) or \
+                    ((answer.moved or unconfirmed) and answer.arrived and answer.arrived < before[1]):
+                return Step(None, at)  # maybe read before its predecessor: ask again
+        elif not self.used:
+            self.first_arrived = answer.arrived
         self.used[at.page] = (answer.sent, answer.arrived)
         records = answer.records
         last = max(at.last or 0, answer.total_pages) if answer.total_pages is not None else at.last
@@ -572,11 +579,16 @@ async def paginate(
     spare = getattr(paginator, "spare", 0)
 
     unsent = 0  # requests launched when an answer arrived, not yet let reach the wire (see ``ask``)
-    arrivals = itertools.count(1)
+    arrivals = 0  # answers of this pass arrived so far
+    asked_after: dict[asyncio.Task[Answer], int] = {}  # a request's task -> arrivals when it was made
 
     def arrived(task: asyncio.Task[Answer]) -> None:
+        nonlocal arrivals
+        before = asked_after.pop(task, 0)
         if _answered(task):
-            task.result().arrived = next(arrivals)
+            arrivals += 1
+            answer = task.result()
+            answer.arrived, answer.asked_after = arrivals, before
 
     def launch(done: object = None) -> int:
         nonlocal unsent
@@ -584,6 +596,7 @@ async def paginate(
         while queued and sum(not task.done() for task in [*inflight.values(), *kept.values()]) < window:
             key, request = queued.pop(0)
             task = asyncio.ensure_future(fetch(request))
+            asked_after[task] = arrivals
             task.add_done_callback(arrived)
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
@@ -744,7 +757,7 @@ class LoopGuard:
     previous: list[Record] | None = None
     seen: SeenRecords = field(default_factory=SeenRecords)
     idle: int = 0
-    moved: bool = False  # the last page checked began with a record already read in this pass
+    moved: bool = False  # a page checked in this pass began with a record already read: the list moved
 
     def check(self, path: str, position: BaseModel, answer: Answer, records: list[Record]) -> list[bytes]:
         """Raise when the pass loops; else each record as JSON text (what its digest is taken of)."""
@@ -755,7 +768,7 @@ class LoopGuard:
         self.previous = answer.records
         rendered = [orjson.dumps(r) for r in records]
         digests = [hash(text) for text in rendered]  # one server renders a record the same way each time
-        self.moved = bool(digests) and digests[0] in self.seen
+        self.moved = self.moved or (bool(digests) and digests[0] in self.seen)
         fresh = any(digest not in self.seen for digest in digests)  # mostly decided by the first record
         self.seen.update(digests)
         self.idle = self.idle + 1 if answer.records and not fresh else 0
