@@ -125,6 +125,40 @@ def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders
                                                                         fc.sandbox.store.find("orders")}
 
 
+def test_read_ahead_loses_no_order_when_a_page_read_before_a_retry_arrives_after_it(store: Store) -> None:
+    """Page 2 fails (500) once page 3 has been read, and a new order arrives before page 2 is retried; page 3's
+    answer, read before the shift, reaches us only after the retried page 2. The answers arrived in page order, so
+    only the order in which the requests were sent shows that page 3 must be read again."""
+    fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
+    before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
+    page_3_read, page_2_answered = asyncio.Event(), asyncio.Event()
+    inner = fc.transport()
+
+    class LateDelivery(httpx.AsyncBaseTransport):
+        failed = False
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            page = request.url.params.get("page")
+            if page == "2" and not self.failed:
+                self.failed = True
+                await page_3_read.wait()
+                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
+                return httpx.Response(500, json={"error": "busy"})
+            response = await inner.handle_async_request(request)
+            if page == "2":
+                page_2_answered.set()
+            if page == "3" and not page_3_read.is_set():
+                page_3_read.set()
+                await page_2_answered.wait()  # read now, delivered after the retried page 2
+            return response
+
+    settings = fc.settings(limit=10, concurrency=3, streams=["orders"], max_retries=3)
+    [result] = fc.sync(store, "c", settings, transport=LateDelivery())
+    assert result.ok, result.error
+    stored = {r[0] for r in rows(store, "select order_id from orders")}
+    assert before <= stored, sorted(before - stored)
+
+
 @pytest.mark.parametrize("late", [{"2"}, {"6"}, {"6", "7"}, {"1", "2", "3"}],
                          ids=lambda late: "late " + ",".join(sorted(late)))
 def test_read_ahead_loses_no_order_when_the_server_answers_a_later_page_first_while_orders_arrive(

@@ -130,7 +130,6 @@ class PageNumber:
     read_ahead: int = 1
     eager: bool = False  # read ahead from the first request on (see above)
     used: dict[int, tuple[int, int]] = field(default_factory=dict)  # page -> (sent, arrived) of the answer used
-    first_arrived: int = 0  # when the answer used for the pass's first page arrived (see :attr:`Answer.arrived`)
 
     def start(self, saved: dict[str, Any] | None) -> PageAt:
         return PageAt.model_validate(saved) if saved else PageAt(page=1)
@@ -146,12 +145,11 @@ class PageNumber:
     def step(self, at: PageAt, answer: Answer) -> Step[PageAt]:
         before = self.used.get(at.page - 1)
         if before is not None:
-            unconfirmed = answer.asked_after < self.first_arrived  # asked before the first page was answered
+            _sent, first_arrived = next(iter(self.used.values()))  # the pass's first page used
+            unconfirmed = answer.asked_after < first_arrived  # asked before the first page was answered
             if (answer.sent and answer.sent < before[0]) or \
                     ((answer.moved or unconfirmed) and answer.arrived and answer.arrived < before[1]):
                 return Step(None, at)  # maybe read before its predecessor: ask again
-        elif not self.used:
-            self.first_arrived = answer.arrived
         self.used[at.page] = (answer.sent, answer.arrived)
         records = answer.records
         last = max(at.last or 0, answer.total_pages) if answer.total_pages is not None else at.last
@@ -580,15 +578,15 @@ async def paginate(
 
     unsent = 0  # requests launched when an answer arrived, not yet let reach the wire (see ``ask``)
     arrivals = 0  # answers of this pass arrived so far
-    asked_after: dict[asyncio.Task[Answer], int] = {}  # a request's task -> arrivals when it was made
 
-    def arrived(task: asyncio.Task[Answer]) -> None:
-        nonlocal arrivals
-        before = asked_after.pop(task, 0)
-        if _answered(task):
-            arrivals += 1
-            answer = task.result()
-            answer.arrived, answer.asked_after = arrivals, before
+    def arrived(asked_after: int) -> Callable[[asyncio.Task[Answer]], None]:
+        """Stamps an answer with its place among the pass's answers, and theirs when it was asked."""
+        def stamp(task: asyncio.Task[Answer]) -> None:
+            nonlocal arrivals
+            if _answered(task):
+                arrivals += 1
+                task.result().arrived, task.result().asked_after = arrivals, asked_after
+        return stamp
 
     def launch(done: object = None) -> int:
         nonlocal unsent
@@ -596,8 +594,7 @@ async def paginate(
         while queued and sum(not task.done() for task in [*inflight.values(), *kept.values()]) < window:
             key, request = queued.pop(0)
             task = asyncio.ensure_future(fetch(request))
-            asked_after[task] = arrivals
-            task.add_done_callback(arrived)
+            task.add_done_callback(arrived(arrivals))
             task.add_done_callback(launch)  # a slot frees when an answer arrives, not when it is used
             inflight[key] = task
             launched += 1
