@@ -5,8 +5,9 @@ depends on what storing costs on its own, whoever issues the statements. This sc
 records with ordersync's own normalizers (untimed), writes them page by page through ordersync's SQLite store
 into one database (untimed), records every statement that store sends to ``sqlite3`` (SQL and parameters exactly
 as given to the driver), and replays each page's statements at once into a second database with a bare
-``sqlite3`` connection, with the same pragmas and transaction boundaries. Only the replay is timed: it is the time
-SQLite itself needs for the rows, indexes, history and state of each page, with no Python of ours in between.
+``sqlite3`` connection, with the same pragmas, transaction boundaries and checkpoints beside it. Only the replay
+is timed: it is the time SQLite itself needs for the rows, indexes, history and state of each page, with no Python
+of ours in between.
 
     .venv/bin/python benchmarks/store_floor.py --orders 100000            # every API
     .venv/bin/python benchmarks/store_floor.py --orders 20000 --apis eguma
@@ -40,7 +41,8 @@ from run import CACHE, fast_server, subset  # noqa: E402
 from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
 from ordersync.store import Store  # noqa: E402
-from ordersync.store.sqlite import PRAGMAS  # noqa: E402
+from ordersync.store.checkpoint import Checkpointer  # noqa: E402
+from ordersync.store.sqlite import CHECKPOINT_FRAMES, PRAGMAS  # noqa: E402
 
 PAGE = {"frontcore": 250, "eguma": 500, "firespring": 100, "prio": 100}  # each API's page in the benchmark
 
@@ -73,8 +75,10 @@ class Recorder:
         return taken
 
 
-def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]]) -> tuple[float, float]:
-    """Wall and CPU seconds of one page's statements (CPU: steadier on a shared machine)."""
+def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]],
+           checkpointer: Checkpointer) -> tuple[float, float]:
+    """Wall and CPU seconds of one page's statements (CPU: steadier on a shared machine), and the checkpointer
+    told of the commit as ordersync's store tells it (its CPU counts: it is this process's)."""
     started, cpu = time.perf_counter(), time.process_time()
     cursor = db.cursor()
     for sql, params, many in statements:
@@ -83,6 +87,7 @@ def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]]) -> t
         else:
             cursor.execute(sql, params)
             cursor.fetchall()
+    checkpointer.committed()
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -102,16 +107,18 @@ def store_floor(api: str, records: Path) -> tuple[int, float, float]:
             for table in ("_ordersync_schema",):
                 db.executemany(f"INSERT INTO {table} VALUES (?)", schema.execute(f"SELECT * FROM {table}"))
         recorder.take()
+        checkpointer = Checkpointer(Path(f"{tmp}/floor.db"), PRAGMAS, CHECKPOINT_FRAMES)
         wall = cpu = 0.0
         orders = 0
         for start in range(0, len(lines), PAGE[api]):
             page = [orjson.loads(line) for line in lines[start:start + PAGE[api]]]
             rows, _rejects = normalize_page(normalize, page, [orjson.dumps(r) for r in page])
             store.write_page("bench", api, "orders", rows, {"page": start})
-            page_wall, page_cpu = replay(db, recorder.take())
+            page_wall, page_cpu = replay(db, recorder.take(), checkpointer)
             wall += page_wall
             cpu += page_cpu
             orders += len(page)
+        checkpointer.close()
         db.close()
         store.close()
     return orders, wall, cpu

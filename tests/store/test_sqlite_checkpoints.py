@@ -1,0 +1,92 @@
+"""SQLite's log is copied back into the database beside the writer (ordersync.store.checkpoint), and stays small."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ordersync.store import Store, sqlite
+from ordersync.store.checkpoint import Checkpointer
+from tests.store.test_write import Page
+
+PAGES, ORDERS = 30, 200
+
+
+def page_of(orders: int) -> Page:
+    """Orders with random ids (as e-guma's): each page changes index pages all over the file."""
+    rows = []
+    for _ in range(orders):
+        order_id = str(uuid.uuid4())
+        rows.append({"order_id": order_id, "order_number": order_id[:8], "status": "paid", "currency": "CHF",
+                     "total_minor": 1500, "customer_email": f"{order_id}@example.com",
+                     "raw": {"id": order_id, "note": "x" * 800}})
+    return Page(orders=rows)
+
+
+def write_pages(store: Store) -> None:
+    for n in range(PAGES):
+        store.write_page("shop", "eguma", "orders", page_of(ORDERS), {"page": n})
+
+
+def orders_in(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM orders").fetchone()[0])
+
+
+def test_the_log_is_copied_back_beside_a_writer_that_never_checkpoints(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's own checkpoint out of reach: the database file itself (without its log) must still hold the
+    pages, copied there by the thread beside the writer while the pages were written."""
+    monkeypatch.setattr(sqlite, "CHECKPOINT_FRAMES", 100)
+    monkeypatch.setattr(sqlite, "PRAGMAS", (*sqlite.PRAGMAS, "wal_autocheckpoint=1000000"))
+    path = tmp_path / "orders.db"
+    store = Store(f"sqlite:///{path}")
+    try:
+        write_pages(store)
+        store._checkpointer.close()  # type: ignore[attr-defined]  # its last checkpoint ended: the file is whole
+        shutil.copy(path, tmp_path / "file-alone.db")  # the file as it is, without the log
+    finally:
+        store.close()
+    assert orders_in(tmp_path / "file-alone.db") >= (PAGES - 2) * ORDERS
+    assert orders_in(path) == PAGES * ORDERS
+
+
+def test_the_log_stays_small_during_a_long_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log starts over every few checkpoints instead of holding every page of the sync (the settings scaled
+    down by 100, from 10,000 pages of log to 100)."""
+    monkeypatch.setattr(sqlite, "CHECKPOINT_FRAMES", sqlite.CHECKPOINT_FRAMES // 100)
+    monkeypatch.setattr(sqlite, "PRAGMAS", tuple(
+        f"wal_autocheckpoint={int(p.split('=')[1]) // 100}" if p.startswith("wal_autocheckpoint=") else p
+        for p in sqlite.PRAGMAS))
+    path = tmp_path / "orders.db"
+    store = Store(f"sqlite:///{path}")
+    try:
+        write_pages(store)
+        log = Path(f"{path}-wal").stat().st_size
+        assert log < path.stat().st_size, (log, path.stat().st_size)  # without starting over: three times it
+    finally:
+        store.close()
+    assert orders_in(path) == PAGES * ORDERS
+
+
+def test_the_checkpointer_reads_the_pages_waiting_in_the_log_from_sqlites_own_index(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", [(str(uuid.uuid4()), "y" * 500) for _ in range(2000)])
+    checkpointer = Checkpointer(path, (), frames=10**9)  # never checkpoints by itself
+    try:
+        waiting = checkpointer.waiting()
+        busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, copied) == (0, frames) and frames > 100
+        assert waiting == frames  # nothing had been copied back yet
+        assert checkpointer.waiting() == 0
+    finally:
+        checkpointer.close()
+        db.close()
