@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from ordersync.store import Store, sqlite
-from ordersync.store.checkpoint import Checkpointer
 from tests.store.test_write import Page
 
 PAGES, ORDERS = 30, 200
@@ -72,21 +71,3 @@ def test_the_log_stays_small_during_a_long_sync(tmp_path: Path, monkeypatch: pyt
         store.close()
     assert orders_in(path) == PAGES * ORDERS
 
-
-def test_the_checkpointer_reads_the_pages_waiting_in_the_log_from_sqlites_own_index(tmp_path: Path) -> None:
-    path = tmp_path / "log.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA wal_autocheckpoint=0")
-    db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)")
-    db.executemany("INSERT INTO t VALUES (?, ?)", [(str(uuid.uuid4()), "y" * 500) for _ in range(2000)])
-    checkpointer = Checkpointer(path, (), frames=10**9)  # never checkpoints by itself
-    try:
-        waiting = checkpointer.waiting()
-        busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert (busy, copied) == (0, frames) and frames > 100
-        assert waiting == frames  # nothing had been copied back yet
-        assert checkpointer.waiting() == 0
-    finally:
-        checkpointer.close()
-        db.close()

@@ -8,8 +8,11 @@ the disk alone).
 
 :class:`Checkpointer` runs them beside the writer instead, on a connection of its own: a ``PASSIVE`` checkpoint
 never takes the write lock, so pages keep committing while the log is copied back, and SQLite releases Python's
-interpreter lock while it works. It checkpoints once ``frames`` pages wait in the log (what the writer's own
-``wal_autocheckpoint`` did), read from the WAL-index header (SQLite's documented ``-shm`` format).
+interpreter lock while it works. It checkpoints about every ``frames`` pages of log (what the writer's own
+``wal_autocheckpoint`` did): each checkpoint says how long the log has grown, hence how many pages of log a commit
+adds, hence after how many commits the next one is due. (The log's length is not read from the ``-shm`` file: a
+process that opens and closes a database's files loses SQLite's POSIX locks on them, and another process may then
+write at the same time.)
 
 The log starts over (instead of growing) only when a writer begins while every page in it has been copied back,
 which a checkpoint running beside the writer never quite achieves: the writer's own checkpoint, at four times
@@ -22,34 +25,29 @@ Durability is SQLite's own: the same ``synchronous`` setting, the same checkpoin
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import struct
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-# The WAL-index header (https://www.sqlite.org/walformat.html): ``mxFrame``, the last frame in the log, at byte 16,
-# and ``nBackfill``, the last frame copied back into the database, at byte 96; native byte order.
-_MX_FRAME = struct.Struct("=I")
-_MX_FRAME_AT, _BACKFILL_AT = 16, 96
-
 
 class Checkpointer:
-    """Copies the log of ``path`` back into the database whenever ``frames`` pages wait in it; :meth:`committed`
-    after each commit says when to look."""
+    """Copies the log of ``path`` back into the database about every ``frames`` pages of log; the writer calls
+    :meth:`committed` after each commit."""
 
     def __init__(self, path: Path, pragmas: Iterable[str], frames: int) -> None:
         self.path = path
         self.frames = frames
         self.pragmas = tuple(pragmas)
         self.checkpoints = 0  # how many ran (what a test sees)
+        self._commits = 0
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="ordersync-checkpoint", daemon=True)
         self._thread.start()
 
     def committed(self) -> None:
+        self._commits += 1  # only the writer's thread counts
         self._wake.set()
 
     def close(self) -> None:
@@ -59,31 +57,29 @@ class Checkpointer:
         self._wake.set()
         self._thread.join()
 
-    def waiting(self) -> int | None:
-        """Pages in the log not yet copied back, or None when the WAL index cannot be read."""
-        try:
-            with open(f"{self.path}-shm", "rb") as shm:
-                header = shm.read(_BACKFILL_AT + 4)
-        except OSError:
-            return None
-        if len(header) < _BACKFILL_AT + 4:
-            return None
-        return _MX_FRAME.unpack_from(header, _MX_FRAME_AT)[0] - _MX_FRAME.unpack_from(header, _BACKFILL_AT)[0]
-
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         try:
             for pragma in self.pragmas:
                 conn.execute(f"PRAGMA {pragma}")
+            seen = 0  # commits up to the last checkpoint
+            log = 0  # pages in the log after it
+            per_commit: float | None = None  # pages of log a commit adds (None: no checkpoint yet, learn it now)
             while True:
                 self._wake.wait()
                 self._wake.clear()
                 if self._closing:
                     return
-                waiting = self.waiting()
-                if waiting is None or waiting >= self.frames:
-                    with contextlib.suppress(sqlite3.Error):  # busy or gone: the writer's own checkpoint remains
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                        self.checkpoints += 1
+                commits = self._commits - seen
+                if per_commit is not None and commits * per_commit < self.frames:
+                    continue
+                try:
+                    _busy, now, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:  # busy or gone: the writer's own checkpoint remains
+                    continue
+                grown = now - log if now >= log else now  # the log started over in between: at least ``now``
+                per_commit = max(1.0, grown / max(1, commits))
+                seen, log = seen + commits, now
+                self.checkpoints += 1
         finally:
             conn.close()
