@@ -17,8 +17,8 @@ write at the same time.)
 The log starts over (instead of growing) only when a writer begins while every page in it has been copied back,
 which a checkpoint running beside the writer never quite achieves: the writer's own checkpoint, at four times
 ``frames``, copies the last pages (those committed during the checkpoint here) and so starts the log over. The log
-therefore peaks at about four times ``frames`` pages (160 MB by default) and the writer checkpoints once in four,
-for a page or two each time.
+therefore peaks at four times ``frames`` pages and a page or two (about 200 MB by default), and the writer
+checkpoints once in four, for a page or two each time.
 
 Durability is SQLite's own: the same ``synchronous`` setting, the same checkpoints, in another thread.
 """
