@@ -178,12 +178,8 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
         extra = {"rejects": rejects} if rejects else {}
         state = page.state.dump()
         if elsewhere:
-            # The rows are hashed in whichever process has worked less so far: the two share two cores and the
-            # sync lasts as long as the busier one. A full queue is no sign: PostgreSQL's commits keep it full
-            # while its writer idles, and the sync process, the busier one, then took the hashing too.
-            hashed = (store.writer_cpu_seconds() or 0.0) > time.process_time()
             return asyncio.wrap_future(store.submit_page(sequence, source, api, stream.name, rows, state,
-                                                         hashed=hashed, **extra))
+                                                         hashed=store.hash_before_writing(), **extra))
         return asyncio.ensure_future(asyncio.to_thread(store.write_page, source, api, stream.name, rows, state,
                                                        **extra))
 

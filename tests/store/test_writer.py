@@ -255,6 +255,26 @@ def test_rows_are_hashed_in_whichever_process_has_worked_less(tmp_path: Path,
     assert content(tmp_path / "a.db") == content(tmp_path / "b.db")
 
 
+def test_into_postgresql_the_sync_process_hashes_every_page(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's writer waits for the server's work on each page, which its CPU time does not show: the sync
+    process hashes whatever the CPU figures say, and the rows stored are the same."""
+    hashed_by_sync: list[bool] = []
+    submit = Store.submit_page
+
+    def recorded(self: Store, *args: object, hashed: bool = False, **kwargs: object) -> object:
+        hashed_by_sync.append(hashed)
+        return submit(self, *args, hashed=hashed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "submit_page", recorded)
+    monkeypatch.setattr(Store, "writer_cpu_seconds", lambda self: 0.0)  # a writer that has done nothing yet
+    with running("frontcore", orders=120, seed=4, api_key=KEY) as fc:
+        settings = {"destination": {"url": pg_url}, "sources": {"courses": fc.settings(limit=40)}}
+        first = api.sync(settings)
+        assert first.ok and first.streams[0].orders.new == 120 and hashed_by_sync and all(hashed_by_sync)
+        again = api.sync(settings, full_refresh=True)  # the hashes stored are those of the rows: all unchanged
+    assert again.ok and (again.streams[0].orders.changed, again.streams[0].orders.unchanged) == (0, 120)
+
+
 def test_the_writer_gets_the_destination_password_through_its_pipe_never_its_command_line(pg_url: str) -> None:
     """Any user of the machine can read a process's command line: the URL, password included, must not be on it."""
     from tests.pg_server import PASSWORD

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -348,6 +349,12 @@ class Store:
     def writer_cpu_seconds(self) -> float | None:
         """The writer process's CPU time so far (as of its last answer), or None without one."""
         return self._writer.cpu_seconds if self._writer is not None else None
+
+    def hash_before_writing(self) -> bool:
+        """Whether the sync process hashes a page's rows (see :meth:`submit_page`): when its writer process has
+        worked more so far. The two share two cores and a sync lasts as long as the busier one. (A full queue is
+        no sign: it was full for PostgreSQL while its commits waited for the disk.)"""
+        return (self.writer_cpu_seconds() or 0.0) > time.process_time()
 
     def write_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,
                           state: State, rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:

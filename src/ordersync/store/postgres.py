@@ -147,6 +147,12 @@ class PostgresStore(Store):
     scheme = "postgresql"
     pages_in_flight = 2
 
+    def hash_before_writing(self) -> bool:
+        """Always: the writer's part of a page includes the server's work on it, which the writer's CPU time does
+        not show (3.3 of Firespring's 12.6 CPU seconds, with the server on the same machine). Hashing in the sync
+        process made Firespring 7% faster into PostgreSQL, Prio 4%, e-guma 2%, and Frontcore no slower."""
+        return True
+
     def describe(self) -> str:
         return self._url.render_as_string(hide_password=True).replace("postgresql+psycopg://", "postgresql://")
 
