@@ -23,6 +23,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from fastserver import render  # noqa: E402
 from run import CACHE, fast_server, subset  # noqa: E402
 from targets import FIRESPRING_PAGE, FIRESPRING_QUERY, FIRESPRING_WEBSITE, KEY  # noqa: E402
 
@@ -55,7 +56,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    records = subset(CACHE / "firespring-100000-1-20261125.jsonl", args.orders)
+    records = subset(render("firespring", 100000, CACHE), args.orders)
     pages = math.ceil(args.orders / FIRESPRING_PAGE)
     bound = math.ceil(pages / args.concurrency) * 0.1
     print("| concurrency | pages | wall s | bound s (ceil(pages / concurrency) x 0.1) | bound / wall |")

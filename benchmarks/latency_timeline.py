@@ -21,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from fastserver import render  # noqa: E402
 from run import APIS, CACHE, UNLIMITED, fast_server, run_ordersync, server_stats, subset  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--first", type=int, default=0, help="also list the first N exchanges")
     args = parser.parse_args()
-    records = subset(CACHE / f"{args.api}-100000-1-20261125.jsonl", args.orders)
+    records = subset(render(args.api, 100000, CACHE), args.orders)
     with fast_server(args.api, records, "--latency-ms", "100", "--log") as root, \
             tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
         result, _ = run_ordersync(args.api, root, Path(tmp), f"sqlite:///{tmp}/o.db", concurrency=args.concurrency,

@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from fastserver import render  # noqa: E402
 from harness import SYNC_ENV, bench_config, reset_postgres, sync_argv, throwaway_postgres  # noqa: E402
 from run import APIS, CACHE, UNLIMITED, subset  # noqa: E402
 
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--postgres", action="store_true", help="into a throwaway PostgreSQL server, not SQLite")
     args = parser.parse_args()
-    records = subset(CACHE / f"{args.api}-100000-1-20261125.jsonl", args.orders)
+    records = subset(render(args.api, 100000, CACHE), args.orders)
     server = subprocess.Popen([sys.executable, str(HERE / "fastserver.py"), args.api, str(records)],
                               stdout=subprocess.PIPE, text=True)
     try:

@@ -11,6 +11,7 @@ of ours in between.
 
     .venv/bin/python benchmarks/store_floor.py --orders 100000            # every API
     .venv/bin/python benchmarks/store_floor.py --orders 20000 --apis eguma
+    .venv/bin/python benchmarks/store_floor.py --orders 100000 --apis eguma --by-statement   # where SQLite's time goes
 
 It prints, per API, the replay's seconds and orders/s next to the fetch floor's figure from the same cached data
 (``floor.py`` against ``fastserver.py``), and what half of that floor would leave for storing.
@@ -19,6 +20,7 @@ It prints, per API, the replay's seconds and orders/s next to the fetch floor's 
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import sqlite3
 import sys
@@ -35,6 +37,7 @@ import sqlalchemy as sa
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from fastserver import render  # noqa: E402
 from harness import measure  # noqa: E402
 from run import CACHE, fast_server, subset  # noqa: E402
 
@@ -75,6 +78,9 @@ class Recorder:
         return taken
 
 
+BY_STATEMENT: collections.defaultdict[str, float] = collections.defaultdict(float)  # CPU s per kind (--by-statement)
+
+
 def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]],
            checkpointer: Checkpointer) -> tuple[float, float]:
     """Wall and CPU seconds of one page's statements (CPU: steadier on a shared machine), and the checkpointer
@@ -82,11 +88,13 @@ def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]],
     started, cpu = time.perf_counter(), time.process_time()
     cursor = db.cursor()
     for sql, params, many in statements:
+        before = time.process_time()
         if many:
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
             cursor.fetchall()
+        BY_STATEMENT[" ".join(sql.split()[:3])] += time.process_time() - before
     checkpointer.committed()
     return time.perf_counter() - started, time.process_time() - cpu
 
@@ -138,17 +146,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--apis", default="frontcore,eguma,firespring,prio")
+    parser.add_argument("--by-statement", action="store_true", help="also the CPU seconds of each kind of statement")
     args = parser.parse_args()
     print(f"| API | orders | SQLite alone: wall s | CPU s | orders/s | fetch floor orders/s | half the floor: s for "
           f"{args.orders:,} orders | SQLite alone (CPU) / that |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for api in args.apis.split(","):
-        records = subset(CACHE / f"{api}-100000-1-20261125.jsonl", args.orders)
+        records = subset(render(api, 100000, CACHE), args.orders)
         orders, wall, cpu = store_floor(api, records)
         floor = fetch_floor(api, records)
         allowed = orders / (floor / 2)
         print(f"| {api} | {orders:,} | {wall:.2f} | {cpu:.2f} | {orders / wall:,.0f} | {floor:,.0f} | {allowed:.2f} | "
               f"{cpu / allowed:.2f} |", flush=True)
+        if args.by_statement:
+            for kind, seconds in sorted(BY_STATEMENT.items(), key=lambda item: -item[1]):
+                print(f"    {seconds:6.2f} CPU s  {kind}")
+            BY_STATEMENT.clear()
 
 
 if __name__ == "__main__":
