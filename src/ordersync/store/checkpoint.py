@@ -20,15 +20,22 @@ which a checkpoint running beside the writer never quite achieves: the writer's 
 therefore peaks at four times ``frames`` pages and a page or two (about 200 MB by default), and the writer
 checkpoints once in four, for a page or two each time.
 
+When the store closes, a last checkpoint copies the rest and empties the log (``TRUNCATE``): ordersync's processes
+exit without closing their connections, so SQLite's own checkpoint at the last close never ran, and up to a whole
+log stayed beside the file.
+
 Durability is SQLite's own: the same ``synchronous`` setting, the same checkpoints, in another thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+FINAL_WAIT_MS = 1000
 
 
 class Checkpointer:
@@ -51,8 +58,7 @@ class Checkpointer:
         self._wake.set()
 
     def close(self) -> None:
-        """Stop after the checkpoint under way, if any (the database's last connection checkpoints what is left
-        when it closes)."""
+        """Copy what is left in the log into the database and empty the log, then stop."""
         self._closing = True
         self._wake.set()
         self._thread.join()
@@ -69,6 +75,7 @@ class Checkpointer:
                 self._wake.wait()
                 self._wake.clear()
                 if self._closing:
+                    self._empty_the_log(conn)
                     return
                 commits = self._commits - seen
                 if per_commit is not None and commits * per_commit < self.frames:
@@ -83,3 +90,13 @@ class Checkpointer:
                 self.checkpoints += 1
         finally:
             conn.close()
+
+    @staticmethod
+    def _empty_the_log(conn: sqlite3.Connection) -> None:
+        """The last checkpoint: every page into the database file and the log cut to nothing, so that the file
+        alone holds the sync (a copy of it is complete) and no log is left on disk. A process that exits at once
+        never closes its connections, so SQLite's own checkpoint at the last close would not happen. Another
+        process reading or writing at that moment is waited for a second at most; then the log stays."""
+        conn.execute(f"PRAGMA busy_timeout = {FINAL_WAIT_MS}")
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
