@@ -217,19 +217,25 @@ def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: 
         store.close()
 
 
-def test_rows_are_hashed_in_whichever_process_has_worked_less(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sync process and its writer share two cores, and a sync lasts as long as the busier of them: hashing a
-    page's rows (either can) goes to the one that has used less CPU so far, as the writer reports with each
-    answer."""
-    hashed_by_sync: list[bool] = []
+@pytest.fixture
+def hashed_by_sync(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each page submitted to the writer process, in order: whether the sync process hashed its rows."""
+    seen: list[bool] = []
     submit = Store.submit_page
 
     def recorded(self: Store, *args: object, hashed: bool = False, **kwargs: object) -> object:
-        hashed_by_sync.append(hashed)
+        seen.append(hashed)
         return submit(self, *args, hashed=hashed, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "submit_page", recorded)
+    return seen
+
+
+def test_rows_are_hashed_in_whichever_process_has_worked_less(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                hashed_by_sync: list[bool]) -> None:
+    """The sync process and its writer share two cores, and a sync lasts as long as the busier of them: hashing a
+    page's rows (either can) goes to the one that has used less CPU so far, as the writer reports with each
+    answer."""
     reported: list[float] = []
     cpu = Store.writer_cpu_seconds
 
@@ -255,17 +261,10 @@ def test_rows_are_hashed_in_whichever_process_has_worked_less(tmp_path: Path,
     assert content(tmp_path / "a.db") == content(tmp_path / "b.db")
 
 
-def test_into_postgresql_the_sync_process_hashes_every_page(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_into_postgresql_the_sync_process_hashes_every_page(pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                           hashed_by_sync: list[bool]) -> None:
     """PostgreSQL's writer waits for the server's work on each page, which its CPU time does not show: the sync
     process hashes whatever the CPU figures say, and the rows stored are the same."""
-    hashed_by_sync: list[bool] = []
-    submit = Store.submit_page
-
-    def recorded(self: Store, *args: object, hashed: bool = False, **kwargs: object) -> object:
-        hashed_by_sync.append(hashed)
-        return submit(self, *args, hashed=hashed, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Store, "submit_page", recorded)
     monkeypatch.setattr(Store, "writer_cpu_seconds", lambda self: 0.0)  # a writer that has done nothing yet
     with running("frontcore", orders=120, seed=4, api_key=KEY) as fc:
         settings = {"destination": {"url": pg_url}, "sources": {"courses": fc.settings(limit=40)}}
