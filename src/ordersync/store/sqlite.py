@@ -107,14 +107,14 @@ class SqliteStore(FileLocks, Store):
 
     @contextlib.contextmanager
     def _page_transaction(self) -> Iterator[Connection]:
-        """A page's transaction, and then a word to the checkpointer (started with the first page of a file)."""
+        """A page's transaction, and then a word to the checkpointer (started with the first page of a file, under
+        the write lock: pages of several sources may be written from several threads)."""
         with self.transaction() as conn:
             yield conn
-        if self.path is None:
-            return
-        if self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.path, PRAGMAS, CHECKPOINT_FRAMES)
-        self._checkpointer.committed()
+            if self.path is not None and self._checkpointer is None:
+                self._checkpointer = Checkpointer(self.path, PRAGMAS, CHECKPOINT_FRAMES)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def close(self) -> None:
         if self._checkpointer is not None:
