@@ -12,7 +12,7 @@ import pytest
 from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import StreamResult, sync_source
-from tests.support import in_process, rows
+from tests.support import InProcess, in_process, rows
 
 CAP = 300  # a test server answers 400 after this many requests, so that a loop that never ends still ends here
 
@@ -93,31 +93,42 @@ def test_a_server_cycling_over_the_same_pages_is_stopped_when_nothing_new_comes(
     assert len(sent) == 2 + 5 + 1 and result.orders.new == 20
 
 
+class PageTwoFailsOnce(httpx.AsyncBaseTransport):
+    """The in-process sandbox, except that page 2's first request waits for ``moment``, then a new order arrives
+    (the newest comes first: every later row moves down by one) and page 2 fails (500), to be retried."""
+
+    def __init__(self, fc: InProcess, moment: asyncio.Event) -> None:
+        self.fc, self.moment, self.inner, self.failed = fc, moment, fc.transport(), False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page")
+        if page == "2" and not self.failed:
+            self.failed = True
+            await self.moment.wait()
+            self.fc.sandbox.create_order({})
+            return httpx.Response(500, json={"error": "busy"})
+        return await self.answer(page, request)
+
+    async def answer(self, page: str | None, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+
 def test_read_ahead_loses_no_order_when_a_retried_page_is_overtaken_while_orders_arrive(store: Store) -> None:
     """Page 2 fails (500) after page 3 was answered; a new order arrives before page 2 is retried, which pushes
     page 2's last order onto page 3. Page 3 was read before the shift, so it must be read again."""
     fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
     before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
     page_3_answered = asyncio.Event()
-    inner = fc.transport()
 
-    class Shifting(httpx.AsyncBaseTransport):
-        failed = False
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            page = request.url.params.get("page")
-            if page == "2" and not self.failed:
-                self.failed = True
-                await page_3_answered.wait()
-                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
-                return httpx.Response(500, json={"error": "busy"})
-            response = await inner.handle_async_request(request)
+    class Shifting(PageTwoFailsOnce):
+        async def answer(self, page: str | None, request: httpx.Request) -> httpx.Response:
+            response = await super().answer(page, request)
             if page == "3":
                 page_3_answered.set()
             return response
 
     settings = fc.settings(limit=10, concurrency=3, streams=["orders"], max_retries=3)
-    [result] = fc.sync(store, "c", settings, transport=Shifting())
+    [result] = fc.sync(store, "c", settings, transport=Shifting(fc, page_3_answered))
     assert result.ok, result.error
     assert {r[0] for r in rows(store, "select order_id from orders")} == before  # the new order: next run
     fc.sync(store, "c", settings)
@@ -132,19 +143,10 @@ def test_read_ahead_loses_no_order_when_a_page_read_before_a_retry_arrives_after
     fc = in_process("frontcore", orders=60, seed=8, api_key="k-123")
     before = {str(d["id"]) for d in fc.sandbox.store.find("orders")}
     page_3_read, page_2_answered = asyncio.Event(), asyncio.Event()
-    inner = fc.transport()
 
-    class LateDelivery(httpx.AsyncBaseTransport):
-        failed = False
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            page = request.url.params.get("page")
-            if page == "2" and not self.failed:
-                self.failed = True
-                await page_3_read.wait()
-                fc.sandbox.create_order({})  # the newest order comes first: every later row moves down by one
-                return httpx.Response(500, json={"error": "busy"})
-            response = await inner.handle_async_request(request)
+    class LateDelivery(PageTwoFailsOnce):
+        async def answer(self, page: str | None, request: httpx.Request) -> httpx.Response:
+            response = await super().answer(page, request)
             if page == "2":
                 page_2_answered.set()
             if page == "3" and not page_3_read.is_set():
@@ -153,7 +155,7 @@ def test_read_ahead_loses_no_order_when_a_page_read_before_a_retry_arrives_after
             return response
 
     settings = fc.settings(limit=10, concurrency=3, streams=["orders"], max_retries=3)
-    [result] = fc.sync(store, "c", settings, transport=LateDelivery())
+    [result] = fc.sync(store, "c", settings, transport=LateDelivery(fc, page_3_read))
     assert result.ok, result.error
     stored = {r[0] for r in rows(store, "select order_id from orders")}
     assert before <= stored, sorted(before - stored)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from ordersync.store import Store, sqlite
 from tests.store.test_write import Page
+from tests.support import running
 
 PAGES, ORDERS = 30, 200
 
@@ -86,3 +90,30 @@ def test_the_log_stays_small_during_a_long_sync(tmp_path: Path, monkeypatch: pyt
         store.close()
     assert orders_in(path) == PAGES * ORDERS
 
+
+def test_after_ordersync_sync_beside_an_open_reader_a_copy_of_the_database_file_alone_has_every_order(
+        tmp_path: Path) -> None:
+    """As a user runs it: the command line, its writer process, the sandbox over a socket, while another program
+    (a dashboard) has the database open, so that the sync's connections are not the last to close it and SQLite's
+    own checkpoint at the last close does not run. Then the file is copied without its log (as a backup would)."""
+    key = "checkpoint-cli"
+    path = tmp_path / "orders.db"
+    reader = sqlite3.connect(path)  # open, idle: as a dashboard between its queries
+    try:
+        reader.execute("PRAGMA journal_mode=WAL")  # what ordersync makes of the file; the reader then shares its log
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        with running("frontcore", orders=600, seed=5, api_key=key) as fc:
+            (tmp_path / "ordersync.toml").write_text(
+                f'[destination]\nurl = "sqlite:///{path}"\n[sources.shop]\ntype = "frontcore"\n'
+                f'api_key = "{key}"\nbase_url = "{fc.url}/v2"\nrequests_per_second = 1000\nstreams = ["orders"]\n'
+                'limit = 20\n')
+            done = subprocess.run([sys.executable, "-m", "ordersync", "sync", "-q"], cwd=tmp_path,
+                                  capture_output=True, text=True, env=dict(os.environ), timeout=240)
+        assert done.returncode == 0, done.stderr
+        assert reader.execute("SELECT count(*) FROM orders").fetchone() == (600,)
+        log = Path(f"{path}-wal")
+        assert not log.exists() or log.stat().st_size == 0
+        shutil.copy(path, tmp_path / "copy.db")
+    finally:
+        reader.close()
+    assert orders_in(tmp_path / "copy.db") == 600

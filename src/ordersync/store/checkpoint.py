@@ -20,9 +20,9 @@ which a checkpoint running beside the writer never quite achieves: the writer's 
 therefore peaks at four times ``frames`` pages and a page or two (about 200 MB by default), and the writer
 checkpoints once in four, for a page or two each time.
 
-When the store closes, a last checkpoint copies the rest and empties the log (``TRUNCATE``): ordersync's processes
-exit without closing their connections, so SQLite's own checkpoint at the last close never ran, and up to a whole
-log stayed beside the file.
+When the store closes, a last checkpoint copies the rest and empties the log (``TRUNCATE``). SQLite's own
+checkpoint at the last close runs only when no other connection has the file open; with one open (``ordersync
+demo``'s summary, a dashboard, an orchestrator's process) up to a whole log stayed beside the file.
 
 Durability is SQLite's own: the same ``synchronous`` setting, the same checkpoints, in another thread.
 """
@@ -94,9 +94,9 @@ class Checkpointer:
     @staticmethod
     def _empty_the_log(conn: sqlite3.Connection) -> None:
         """The last checkpoint: every page into the database file and the log cut to nothing, so that the file
-        alone holds the sync (a copy of it is complete) and no log is left on disk. A process that exits at once
-        never closes its connections, so SQLite's own checkpoint at the last close would not happen. Another
-        process reading or writing at that moment is waited for a second at most; then the log stays."""
+        alone holds the sync (a copy of it is complete) and no log is left on disk. SQLite's own checkpoint at the
+        last close does not run while another connection has the file open. Another process reading or writing at
+        that moment is waited for a second at most; then the log stays."""
         conn.execute(f"PRAGMA busy_timeout = {FINAL_WAIT_MS}")
         with contextlib.suppress(sqlite3.Error):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
