@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,9 +21,11 @@ from starlette.types import ASGIApp
 from ordersync import config as cfg
 from ordersync.apis.base import Rows
 from ordersync.dashboard import create_app, is_loopback
-from ordersync.dashboard.db import PAGE_SIZE, open_readonly, safe_url
+from ordersync.dashboard.app import money
+from ordersync.dashboard.db import PAGE_SIZE, chart_range, open_readonly, safe_url
 from ordersync.errors import StoreError
 from ordersync.store import Store, WriteResult, orders
+from tests.support import in_process
 
 
 def _db(tmp_path: Path, count: int = 120) -> Path:
@@ -132,3 +137,94 @@ def test_no_secret_of_the_configuration_is_rendered(db: Path, tmp_path: Path) ->
     app = create_app(cfg.load(str(config)).destination)
     for path in ("/", "/orders", "/orders/shop/o0001", "/runs"):
         assert "fc-very-secret-key" not in get(app, path).text
+
+
+# --- every page on every destination, over the data of a real sync --------------------------------------------
+DESTINATIONS = ["sqlite", "postgresql", "duckdb"]
+SYNCED_APIS = ("frontcore", "eguma", "firespring", "prio")  # their currencies and amounts differ
+
+
+@dataclass
+class Synced:
+    url: str
+    source: str  # a source with an order that changed between the two syncs
+    changed: str  # that order's id: its page shows a version history
+    found: tuple[str, str, str, str]  # an order's source, id, customer e-mail and status: the search finds it
+    count: int  # orders stored
+    revenue: dict[tuple[str, str], int]  # (source, currency) -> paid revenue in minor units, from SQL
+
+
+@pytest.fixture(params=DESTINATIONS)
+def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Synced:
+    """A destination of each kind holding every sandbox's orders from two real syncs (one order changed between
+    them, so it has history), and a failed run with a two-line error. PostgreSQL: a fresh database on the suite's
+    server (its sums are ``numeric``, which once broke the status page)."""
+    kind = request.param
+    url = (str(request.getfixturevalue("pg_url")) if kind == "postgresql"
+           else f"{kind}:///{tmp_path / ('orders.db' if kind == 'sqlite' else 'orders.duckdb')}")
+    store = Store(url)
+    try:
+        for api in SYNCED_APIS:
+            sandbox = in_process(api, orders=60, seed=5)
+            with sandbox:
+                assert all(r.ok for r in sandbox.sync(store, api, sandbox.settings())), api
+                if api == "frontcore":
+                    changed = sandbox.sandbox.order_ids()[0]
+                    sandbox.control("PATCH", f"orders/{changed}", {})
+                    assert all(r.ok for r in sandbox.sync(store, api, sandbox.settings()))
+        run = store.start_run("broken", "orders")
+        store.finish_run(run, "failed", WriteResult(), 1, error="HTTP 500 from /v2/orders\nsecond line")
+        with store.engine.connect() as conn:  # the status page's range: the 90 days up to the newest order
+            first, last = chart_range(conn, None, None)
+            start, end = (datetime.combine(d, time(), UTC) for d in (first, last + timedelta(days=1)))
+            paid = conn.execute(sa.select(orders.c.source, orders.c.currency, sa.func.sum(orders.c.total_minor))
+                                .where(orders.c.is_paid.is_(True), orders.c.created_at >= start,
+                                       orders.c.created_at < end).group_by(orders.c.source, orders.c.currency))
+            revenue = {(s, c or "-"): int(total) for s, c, total in paid}
+            found = conn.execute(sa.select(orders.c.source, orders.c.order_id, orders.c.customer_email,
+                                           orders.c.status).where(orders.c.customer_email.is_not(None),
+                                                                  orders.c.status.is_not(None)).limit(1)).one()
+            count = conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar_one()
+    finally:
+        store.close()
+    return Synced(url, "frontcore", changed, tuple(found), count, revenue)
+
+
+def test_every_page_answers_on_every_destination(synced: Synced) -> None:
+    app = create_app(synced.url)
+    home = get(app, "/")
+    assert home.status_code == 200, home.text[-2000:]
+    assert "HTTP 500 from /v2/orders" in home.text and "second line" not in home.text
+    for (source, currency), minor in synced.revenue.items():  # the totals table, each in the currency's units
+        assert money(minor, currency) in home.text, (source, currency)
+    for path in ("/?from=2026-01-01&to=2026-02-01", "/runs", "/static/style.css", "/orders?from=yesterday"):
+        assert get(app, path).status_code == 200, path
+    for api in SYNCED_APIS:
+        listed = get(app, f"/orders?source={api}")
+        assert listed.status_code == 200 and f'href="/orders/{api}/' in listed.text, api
+    first = get(app, "/orders")
+    assert first.status_code == 200 and first.text.count('href="/orders/') >= PAGE_SIZE
+    next_url = re.search(r'id="next" href="([^"]+)"', first.text)
+    assert next_url, "a second page of orders"
+    second = get(app, html.unescape(next_url.group(1)))
+    assert second.status_code == 200 and 'id="prev"' in second.text
+    prev_url = re.search(r'id="prev" href="([^"]+)"', second.text)
+    assert prev_url and get(app, html.unescape(prev_url.group(1))).status_code == 200
+    detail = get(app, f"/orders/{synced.source}/{synced.changed}")
+    assert detail.status_code == 200 and "version" in detail.text.lower()
+    assert get(app, f"/orders/{synced.source}/no-such-order").status_code == 404
+    source, order_id, email, status = synced.found
+    for query in (f"q={email.split('@')[0]}@", f"q={email}", f"q={order_id}&status={status}&source={source}"):
+        listed = get(app, f"/orders?{query.replace('@', '%40')}")
+        assert listed.status_code == 200 and f"/orders/{source}/{order_id}" in listed.text, query
+
+
+def test_the_engine_refuses_to_write_on_every_destination(synced: Synced) -> None:
+    engine = open_readonly(synced.url)
+    try:
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="(?i)read-?only|query_only"):
+            conn.execute(orders.delete())
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar() == synced.count
+    finally:
+        engine.dispose()

@@ -118,7 +118,9 @@ def chart_range(conn: Connection, start: str | None, end: str | None, days: int 
 
 
 def daily(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
-    """Orders and paid revenue per day, source and currency, for orders created in ``[first, last]``."""
+    """Orders and paid revenue per day, source and currency, for orders created in ``[first, last]``. Both as
+    Python ints on every destination: PostgreSQL's sum of a bigint is ``numeric`` (a ``Decimal`` here, which the
+    charts cannot mix with floats), DuckDB's a HUGEINT."""
     day = _day(conn, orders.c.created_at).label("day")
     paid_total = sa.case((orders.c.is_paid.is_(True), orders.c.total_minor), else_=0)
     query = (
@@ -128,7 +130,8 @@ def daily(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
         .group_by(day, orders.c.source, orders.c.currency)
         .order_by(day, orders.c.source, orders.c.currency)
     )
-    return [{**r._asdict(), "day": str(r.day)[:10]} for r in conn.execute(query)]
+    return [{**r._asdict(), "day": str(r.day)[:10], "orders": int(r.orders), "revenue_minor": int(r.revenue_minor)}
+            for r in conn.execute(query)]
 
 
 # --- orders list --------------------------------------------------------------------------------------------
