@@ -23,6 +23,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from ordersync.decoding import Decoder, UnsupportedEncoding
 from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 from ordersync.tasks import cancel_all
 
@@ -183,7 +184,9 @@ class HttpClient:
         self._limiter = AsyncLimiter(1, RATE_MARGIN / rps) if rps else None
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
-            headers={"Accept": "application/json", "User-Agent": "ordersync", **(headers or {})},
+            # only the encodings :mod:`ordersync.decoding` decodes with a bound (httpx would add br with brotli)
+            headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": "ordersync",
+                     **(headers or {})},
             auth=auth,
             timeout=httpx.Timeout(self.settings.timeout),
             limits=httpx.Limits(max_connections=self.settings.max_connections),
@@ -273,7 +276,7 @@ class HttpClient:
         log.debug("%s", where)
         try:
             raw, content = await self._finished(self._exchange(method, path, params, headers, json, where, max_bytes))
-        except httpx.ReadTimeout:
+        except (httpx.ReadTimeout, TimeoutError):  # TimeoutError: the whole exchange passed its deadline
             if not retry_slow:
                 raise TooSlowError(f"{where} took longer than {self.settings.timeout:g}s") from None
             raise _Retryable(f"timed out after {self.settings.timeout:g}s") from None
@@ -285,6 +288,10 @@ class HttpClient:
                 raise TransportError(f"{where} failed: the host {host} is unknown (DNS lookup failed); check "
                                      f"base_url") from None
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
+        except UnsupportedEncoding as exc:  # the same answer would come back: no retry
+            raise TransportError(f"{where}: {exc}") from None
+        except httpx.DecodingError as exc:  # a body cut or damaged on the way: worth another try
+            raise _Retryable(self.redact(str(exc))) from None
         except httpx.LocalProtocolError as exc:  # a request we cannot send (a bad header value): no retry helps
             raise TransportError(self.redact(f"{where} could not be sent: {exc}; {self.auth_hint}")) from None
         except httpx.TransportError as exc:
@@ -309,8 +316,10 @@ class HttpClient:
     async def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None,
                         headers: Mapping[str, str] | None, json: Any, where: str,
                         max_bytes: int | None) -> tuple[httpx.Response, bytes]:
-        """One request and its whole (capped) body, through httpx."""
-        async with self._client.stream(
+        """One request and its whole (capped) body, through httpx, within ``timeout`` seconds in all: httpx's own
+        time-out bounds each read, so a server sending one byte a second (headers or body) would hold it for ever.
+        The deadline ends the exchange inside its own task (see :meth:`_finished`), closing its connection."""
+        async with asyncio.timeout(self.settings.timeout), self._client.stream(
             method, path.lstrip("/"), params=_flatten(params), headers=headers, json=json
         ) as raw:
             return raw, await self._read_capped(raw, where, max_bytes)
@@ -329,18 +338,25 @@ class HttpClient:
         return await asyncio.shield(task)
 
     async def _read_capped(self, raw: httpx.Response, where: str, max_bytes: int | None = None) -> bytes:
-        """The body, read in chunks; past ``max_body_bytes`` (decoded) the answer is refused, not read whole."""
+        """The body, read in chunks and decoded here (:mod:`ordersync.decoding`), not by httpx, whose decoders
+        inflate a whole chunk with no bound: past ``max_body_bytes``, as sent or as decoded, the answer is refused
+        while it is read or inflated, whatever its encoding or layers of encodings."""
         cap = min(self.settings.max_body_bytes, max_bytes or self.settings.max_body_bytes)
         declared = raw.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap and "content-encoding" not in raw.headers:
+        if declared.isdigit() and int(declared) > cap:
             raise self._too_large(where, cap, int(declared))
+        if raw.is_stream_consumed:  # built from bytes in memory (a mock transport in tests): httpx decoded them
+            _collect((raw.content,), [], 0, cap, where)
+            return raw.content
+        decoder = Decoder(raw.headers.get("content-encoding"))
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in raw.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
+        size = sent = 0
+        async for chunk in raw.aiter_raw():
+            sent += len(chunk)
+            if sent > cap:
                 raise self._too_large(where, cap)
-            chunks.append(chunk)
+            size = _collect(decoder.decode(chunk), chunks, size, cap, where)
+        _collect(decoder.flush(), chunks, size, cap, where)
         return b"".join(chunks)
 
     @staticmethod
@@ -355,6 +371,16 @@ class HttpClient:
             return min(exc.retry_after, self.settings.backoff_max)
         backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
         return float(backoff(state))
+
+
+def _collect(pieces: Iterable[bytes], chunks: list[bytes], size: int, cap: int, where: str) -> int:
+    """Append decoded ``pieces`` to ``chunks`` until the body passes ``cap`` bytes; the new size."""
+    for piece in pieces:
+        size += len(piece)
+        if size > cap:
+            raise HttpClient._too_large(where, cap)
+        chunks.append(piece)
+    return size
 
 
 def _forget(tasks: set[asyncio.Task[Any]], slots: asyncio.Semaphore) -> Callable[[asyncio.Task[Any]], None]:

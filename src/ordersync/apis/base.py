@@ -48,7 +48,8 @@ class SourceSettings(BaseModel):
 
     type: str
     base_url: str
-    timeout: float = Field(30.0, gt=0, description="seconds before one request is abandoned and retried")
+    timeout: float = Field(30.0, gt=0, description="seconds one whole request (headers and body) may take before it is "
+                           "abandoned and retried")
     max_retries: int = Field(5, ge=0, le=20, description="retries of a failed request before the run fails")
     requests_per_second: float | None = Field(None, gt=0, description="request rate limit, evenly spaced")
     concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once, where the API allows it")
