@@ -8,9 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from ordersync import api
+from tests.store.test_writer import alive, wait_for, writers_of
 from tests.support import running
 from tests.test_cli import KEY, _count, config_for, ordersync
 
@@ -64,3 +67,33 @@ def test_one_line_per_round_a_failing_source_waits_and_ctrl_c_exits_0(tmp_path: 
     assert "round 2: 2 source(s), orders 0 new" in lines[1] and "waiting: broken (retry in 2 rounds)" in lines[1]
     assert "error: broken/orders: " in err and "Wrong API Key" in err and "broken-key-123" not in err
     assert "Traceback" not in err
+
+
+def test_a_killed_writer_is_replaced_and_the_next_round_stores(tmp_path: Path) -> None:
+    """The writer process killed (as the kernel's OOM killer does) under a watch: the round it dies in may fail,
+    the next one starts a new writer and stores the orders created meanwhile; the watch never needs a restart."""
+    stop = threading.Event()
+    ticks: list[api.Tick] = []
+    killed: list[int] = []
+
+    def on_tick(tick: api.Tick) -> None:
+        ticks.append(tick)
+        if tick.number == 1:
+            [pid] = writers_of(os.getpid())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            assert wait_for(lambda: not alive(pid))
+            fc.control("POST", "orders", {})
+        if tick.number == 3:
+            stop.set()
+
+    db = tmp_path / "orders.db"
+    with running("frontcore", orders=20, api_key=KEY) as fc:
+        settings = fc.settings(streams=["orders"])
+        api.watch({"destination": {"url": f"sqlite:///{db}"}, "sources": {"courses": settings}}, every=0, stop=stop,
+                  on_tick=on_tick)
+    assert killed and len(ticks) == 3
+    assert [(t.error, [(s.error, s.orders.new) for s in t.result.streams]) for t in ticks] == [
+        (None, [(None, 20)]), (None, [(None, 1)]), (None, [(None, 0)])]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from orders").fetchone()[0] == 21

@@ -232,7 +232,6 @@ def watch(
     store = Store(cfg.destination, **cfg.store_options())
     number = 0
     try:
-        store.start_writer()
         next_start = time.monotonic()
         while not stop.is_set():
             number += 1
@@ -241,6 +240,7 @@ def watch(
             reporter = progress() if progress else None
             error = None
             try:
+                store.start_writer()  # a new writer process if the last one died (an OOM kill): the watch heals
                 result = _run(_sync_into(store, running, progress=reporter, stop=stop))
             except StoreError as exc:  # the destination is down: every source of the round waits, the watch goes on
                 result, error = SyncResult([], 0.0), str(exc)

@@ -140,7 +140,7 @@ def test_a_writer_that_dies_fails_the_sync_in_one_line_and_leaves_whole_pages(tm
         finally:
             worker.join(120)
         (failed,) = outcome[0].streams
-        assert not failed.ok and "ended unexpectedly" in (failed.error or "")
+        assert not failed.ok and "was killed by SIGKILL" in (failed.error or "")
         assert "Traceback" not in (failed.error or "")
         with sqlite3.connect(db) as conn:  # only whole pages: each stored order has all its lines
             broken = conn.execute("""select count(*) from orders o where json_array_length(o.raw, '$.lines') !=

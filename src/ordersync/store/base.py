@@ -240,7 +240,14 @@ class Store:
     # --- connections ----------------------------------------------------------------------------------------
     def start_writer(self) -> None:
         """Write pages in a second process from now on (see :mod:`ordersync.store.writer`), where the database
-        allows it; else in the caller's thread, as before. It starts in the background: the first page waits."""
+        allows it; else in the caller's thread, as before. It starts in the background: the first page waits.
+
+        A writer that has died (killed by the out-of-memory killer, say) is replaced: call this before each sync
+        of a long-lived store (watch mode does, each round). Only between syncs: within one, the pages after a lost
+        one must not be written (the writer refuses them by sequence, and a new writer would not know)."""
+        if self._writer is not None and not self._writer.alive:
+            self._writer.close()
+            self._writer = None
         if self._writer is None and self.shares_database():
             from ordersync.store.writer import WriterProcess
 

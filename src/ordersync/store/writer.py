@@ -125,13 +125,18 @@ class WriterProcess:
         for future in failed:
             future.set_exception(self._died())
 
+    @property
+    def alive(self) -> bool:
+        """Whether the writer process still runs: a long-lived caller (watch mode) replaces one that is gone."""
+        return self._proc.poll() is None
+
     def _died(self) -> StoreError:
         try:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        return StoreError(f"the process writing to {self.label} ended unexpectedly (exit status {code}); the page "
-                          "was not stored, run the sync again")
+        return StoreError(f"the process writing to {self.label} {_how_it_ended(code)}; the page was not stored "
+                          "(the pages before it were): run the sync again (a watch starts a new writer next round)")
 
     def close(self) -> None:
         self._outbox.put(None)
@@ -143,6 +148,19 @@ class WriterProcess:
         for thread in self._threads:
             thread.join(timeout=5)
         self._from.close()
+
+
+def _how_it_ended(code: int | None) -> str:
+    """How the writer process ended, for a user: a signal by name (SIGKILL is most often the out-of-memory
+    killer), else its exit status."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (the system's out-of-memory killer does this: check the machine's memory)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    return f"ended unexpectedly (exit status {code})"
 
 
 def _widen(pipe: IO[bytes]) -> None:
