@@ -7,9 +7,11 @@ an error message, a log line or a progress label, whichever API it belongs to.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
+import re
 import socket
 import time
 import urllib.parse
@@ -54,27 +56,78 @@ class HttpSettings:
 
 
 class Redactor:
-    """Replaces every registered secret by ``***``, in every form a message can carry it: as it is, URL-encoded,
-    escaped as in ``repr`` of text or of bytes (``Illegal header value b'...\\n'``), JSON-escaped, and without
-    the whitespace around it."""
+    """Replaces every registered secret by ``***`` in every form a message can carry it: as it is, URL-encoded,
+    escaped as in ``repr`` of text or of bytes (``Illegal header value b'...\\n'``), JSON-escaped, without the
+    whitespace around it, and base64-encoded (standard or URL-safe, alone or inside a longer value such as a Basic
+    header's ``id:secret``); in any case (a vendor may echo a key upper-cased); and in part: any run of at least
+    half a form's characters, and at least :data:`MIN_RUN` (a whole form when it is shorter), is replaced, so that
+    a key cut short or padded out by the vendor is hidden too. A shorter run cannot identify a secret."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        self._secrets: list[str] = []
+        self._forms: dict[str, None] = {}  # every form of every secret, in the order added
+        self._seeds: dict[str, list[tuple[str, int]]] = {}  # a seed (lower case) -> (a form holding it, offset)
+        self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
         if not secret or len(secret.strip()) < 3:
             return
-        for form in _escaped_forms(secret) | _escaped_forms(secret.strip()):
-            if form not in self._secrets:
-                self._secrets.append(form)
-        self._secrets.sort(key=len, reverse=True)
+        forms = _escaped_forms(secret) | _escaped_forms(secret.strip()) | _base64_forms(secret.strip())
+        for form in sorted(forms - self._forms.keys(), key=len, reverse=True):
+            self._forms[form] = None
+            # Seeds: the form cut in pieces of half a run; every run of the form holds one whole piece.
+            piece = (_run_length(form) + 1) // 2
+            for offset in range(0, len(form) - piece + 1, piece):
+                self._seeds.setdefault(form[offset:offset + piece].lower(), []).append((form, offset))
+        seeds = "|".join(map(re.escape, sorted(self._seeds, key=len, reverse=True)))
+        self._pattern = re.compile(f"(?=({seeds}))", re.IGNORECASE) if seeds else None  # overlapping matches
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        if self._pattern is None:
+            return text
+        spans: list[tuple[int, int]] = []
+        for match in self._pattern.finditer(text):
+            for form, offset in self._seeds[match.group(1).lower()]:
+                start, end = _widened(text, match.start(), match.end(1), form, offset)
+                if end - start >= _run_length(form):
+                    spans.append((start, end))
+        if not spans:
+            return text
+        pieces, at = [], 0
+        for start, end in _merged(spans):
+            pieces += [text[at:start], REDACTED]
+            at = end
+        return "".join(pieces) + text[at:]
+
+
+MIN_RUN = 8
+"""The shortest part of a secret that is redacted on its own (a secret shorter than this only whole)."""
+
+
+def _run_length(form: str) -> int:
+    return min(len(form), max(MIN_RUN, (len(form) + 1) // 2))
+
+
+def _widened(text: str, start: int, end: int, form: str, offset: int) -> tuple[int, int]:
+    """The span ``[start, end)`` of ``text`` (``form[offset:...]``) widened to all of ``form`` that matches there."""
+    left, right = start, end
+    while left > 0 and left - start + offset > 0 and text[left - 1].lower() == form[left - start + offset - 1].lower():
+        left -= 1
+    while right < len(text) and right - start + offset < len(form) and \
+            text[right].lower() == form[right - start + offset].lower():
+        right += 1
+    return left, right
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _escaped_forms(secret: str) -> set[str]:
@@ -87,6 +140,22 @@ def _escaped_forms(secret: str) -> set[str]:
         orjson.dumps(secret).decode()[1:-1],
         json.dumps(secret)[1:-1],  # ASCII-escaped, as the standard library writes it
     }
+
+
+def _base64_forms(secret: str) -> set[str]:
+    """The secret's base64 as it appears inside any base64 text: at each of the three alignments a value can start
+    at (``id:secret`` puts it at any), only the characters that depend on the secret's bytes alone; and the whole
+    padded encoding of the secret by itself. Standard and URL-safe alphabets."""
+    data = secret.encode("utf-8", "surrogateescape")
+    forms = {base64.b64encode(data).decode()}
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + data + bytes(2)).decode()
+        first, last = -(-shift * 8 // 6), (shift + len(data)) * 8 // 6  # characters made of the secret's bits only
+        forms.add(encoded[first:last])
+    return {f for form in forms for f in (form, form.translate(_URLSAFE))}
+
+
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 @dataclass
