@@ -71,11 +71,11 @@ def test_errors_are_one_line_without_traceback_and_without_the_key(tmp_path: Pat
 
     config_for(tmp_path, "http://127.0.0.1:9", extra="limit = 999\n")
     invalid = ordersync("sync", cwd=tmp_path)
-    assert invalid.returncode == 1 and "limit" in invalid.stderr and "250" in invalid.stderr
+    assert invalid.returncode == 4 and "limit" in invalid.stderr and "250" in invalid.stderr
     assert "Traceback" not in invalid.stderr
 
     unknown = ordersync("sync", "nosuch", cwd=tmp_path / "..")
-    assert unknown.returncode == 1 and "no configuration file" in unknown.stderr
+    assert unknown.returncode == 4 and "no configuration file" in unknown.stderr
 
 
 def test_init_writes_a_template_once(tmp_path: Path) -> None:

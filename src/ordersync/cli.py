@@ -19,14 +19,35 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from ordersync.errors import OrdersyncError
+from ordersync.errors import EXIT_FAILED, EXIT_REJECTED, EXIT_USAGE, OrdersyncError
 from ordersync.shutdown import exit_quickly
 
 if TYPE_CHECKING:
     from ordersync.api import StreamResult, Tick
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+class Boundary(TyperGroup):
+    """The one place where a command's exception becomes what a user reads: one line naming what to check, and the
+    documented exit status of its class (``ordersync.errors.EXIT_*``); the traceback only with ``-v``. Whatever a
+    command forgets to catch ends here, so no input can end in a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context (vendored: typer._click)
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # noqa: BLE001 - the boundary: every other exception becomes one line
+            if _is_command_line_exit(exc):
+                raise
+            raise failed(exc) from None
+
+
+def _is_command_line_exit(exc: BaseException) -> bool:
+    """Whether ``exc`` is the command-line library's own (an exit, a usage error with its message, an abort):
+    those end the command as the library decides (usage errors: status 2)."""
+    return any(cls.__module__.split(".")[0] in ("typer", "click") for cls in type(exc).__mro__)
+
+
+app = typer.Typer(cls=Boundary, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Download orders and customers from Frontcore, e-guma, Firespring and Prio into one database.")
 out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -42,15 +63,21 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="traceba
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-EXIT_REJECTED = 3
-"""``ordersync sync``'s exit status when every source synced but some records were rejected."""
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    from ordersync.store.urls import redact  # a destination URL's password never reaches the terminal
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print ``message`` as the one error line (never a secret, never Rich markup) and return the exit to raise."""
+    from ordersync.explain import redact  # a destination URL's password never reaches the terminal
 
     err.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def failed(exc: BaseException) -> typer.Exit:
+    """:func:`fail` for an exception: its sentence and its class's exit status; its traceback first with ``-v``."""
+    from ordersync import explain
+
+    if state["verbose"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    return fail(explain.line(exc), explain.status(exc))
 
 
 def fewer_collections() -> None:
@@ -110,7 +137,7 @@ def demo(
     try:
         store, results, seconds = run_demo(db, orders, seed, progress)
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     finally:
         progress.close()
     print_results(results, seconds)
@@ -119,7 +146,8 @@ def demo(
         totals.add_column(column, justify="right" if column in ("orders", "total") else "left")
     for row in store.totals():
         total = (row["total_minor"] or 0) / 100
-        totals.add_row(row["source"], row["api"], row["currency"] or "-", f"{row['orders']:,}", f"{total:,.2f}")
+        totals.add_row(escape(row["source"]), row["api"], escape(row["currency"] or "-"), f"{row['orders']:,}",
+                       f"{total:,.2f}")
     out.print(totals)
     out.print(f"order lines: {store.count('order_lines'):,}  customers: {store.count('customers'):,}  "
               f"payments: {store.count('payments'):,}")
@@ -170,7 +198,7 @@ def sync(
         fewer_collections()
         result = api.sync(config_path, sources, full_refresh=full_refresh, progress=progress)
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     finally:
         progress.close()
     print_results(result.streams, result.seconds)
@@ -190,11 +218,12 @@ def watch(sources: list[str] | None, config_path: str | None, every: str, quiet:
     from ordersync.progress import Bars, Reporter
 
     if full_refresh:
-        raise fail("--full-refresh reads everything again; run it once without --every, then start watching")
+        raise fail("--full-refresh reads everything again; run it once without --every, then start watching",
+                   EXIT_USAGE)
     try:
         schedule.interval_seconds(every)
     except ValueError as exc:
-        raise fail(f"--every: {exc}") from None
+        raise fail(f"--every: {exc}", EXIT_USAGE) from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -218,7 +247,7 @@ def watch(sources: list[str] | None, config_path: str | None, every: str, quiet:
         api.watch(config_path, sources, every=every, stop=stop, on_tick=on_tick,
                   progress=progress if err.is_terminal and not quiet else None)
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -251,14 +280,14 @@ def status(config_path: ConfigOption = None) -> None:
     from ordersync.store import Store
 
     try:
-        cfg = config.load(config_path)
-        store = Store(cfg.destination, **cfg.store_options(), create=False)
+        cfg = config.load(config_path, secrets=False)  # status calls no API: no key needed
+        store = Store(cfg.destination, **cfg.store_options(), read_only=True)
         try:
             rows = store.status()
         finally:
             store.close()
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     from ordersync.store.urls import redact
 
     table = Table()
@@ -268,8 +297,10 @@ def status(config_path: ConfigOption = None) -> None:
     for row in rows:
         cursor = describe(cfg.sources.get(row["source"]), row["stream"], row["state"])
         counts = row["rows"]
-        table.add_row(row["source"], row["stream"], f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
-                      row["last_status"] or "-", escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
+        table.add_row(escape(row["source"]), escape(row["stream"]),
+                      f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
+                      escape(row["last_status"] or "-"),
+                      escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
                       str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
                       str(counts["payments"]), str(row["rejected"]), escape(redact(row["last_error"] or "")))
     out.print(table if rows else "No sync has run yet.")
@@ -284,20 +315,21 @@ def export(
     config_path: ConfigOption = None,
     db: Annotated[str | None, typer.Option(help="a SQLite file or a destination URL instead of the configured "
                                                 "destination")] = None,
+    schema: SchemaOption = None,
 ) -> None:
     """Write one published table to a file, from any destination."""
     from ordersync.export import export as run_export
     from ordersync.store import Store
 
     try:
-        url, options = _destination(db, config_path)
-        store = Store(url, **options, create=False)  # a missing file is an error, never a new empty database
+        url, options = _destination(db, config_path, schema)
+        store = Store(url, **options, read_only=True)  # never a new empty database, never a lock file
         try:
             count = run_export(store, table, fmt, out_path, source)
         finally:
             store.close()
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     if out_path:
         err.print(f"wrote {count:,} rows of {table} to {out_path}")
 
@@ -321,45 +353,68 @@ def serve(
     """Run one sandbox until interrupted."""
     from ordersync import apis
     from ordersync.sandbox.app import SandboxOptions
-    from ordersync.sandbox.runner import serve_forever
+    from ordersync.sandbox.runner import listen, serve_forever
 
     if api not in apis.registry():
-        raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}")
+        raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}", EXIT_USAGE)
     extra: dict[str, str] = {}
     for item in option or []:
         name, sep, value = item.partition("=")
         if not sep:
-            raise fail(f"--option {item!r} must look like NAME=VALUE")
+            raise fail(f"--option {item!r} must look like NAME=VALUE", EXIT_USAGE)
         extra[name] = value
     try:
         moment = datetime.fromisoformat(anchor) if anchor else None
     except ValueError:
-        raise fail(f"--anchor {anchor!r} is not a date; use YYYY-MM-DD (or an ISO 8601 date-time)") from None
+        raise fail(f"--anchor {anchor!r} is not a date; use YYYY-MM-DD (or an ISO 8601 date-time)",
+                   EXIT_USAGE) from None
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        sock = listen(host, port)  # first: a port in use is said before thousands of orders are generated
+    except OrdersyncError as exc:
+        raise failed(exc) from None
     try:
         sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
                                                             data_path=data, extra=extra, anchor=moment,
                                                             rate_limit=rate_limit))
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), EXIT_USAGE) from None
+    port = sock.getsockname()[1]
     err.print(f"{sandbox.title} sandbox: {orders:,} orders (seed {seed}) on http://{host}:{port}  "
               f"OpenAPI: http://{host}:{port}/openapi.json", highlight=False)
-    serve_forever(sandbox.app(), host, port)
+    serve_forever(sandbox.app(), host, port, sock)
 
 
 # --- order history and dashboard (issue 14) -----------------------------------------------------------------
-DbOption = Annotated[Path | None, typer.Option("--db", help="a SQLite file instead of the configured destination")]
+DbOption = Annotated[str | None, typer.Option("--db", help="a SQLite file or a destination URL instead of the "
+                                                          "configured destination")]
 
 
-def _destination(db: Path | str | None, config_path: str | None) -> tuple[str, dict[str, Any]]:
-    """The database URL (and Store options) that ``--db`` (a file or a URL) or the configuration names."""
+SchemaOption = Annotated[str | None, typer.Option("--schema", help="with a postgresql:// --db: the schema that "
+                                                                   "holds the tables (default: public)")]
+
+
+def _destination(db: Path | str | None, config_path: str | None,
+                 schema: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The database URL and every Store option (schema, lock wait) that ``--db`` (a file or a URL, with
+    ``--schema``) or the configuration's whole [destination] names. Reading needs no API key: the sources'
+    secrets are not resolved here."""
     from ordersync import config
+    from ordersync.store.urls import destination_problem, scheme_of
 
     if db is None:
-        cfg = config.load(config_path)
+        if schema is not None:
+            raise fail("--schema goes with --db; with --config, set schema in [destination]", EXIT_USAGE)
+        cfg = config.load(config_path, secrets=False)
         return cfg.destination, cfg.store_options()
-    return (str(db) if "://" in str(db) else f"sqlite:///{Path(db).expanduser().resolve()}"), {}
+    url = str(db) if "://" in str(db) else f"sqlite:///{Path(db).expanduser().resolve()}"
+    problem = destination_problem(url)
+    if problem:
+        raise fail(f"--db {problem}", EXIT_USAGE)
+    if schema is not None and (scheme_of(url) not in ("postgresql", "postgres") or not config.SCHEMA.match(schema)):
+        raise fail("--schema takes a plain name (letters, digits, _) and goes with a postgresql:// --db", EXIT_USAGE)
+    return url, {"schema": schema}
 
 
 @app.command()
@@ -369,29 +424,30 @@ def history(
     fmt: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
     config_path: ConfigOption = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """Every version of one order and what changed between them."""
     from ordersync.history import render_changes, versions_jsonl, versions_of
     from ordersync.store import Store, order_versions, orders
 
     if fmt not in ("table", "jsonl"):
-        raise fail(f"unknown format '{fmt}'; use table or jsonl")
+        raise fail(f"--format: unknown format '{fmt}'; use table or jsonl", EXIT_USAGE)
     try:
-        url, options = _destination(db, config_path)
-        store = Store(url, **options, create=False)
+        url, options = _destination(db, config_path, schema)
+        store = Store(url, **options, read_only=True)
         try:
             with store.engine.connect() as conn:
                 versions = versions_of(conn, order_versions, orders, source, order_id)
         finally:
             store.close()
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     if not versions:
         raise fail(f"no order '{order_id}' of source '{source}' in the database; check both with 'ordersync status'")
     if fmt == "jsonl":
         sys.stdout.write(versions_jsonl(versions))
         return
-    table = Table(title=f"{source}/{order_id}: {len(versions)} version(s)", title_justify="left")
+    table = Table(title=escape(f"{source}/{order_id}: {len(versions)} version(s)"), title_justify="left")
     for column in ("version", "valid from", "valid to", "status", "paid", "total", "changes"):
         table.add_column(column, justify="right" if column in ("version", "total") else "left",
                          no_wrap=column != "changes", ratio=1 if column == "changes" else None)
@@ -413,20 +469,25 @@ def dashboard(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
     token: Annotated[str | None, typer.Option(envvar="ORDERSYNC_DASHBOARD_TOKEN",
                                               help="required to open the page when not bound to loopback")] = None,
+    schema: SchemaOption = None,
 ) -> None:
     """A read-only local web page: sync health, orders and revenue per day, orders, their history, runs."""
     from ordersync.dashboard import create_app, is_loopback
+    from ordersync.sandbox.runner import listen
     from ordersync.sandbox.runner import serve_forever as serve_app
 
     if not is_loopback(host) and not token:
         raise fail(f"binding {host} shows your orders to the network: pass --token (or set "
                    "ORDERSYNC_DASHBOARD_TOKEN), or keep the default --host 127.0.0.1")
     try:
-        web = create_app(_destination(db, config_path)[0], token=token)
+        url, options = _destination(db, config_path, schema)
+        web = create_app(url, token=token, schema=options.get("schema"))
+        sock = listen(host, port)
     except OrdersyncError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
+    port = sock.getsockname()[1]
     err.print(f"ordersync dashboard on http://{host}:{port}/ (read-only; Ctrl+C stops it)", highlight=False)
-    serve_app(web, host, port)
+    serve_app(web, host, port, sock)
 # --- end of order history and dashboard ---------------------------------------------------------------------
 
 

@@ -8,18 +8,21 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from ordersync import apis
 from ordersync.apis.base import SourceSettings
 from ordersync.errors import ConfigError
+from ordersync.explain import remember_secret, url_password
+from ordersync.store.urls import destination_problem
 
 DEFAULT_PATH = "ordersync.toml"
 DEFAULT_DESTINATION = "sqlite:///orders.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DESTINATION_SETTINGS = ("url", "schema", "lock_wait_seconds")
-_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,10 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("ORDERSYNC_CONFIG") or DEFAULT_PATH)
 
 
-def load(explicit: str | None = None) -> Config:
+def load(explicit: str | None = None, *, secrets: bool = True) -> Config:
+    """Read and validate the whole file. ``secrets=False``: a command that calls no API (``status``, ``export``,
+    ``history``, ``dashboard``) does not need the sources' keys, so a secret setting whose ``${VAR}`` is not set
+    is left unresolved instead of refused; everything else is validated all the same."""
     path = config_path(explicit)
     if not path.is_file():
         raise ConfigError(f"no configuration file at {path}: run 'ordersync init' to write one, or pass --config")
@@ -51,10 +57,10 @@ def load(explicit: str | None = None) -> Config:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is not UTF-8): save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path} could not be read: {exc.strerror or exc}") from None
-    return parse(raw, path)
+    return parse(raw, path, secrets=secrets)
 
 
-def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
+def parse(raw: dict[str, Any], path: Path | None = None, *, secrets: bool = True) -> Config:
     where = str(path) if path else "configuration"
     unknown = set(raw) - {"destination", "sources"}
     if unknown:
@@ -64,12 +70,15 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     if not isinstance(destination, dict) or set(destination) - set(_DESTINATION_SETTINGS):
         raise ConfigError(f"{where}: [destination] takes the settings {', '.join(_DESTINATION_SETTINGS)}, "
                           'e.g. url = "sqlite:///orders.db"')
-    url = _expand(destination.get("url", DEFAULT_DESTINATION), "destination.url")
+    url = destination_url(destination.get("url", DEFAULT_DESTINATION))
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(f"{where}: [destination] url must look like sqlite:///PATH, "
                           "postgresql://USER@HOST:5432/DB or duckdb:///PATH")
+    problem = destination_problem(url)
+    if problem:
+        raise ConfigError(f"{where}: [destination] url {problem}")
     schema = destination.get("schema")
-    if schema is not None and (not isinstance(schema, str) or not _SCHEMA.match(schema)):
+    if schema is not None and (not isinstance(schema, str) or not SCHEMA.match(schema)):
         raise ConfigError(f"{where}: [destination] schema must be a plain name (letters, digits, _), got {schema!r}")
     if schema is not None and not url.startswith(("postgresql", "postgres:")):
         raise ConfigError(f"{where}: [destination] schema applies to PostgreSQL urls only; remove it")
@@ -79,11 +88,11 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     sources_raw = raw.get("sources", {})
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{where}: no sources; add a [sources.NAME] section with a type (see 'ordersync init')")
-    sources = {name: parse_source(name, section) for name, section in sources_raw.items()}
+    sources = {name: parse_source(name, section, secrets=secrets) for name, section in sources_raw.items()}
     return Config(path, url, sources, schema, float(lock_wait))
 
 
-def parse_source(name: str, section: Any) -> SourceSettings:
+def parse_source(name: str, section: Any, *, secrets: bool = True) -> SourceSettings:
     if not isinstance(section, dict):
         raise ConfigError(f"[sources.{name}] must be a table of settings")
     known = ", ".join(sorted(apis.registry()))
@@ -93,25 +102,61 @@ def parse_source(name: str, section: Any) -> SourceSettings:
     if kind not in apis.registry():
         raise ConfigError(f"[sources.{name}] type '{kind}' is unknown; use one of: {known}")
     model = apis.get(kind).settings
-    values = {key: _expand(value, f"sources.{name}.{key}") for key, value in section.items()}
+    optional = set() if secrets else model.secret_settings()
+    values = {key: _expand(value, f"[sources.{name}] {key}", key in optional) for key, value in section.items()}
     try:
-        return model.model_validate(values)
+        settings = model.model_validate(values)
     except ValidationError as exc:
         raise ConfigError("\n".join(_explain(name, model, exc))) from None
+    except (ArithmeticError, UnicodeError) as exc:  # a validator's own arithmetic: still a refused setting
+        raise ConfigError(f"[sources.{name}] a setting is out of range ({type(exc).__name__}: {exc})") from None
+    for secret in settings.secrets():
+        remember_secret(secret)
+    return settings
 
 
-def _expand(value: Any, where: str) -> Any:
+UNRESOLVED = "unresolved-secret"
+"""What an unset ``${VAR}`` of a secret setting becomes when the command needs no secrets (never sent)."""
+
+
+def _expand(value: Any, where: str, missing_ok: bool = False) -> Any:
     if isinstance(value, str):
         def replace(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in os.environ:
+                if missing_ok:
+                    return UNRESOLVED
                 raise ConfigError(f"{where} needs the environment variable {var}, which is not set; export it first")
             return os.environ[var]
 
         return _VAR.sub(replace, value)
     if isinstance(value, list):
-        return [_expand(v, where) for v in value]
+        return [_expand(v, where, missing_ok) for v in value]
     return value
+
+
+def destination_url(template: Any) -> Any:
+    """The destination URL with its ``${VAR}`` read from the environment. A variable in the user-and-password
+    part is %-encoded (a password holding ``@ : / #`` would otherwise be read as the host, port or database, and
+    its tail shown as one); the password is remembered, so that no message ever shows it."""
+    if not isinstance(template, str):
+        return template
+    start = template.find("://") + 3 if "://" in template else 0
+    authority_end = template.find("/", start)
+    at = template.rfind("@", start, authority_end if authority_end >= 0 else len(template))
+    pieces: list[str] = []
+    position = 0
+    for match in _VAR.finditer(template):
+        value = _expand(match.group(0), "[destination] url")
+        pieces.append(template[position:match.start()])
+        in_userinfo = start <= match.start() < at
+        pieces.append(quote(value, safe="") if in_userinfo else value)
+        if in_userinfo:
+            remember_secret(value)
+        position = match.end()
+    url = "".join(pieces) + template[position:]
+    remember_secret(url_password(url))
+    return url
 
 
 def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> list[str]:

@@ -15,10 +15,12 @@ from pathlib import Path
 from ordersync import api, apis
 from ordersync.apis.base import SourceSettings
 from ordersync.config import Config, parse_source
+from ordersync.errors import StoreError
 from ordersync.progress import Reporter
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
+from ordersync.store.urls import destination_problem
 
 
 def destination(db: str) -> tuple[str, Path]:
@@ -82,7 +84,12 @@ def change_some_orders(sandboxes: dict[str, Sandbox], seed: int, share: float = 
 def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[api.StreamResult], float]:
     """Sync every sandbox; the first time, then change a few orders and sync again (their history)."""
     url, folder = destination(str(db))
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    problem = destination_problem(url)
+    if problem:
+        raise StoreError(f"--db {problem}")
+    if not folder.parent.is_dir():  # never a folder made up from a typo
+        raise StoreError(f"--db: the folder {folder.parent} does not exist; create it first, or name a file in a "
+                         "folder that exists")
     store = Store(url)
     fresh = store.count("orders") == 0
     sandboxes: dict[str, Sandbox] = {}

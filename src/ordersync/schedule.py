@@ -22,12 +22,18 @@ _FIELDS: tuple[tuple[str, int, int, list[str]], ...] = (
 _HELP = "write an interval such as 15m, 1h, 1d or a cron expression such as \"*/15 * * * *\""
 
 
+MAX_INTERVAL = 366 * 86_400
+
+
 def interval_seconds(text: str) -> int:
     """Seconds of an interval such as ``30s``, ``5m``, ``2h`` or ``1d``."""
     match = _INTERVAL.match(text)
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"'{text}' is not an interval; write a number and a unit, such as 30s, 5m, 1h or 1d")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_INTERVAL:  # a slip (and past what a clock can add): a watch round at least once a year
+        raise ValueError(f"'{text}' is longer than a year; write at most 366d")
+    return seconds
 
 
 def is_interval(text: str) -> bool:

@@ -10,13 +10,16 @@ by an import string, loaded only by ``serve`` and ``demo``. It registers them as
 from __future__ import annotations
 
 import importlib
+import math
+import re
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from ordersync.http import MB, HttpClient, HttpSettings
 from ordersync.model import Page, Record, Rows, State, StreamState  # noqa: F401  (re-exported for API folders)
@@ -66,8 +69,46 @@ class SourceSettings(BaseModel):
         if isinstance(value, SecretStr):
             problem = secret_problem(value.get_secret_value())
             if problem:
-                raise ValueError(f"the secret {problem}, often pasted along with it; remove it from the value "
-                                 "(not shown here)")
+                raise ValueError(f"the secret {problem}; check the variable's value (not shown here)")
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every number finite (``inf`` and ``nan`` pass pydantic's ``gt=0``, then break rate limits and clocks)
+        and every duration within what a clock can add: checked here, once, for the settings of every API."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        limit = _LIMITS.get(info.field_name or "")
+        if limit is not None and isinstance(value, int | float) and value > limit[0]:
+            raise ValueError(f"must be at most {limit[0]:,} ({limit[1]})")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plausible_year(cls, value: Any) -> Any:
+        """A date setting in year 1 or 9999 is a slip, and moving it by an offset, a window or a look-back leaves
+        the calendar (``OverflowError`` deep in a sync): refuse it when the file is read, whatever the API."""
+        if isinstance(value, str) and (match := _DATE_START.match(value)):
+            year = int(match.group(1))
+            if not MIN_YEAR <= year <= MAX_YEAR:
+                raise ValueError(f"the year {year} is out of range (dates are {MIN_YEAR} to {MAX_YEAR})")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _some_streams(cls, value: Sequence[str]) -> Sequence[str]:
+        if not value:
+            raise ValueError("is empty, so nothing would be synced; name at least one stream, or remove the setting "
+                             "for all of them")
         return value
 
     def stream_names(self) -> list[str]:
@@ -97,8 +138,46 @@ class SourceSettings(BaseModel):
         return {name for name, f in cls.model_fields.items() if _is_secret(f.annotation)}
 
 
+MIN_YEAR, MAX_YEAR = 1900, 9000
+_DATE_START = re.compile(r"^\s*(\d{4})-\d{2}-\d{2}")
+_LIMITS: dict[str, tuple[float, str]] = {
+    "timeout": (86_400, "a day, in seconds"),
+    "requests_per_second": (10_000, "requests per second"),
+    "max_body_mb": (4_096, "megabytes"),
+    "max_record_mb": (4_096, "megabytes"),
+    "lookback_seconds": (10 * 366 * 86_400, "ten years, in seconds"),
+    "token_margin_seconds": (86_400, "a day, in seconds"),
+    "max_window_days": (3_660, "ten years, in days"),
+    "split_threshold": (1_000_000, "orders"),
+}
+"""Upper bounds shared by every API's settings of that name: beyond them a setting is a slip, and would overflow
+a date or a timer (``lookback_seconds = 1e18``)."""
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an API base URL (scheme, host, port 1-65535, an IPv6 address in brackets), if anything."""
+    example = "e.g. https://api.example.com/v2 or http://127.0.0.1:8000/v2"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"is not a URL (its port is not 1 to 65535, or an IPv6 address is broken): {example}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"is not an http(s) URL with a host: {example}"
+    if port == 0:
+        return "has port 0; a port is 1 to 65535"
+    if parts.username or parts.password:
+        return "must not hold a user or password: set the source's key settings instead"
+    return None
+
+
 def secret_problem(secret: str) -> str | None:
-    """What is wrong with a secret's characters (whitespace around it, control characters in it), if anything."""
+    """What is wrong with a secret's characters (empty, whitespace around it, control characters or characters
+    that are not ASCII in it: keys are ASCII, and an HTTP header cannot carry others), if anything."""
+    if not secret:
+        return "is empty (an unset or empty variable?)"
+    if not secret.isascii():
+        return "holds a character that is not ASCII (a pasted typographic quote or dash?)"
     if secret != secret.strip():
         where = "ends" if secret[-1:].isspace() else "starts"
         return f"{where} with whitespace (a space or a line break)"

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 import orjson
@@ -56,7 +56,24 @@ def when(value: Any) -> str:
     return str(value)
 
 
-_templates.filters.update(money=money, when=when, number=lambda n: "-" if n is None else f"{n:,}")
+def segment(value: Any) -> str:
+    """A value as one URL path segment: ``/`` and ``.`` encoded too, so that an order id such as ``a/../b`` is not
+    resolved by the browser into another path before it reaches the server."""
+    return quote(str(value), safe="").replace(".", "%2E")
+
+
+def same_site(path: str) -> str:
+    """A path of this site to redirect to: ``//evil.example`` (or ``/\\evil.example``, which browsers read alike)
+    would leave it."""
+    return "/" + path.lstrip("/\\")
+
+
+def same_token(given: str, token: str) -> bool:
+    """A constant-time comparison that takes any text (``compare_digest`` refuses non-ASCII ``str``)."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass"))
+
+
+_templates.filters.update(money=money, when=when, number=lambda n: "-" if n is None else f"{n:,}", segment=segment)
 
 
 class TokenGate(BaseHTTPMiddleware):
@@ -69,13 +86,13 @@ class TokenGate(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         given = request.query_params.get("token")
-        if given is not None and secrets.compare_digest(given, self.token):
+        if given is not None and same_token(given, self.token):
             rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+            response = RedirectResponse(same_site(request.url.path) + (f"?{rest}" if rest else ""), status_code=303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
             return response
         presented = request.cookies.get(COOKIE) or request.headers.get("authorization", "").removeprefix("Bearer ")
-        if presented and secrets.compare_digest(presented, self.token):
+        if presented and same_token(presented, self.token):
             return await call_next(request)
         return HTMLResponse("<h1>401</h1><p>This dashboard needs its token: open it with ?token=...</p>",
                             status_code=401)
@@ -167,9 +184,10 @@ def _day_charts(days: list[dict[str, Any]], first: date, last: date) -> dict[str
             "totals": [totals[k] for k in sorted(totals)]}
 
 
-def create_app(url: str, token: str | None = None) -> Starlette:
-    """The dashboard over the database at ``url``, read-only; with ``token``, every request must present it."""
-    engine = db.open_readonly(url)
+def create_app(url: str, token: str | None = None, schema: str | None = None) -> Starlette:
+    """The dashboard over the database at ``url`` (PostgreSQL: in ``schema``), read-only; with ``token``, every
+    request must present it."""
+    engine = db.open_readonly(url, schema)
     try:  # fail now, with one clear line, if this is not an ordersync database
         with engine.connect() as conn:
             db.latest_order_day(conn)

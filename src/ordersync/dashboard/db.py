@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -19,14 +18,17 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from ordersync.errors import StoreError
 from ordersync.history import versions_of
 from ordersync.store import order_lines, order_versions, orders, payments, runs, stream_state
+from ordersync.store.sqlite import read_only_engine
 
 PAGE_SIZE = 50
+MIN_YEAR, MAX_YEAR = 1900, 9000  # dates outside are refused as dates: the range arithmetic stays in the calendar
 MAX_DAYS = 92  # the per-day chart covers at most a quarter: its cost grows with the orders in the range
 
 
-def open_readonly(url: str) -> Engine:
-    """An engine that cannot write: SQLite opened ``mode=ro`` with ``query_only``; PostgreSQL read-only
-    transactions; DuckDB ``read_only``. The database must exist: the dashboard never creates one."""
+def open_readonly(url: str, schema: str | None = None) -> Engine:
+    """An engine that cannot write: SQLite opened ``mode=ro`` with ``query_only`` (``immutable`` on read-only
+    media); PostgreSQL read-only transactions in ``schema`` (the configured one); DuckDB ``read_only``. The
+    database must exist: the dashboard never creates one."""
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
@@ -39,15 +41,10 @@ def open_readonly(url: str) -> Engine:
         file = Path(path).expanduser().resolve()
         if not file.is_file():
             raise StoreError(f"no database at {file}: run 'ordersync demo' or 'ordersync sync' first")
-        engine = sa.create_engine(f"sqlite:///file:{quote(str(file))}?mode=ro&uri=true")
-
-        @sa.event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute("PRAGMA query_only = ON")
-
-        return engine
+        return read_only_engine(file)
     if backend == "postgresql":
-        return sa.create_engine(parsed, connect_args={"options": "-c default_transaction_read_only=on"})
+        options = "-c default_transaction_read_only=on" + (f" -c search_path={schema}" if schema else "")
+        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), connect_args={"options": options})
     if backend == "duckdb":
         return sa.create_engine(parsed, connect_args={"read_only": True})
     raise StoreError(f"the dashboard cannot read '{backend}' databases; use sqlite, postgresql or duckdb")
@@ -148,6 +145,11 @@ class OrderQuery:
     before: str = ""
     errors: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """No NUL character reaches the database (PostgreSQL refuses it in text: a 500 for a typed ``%00``)."""
+        for name in ("source", "status", "q", "start", "end", "after", "before"):
+            setattr(self, name, getattr(self, name).replace("\x00", ""))
+
     def filters(self) -> dict[str, str]:
         return {k: v for k, v in (("source", self.source), ("status", self.status), ("q", self.q),
                                   ("from", self.start), ("to", self.end)) if v}
@@ -161,9 +163,12 @@ def _token(row: Any) -> str:
 def _untoken(token: str) -> tuple[datetime, str, str] | None:
     try:
         created, source, order_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(created.replace("Z", "+00:00")), str(source), str(order_id)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except (ValueError, TypeError, AttributeError, UnicodeError, orjson.JSONDecodeError):
+        return None  # a crafted or damaged token: the first page
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
         return None
+    return moment, str(source).replace("\x00", ""), str(order_id).replace("\x00", "")
 
 
 def _after(key: tuple[datetime, str, str], newer: bool) -> sa.ColumnElement[bool]:
@@ -195,7 +200,7 @@ def order_page(conn: Connection, query: OrderQuery) -> tuple[list[dict[str, Any]
     for value, is_start in ((query.start, True), (query.end, False)):
         day = _parse_day(value) if value else None
         if value and day is None:
-            query.errors.append(f"'{value}' is not a date: use YYYY-MM-DD")
+            query.errors.append(f"'{value}' is not a date: use YYYY-MM-DD (years 1900 to 9000)")
         elif day is not None:
             select = select.where(orders.c.created_at >= _utc(day) if is_start
                                   else orders.c.created_at < _utc(day + timedelta(days=1)))
@@ -252,9 +257,12 @@ def distinct_values(conn: Connection) -> dict[str, list[str]]:
 
 
 def _parse_day(value: str | None) -> date | None:
+    """A day from a query parameter; None when it is not one, or lies so far out (year 1, 9999) that the day
+    after it or the range before it would leave the calendar."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         return None
+    return day if MIN_YEAR <= day.year <= MAX_YEAR else None

@@ -176,8 +176,9 @@ class Store:
         return super().__new__(cls)
 
     def __init__(self, url: str, *, schema: str | None = None, lock_wait: float = DEFAULT_LOCK_WAIT,
-                 create: bool = True, history: bool = True) -> None:
+                 create: bool = True, history: bool = True, read_only: bool = False) -> None:
         self.url = url
+        self.read_only = read_only  # status, export, history: open read-only, create nothing, upgrade nothing
         self.history = history  # keep order_versions; off only to measure what it costs
         self.schema = schema
         self.lock_wait = lock_wait
@@ -186,7 +187,10 @@ class Store:
         self._locks_guard = threading.Lock()
         self._own_runs: set[int] = set()
         self._failed_sequences: set[str] = set()  # in a writer process: page sequences that stopped on a failure
-        self.engine = self._connect(create)
+        self.engine = self._connect(create and not read_only)
+        if read_only:
+            self.found_version = self._check_readable()
+            return
         try:
             self.found_version = migrations.prepare(self.engine, self._migration_lock(), self._migration_tx_lock,
                                                     self.describe())
@@ -196,6 +200,33 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _check_readable(self) -> int:
+        """The schema version of a database opened read-only, or one line saying why there is nothing to read
+        there (no ordersync tables: the wrong database or schema, or no sync yet) or why it cannot be read as it is."""
+        try:
+            with self.engine.connect() as conn:
+                found = migrations.read_version(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise self._open_error(exc) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+        problem = None
+        if found is None:
+            problem = (f"{self.describe()} holds no ordersync tables, so there is nothing to read: check the url "
+                       "(and schema), or run 'ordersync sync' first")
+        elif found > migrations.LATEST:
+            problem = (f"{self.describe()} was written by a newer ordersync (schema {found}): upgrade ordersync "
+                       "(pip install -U ordersync) to read it")
+        elif found < migrations.LATEST:
+            problem = (f"{self.describe()} was written by an older ordersync (schema {found}): run 'ordersync sync' "
+                       "once to upgrade it, then read it")
+        if problem or found is None:
+            self.engine.dispose()
+            raise StoreError(problem or "unreachable")
+        return found
 
     # --- what each backend provides -------------------------------------------------------------------------
     def describe(self) -> str:

@@ -45,7 +45,8 @@ class DuckdbStore(FileLocks, Store):
         check_file(self.path, create)
         target = f"duckdb:///{self.path}" if self.path else "duckdb:///:memory:"
         # in memory: one shared connection, or each thread would see a database of its own
-        engine = sa.create_engine(target, poolclass=sa.pool.StaticPool if self.path is None else None)
+        engine = sa.create_engine(target, poolclass=sa.pool.StaticPool if self.path is None else None,
+                                  connect_args={"read_only": True} if self.read_only and self.path else {})
 
         @sa.event.listens_for(engine, "connect")
         def _settings(dbapi_connection: Any, _record: Any) -> None:

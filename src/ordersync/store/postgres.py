@@ -174,6 +174,8 @@ class PostgresStore(Store):
         options = "-c TimeZone=UTC -c default_toast_compression=lz4"
         if self.schema:
             options += f" -c search_path={self.schema}"
+        if self.read_only:  # status, export, history: the server refuses any write, a stray CREATE included
+            options += " -c default_transaction_read_only=on"
         self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
         engine = self._engine(options)
         self._pages = self._engine(options + " -c synchronous_commit=off")  # see _page_transaction

@@ -36,6 +36,24 @@ def check_file(path: Path | None, create: bool) -> None:
         raise StoreError(f"cannot create the database {path}: the folder {path.parent} does not exist")
 
 
+def read_only_engine(path: Path) -> Engine:
+    """An engine that cannot write ``path`` and creates nothing beside it: SQLite's ``mode=ro`` with
+    ``query_only``, and plain ``BEGIN`` (never the write lock). On read-only media (a folder we cannot write, no
+    log beside the file) the file is opened ``immutable``: SQLite then needs no shared-memory file either."""
+    from urllib.parse import quote
+
+    immutable = not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+    uri = f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+    engine = sa.create_engine(f"sqlite:///{uri}&uri=true", connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA query_only = ON")
+
+    return engine
+
+
 class FileLocks:
     """Source locks for a database that is one file (SQLite, DuckDB); in-memory databases need none."""
 
@@ -80,6 +98,8 @@ class SqliteStore(FileLocks, Store):
     def _connect(self, create: bool) -> Engine:
         self.path = database_path(self.url)
         check_file(self.path, create)
+        if self.read_only and self.path is not None:
+            return read_only_engine(self.path)
         if self.path is None:  # one shared connection, or every thread would see its own empty database
             engine = sa.create_engine("sqlite://", connect_args={"check_same_thread": False},
                                       poolclass=sa.pool.StaticPool)
