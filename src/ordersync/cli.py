@@ -339,8 +339,10 @@ def serve(
     api: Annotated[str, typer.Argument(help="frontcore, eguma, firespring or prio")],
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    orders: Annotated[int, typer.Option(help="orders to generate", min=0)] = 2000,
-    seed: Annotated[int, typer.Option(help="seed of the generated data")] = 1,
+    orders: Annotated[int | None, typer.Option(help="orders to generate (default: the --data file's, else 2000)",
+                                               min=0)] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the generated data (default: the --data file's, else 1)")
+                    ] = None,
     api_key: Annotated[str, typer.Option(help="the key clients must present")] = "sandbox-key",
     faults: Annotated[str | None, typer.Option(help="fault injection, e.g. '429:0.1,500:0.05,latency:20'")] = None,
     data: Annotated[str, typer.Option(help="SQLite file for the data (default: in memory)")] = ":memory:",
@@ -381,7 +383,7 @@ def serve(
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     port = sock.getsockname()[1]
-    err.print(f"{sandbox.title} sandbox: {orders:,} orders (seed {seed}) on http://{host}:{port}  "
+    err.print(f"{sandbox.title} sandbox: {sandbox.orders:,} orders (seed {sandbox.seed}) on http://{host}:{port}  "
               f"OpenAPI: http://{host}:{port}/openapi.json", highlight=False)
     serve_forever(sandbox.app(), host, port, sock)
 

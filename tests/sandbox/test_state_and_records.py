@@ -42,14 +42,18 @@ def test_a_data_file_restarted_on_a_later_day_keeps_its_records_and_changes(
     assert fresh.sandbox.anchor() == later  # a new file is anchored on its own first day
 
 
-def test_an_explicit_anchor_regenerates_reproducibly(tmp_path: Path) -> None:
+def test_an_explicit_anchor_generates_reproducibly_and_never_overwrites_a_kept_file(tmp_path: Path) -> None:
     one = InProcess("eguma", data_path=str(tmp_path / "a.sqlite"))
     two = InProcess("eguma", data_path=str(tmp_path / "b.sqlite"))
     kept = one.sandbox.store.find("orders")
     assert kept == two.sandbox.store.find("orders")
-    other = InProcess("eguma", anchor=one.sandbox.anchor() - timedelta(days=9), data_path=str(tmp_path / "a.sqlite"))
-    assert other.sandbox.anchor() == one.sandbox.anchor() - timedelta(days=9)
-    assert other.sandbox.store.find("orders") != kept  # asked for another anchor: generated anew
+    earlier = one.sandbox.anchor() - timedelta(days=9)
+    with pytest.raises(ValueError, match=r"holds 40 orders of seed 1, anchored at 2026-06-15 .*--anchor 2026-06-06"):
+        InProcess("eguma", anchor=earlier, data_path=str(tmp_path / "a.sqlite"))
+    assert InProcess("eguma", anchor=None, data_path=str(tmp_path / "a.sqlite")).sandbox.store.find("orders") == kept
+    other = InProcess("eguma", anchor=earlier, data_path=str(tmp_path / "c.sqlite"))
+    assert other.sandbox.anchor() == earlier
+    assert other.sandbox.store.find("orders") != kept  # another anchor, another history
 
 
 def test_serve_refuses_a_bad_anchor_with_one_line() -> None:

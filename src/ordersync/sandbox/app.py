@@ -29,16 +29,22 @@ from ordersync.sandbox.docstore import DocStore
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorField, ErrorStyle
 from ordersync.sandbox.faults import FaultMiddleware, FaultSpec
 from ordersync.sandbox.openapi import query_param
+from ordersync.sandbox.schema import ControlError
 
 __all__ = ["JSON", "Sandbox", "SandboxOptions", "control_input", "query_param"]
+
+DEFAULT_ORDERS = 2000
+DEFAULT_SEED = 1
 
 
 @dataclass
 class SandboxOptions:
     """What ``ordersync serve`` and the demo can set on any sandbox."""
 
-    orders: int = 2000
-    seed: int = 1
+    # None: what a kept data file holds, else DEFAULT_ORDERS / DEFAULT_SEED. A value that contradicts the file is
+    # refused (the file may hold changes made through the control API: it is never regenerated silently).
+    orders: int | None = None
+    seed: int | None = None
     api_key: str = "sandbox-key"
     faults: str | None = None
     data_path: str = ":memory:"
@@ -62,12 +68,15 @@ Handler = Callable[["Sandbox", Request], Awaitable[Response]]
 
 
 def control_input(handler: Handler) -> Handler:
-    """A control endpoint given a body it cannot use answers 400 with the reason, not 500."""
+    """A control endpoint given a body it cannot use answers 400 with the reason, not 500; a field of the wrong
+    type (``{"is_paid": "maybe"}``) is 422 naming the field, so it is never stored and then served."""
 
     @functools.wraps(handler)
     async def guarded(self: Sandbox, request: Request) -> Response:
         try:
             return await handler(self, request)
+        except ControlError as exc:
+            return JSONResponse({"error": f"bad control request: {exc}", "field": exc.field}, status_code=422)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             return JSONResponse({"error": f"bad control request: {exc}"}, status_code=400)
 
@@ -93,8 +102,10 @@ class Sandbox(ABC):
         self.store = DocStore(self.options.data_path)
         self._fixed_now: datetime | None = None
         self._anchor: datetime | None = None
+        self.adopt_kept_generation()  # before define(), which starts a file of another layout over
         self.define()
-        self.ensure_generated(self.options.orders, self.options.seed)
+        self.ensure_generated(self.orders, self.seed)
+        self.store.checkpoint()  # the data file alone holds the generated data, not its -wal beside it
 
     # --- time -------------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -121,6 +132,38 @@ class Sandbox(ABC):
         return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     # --- data -------------------------------------------------------------------------------------------
+    @property
+    def orders(self) -> int:
+        return self.options.orders if self.options.orders is not None else DEFAULT_ORDERS
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed if self.options.seed is not None else DEFAULT_SEED
+
+    def adopt_kept_generation(self) -> None:
+        """Serve what a kept data file holds: its size and seed unless given; a given one (or an anchor) that
+        contradicts the file is refused, naming what the file holds, rather than regenerating it silently."""
+        stamp, anchor = self.store.meta_get("generation"), self.store.meta_get("anchor")
+        if not stamp or not anchor:
+            return
+        api, orders, seed = stamp.rsplit(":", 2)
+        if api != self.name:
+            raise ValueError(f"{self.options.data_path} holds a {api} sandbox, not {self.name}")
+        wanted = {"orders": self.options.orders, "seed": self.options.seed,
+                  "anchor": self.options.anchor.astimezone(UTC).isoformat() if self.options.anchor else None}
+        kept: dict[str, Any] = {"orders": int(orders), "seed": int(seed), "anchor": anchor}
+        clash = [name for name, value in wanted.items() if value is not None and value != kept[name]]
+        if clash:
+            holds = f"{kept['orders']:,} orders of seed {kept['seed']}, anchored at {kept['anchor'][:10]}"
+            asked = ", ".join(f"--{name} {wanted[name]}" for name in clash)
+            raise ValueError(f"{self.options.data_path} holds {holds} (and every change made to them); {asked} "
+                             "contradicts it: leave it out to serve the file, or remove the file to generate anew")
+        self.options.orders, self.options.seed = kept["orders"], kept["seed"]
+
+    def close(self) -> None:
+        """Checkpoint and close the data file, so that the file alone is complete (copy it, attach it)."""
+        self.store.close()
+
     def ensure_generated(self, orders: int, seed: int) -> None:
         """Generate the data unless the store already holds this generation (a file kept between runs).
 
@@ -276,16 +319,17 @@ class Sandbox(ABC):
     @control_input
     async def _reset(self, request: Request) -> Response:
         body = await _body(request)
-        orders = _whole(body.get("orders", self.options.orders), "orders", 1, 10_000_000)
-        seed = _whole(body.get("seed", self.options.seed), "seed", 0, 2**63 - 1)
+        orders = _whole(body.get("orders", self.orders), "orders", 1, 10_000_000)
+        seed = _whole(body.get("seed", self.seed), "seed", 0, 2**63 - 1)
         if body.get("anchor"):
             self.options.anchor = datetime.fromisoformat(str(body["anchor"])).astimezone(UTC)
         else:  # regenerate at the anchor in use, not at today's
             self.options.anchor = self.anchor()
         self.options.orders, self.options.seed = orders, seed
         self.store.meta_set("generation", "")
-        self.ensure_generated(self.options.orders, self.options.seed)
-        return JSON({"orders": self.options.orders, "seed": self.options.seed, "anchor": self.anchor().isoformat()})
+        self.ensure_generated(orders, seed)
+        self.store.checkpoint()
+        return JSON({"orders": orders, "seed": seed, "anchor": self.anchor().isoformat()})
 
     @control_input
     async def _clock(self, request: Request) -> Response:

@@ -6,8 +6,11 @@ not a scan of Python objects, and so that a sandbox can keep its data in a file 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +30,9 @@ class DocStore:
         self.conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self.conn.execute("PRAGMA synchronous=OFF")
         self.lock = threading.RLock()
+        self._closed = False
+        if path != ":memory:":
+            _OPEN_FILES.add(self)
         self._columns: dict[str, tuple[str, ...]] = {}
         self._tags: dict[str, tuple[str, ...]] = {}
 
@@ -167,9 +173,34 @@ class DocStore:
         with self.lock:
             self.conn.execute("ANALYZE")
 
-    def close(self) -> None:
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it: the file alone then holds every record (a copy of
+        it is complete). Nothing to do in memory."""
+        if self.path == ":memory:":
+            return
         with self.lock:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        """Checkpoint, then close; the process's exit does it too (an ``atexit`` hook), for ``serve`` stopped by
+        Ctrl-C or SIGTERM and for the demo's sandboxes."""
+        with self.lock:
+            if self._closed:
+                return
+            self.checkpoint()
             self.conn.close()
+            self._closed = True
+
+
+_OPEN_FILES: weakref.WeakSet[DocStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_files() -> None:
+    """At the process's exit, every data file still open is checkpointed: the file alone holds its data."""
+    for store in list(_OPEN_FILES):
+        with contextlib.suppress(sqlite3.Error):  # a file that went away: nothing left to save
+            store.close()
 
 
 def where_sql(clauses: Sequence[str]) -> str:

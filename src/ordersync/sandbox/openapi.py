@@ -15,9 +15,10 @@ _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "st
                (dict, "object"))
 
 
-def query_param(name: str, schema_type: str, description: str, **extra: Any) -> dict[str, Any]:
-    """One optional OpenAPI query parameter."""
-    return {"name": name, "in": "query", "required": False, "description": description,
+def query_param(name: str, schema_type: str, description: str, empty: bool = True, **extra: Any) -> dict[str, Any]:
+    """One optional OpenAPI query parameter. ``empty``: the API takes ``name=`` as if the parameter were absent
+    (``allowEmptyValue``), so that a typed parameter's empty value is one the published schema admits."""
+    return {"name": name, "in": "query", "required": False, "description": description, "allowEmptyValue": empty,
             "schema": {"type": schema_type, **extra}}
 
 

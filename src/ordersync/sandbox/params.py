@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 from ordersync.sandbox.errors import BadParam
 
@@ -21,11 +22,23 @@ def int_param(name: str, value: str | None, default: int | None = None, low: int
     try:
         number = int(value)
     except ValueError:
-        raise BadParam(name, f"Invalid value for {name}: '{value}' is not a whole number") from None
+        number = _whole_decimal(name, value)
     if not low <= number <= high:
         bound = f"between {low} and {high}" if high != INT64_MAX else f"at least {low} (and at most {INT64_MAX})"
         raise BadParam(name, f"Invalid value for {name}: {value}. It must be {bound}")
     return number
+
+
+def _whole_decimal(name: str, value: str) -> int:
+    """``5.0`` (or ``5e0``) is a whole number too: JSON Schema's ``integer``, which the OpenAPI documents publish,
+    admits it, so a client generating values from the document may send it."""
+    try:
+        number = Decimal(value)
+        if number.is_finite() and number == number.to_integral_value() and abs(number) <= 2**64:
+            return int(number)
+    except InvalidOperation:
+        pass
+    raise BadParam(name, f"Invalid value for {name}: '{value}' is not a whole number")
 
 
 def bool_param(name: str, value: str | None, default: bool = False) -> bool:

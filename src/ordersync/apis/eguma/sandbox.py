@@ -36,6 +36,7 @@ from ordersync.sandbox.errors import ApiError, BadParam, PlainText
 from ordersync.sandbox.faults import pause
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME
+from ordersync.sandbox.schema import Schema, check_fields
 
 FILTERS = {
     "created_at_after": ("created", ">="),
@@ -89,7 +90,7 @@ class EgumaSandbox(Sandbox):
     @property
     def faker(self) -> EgumaFaker:
         if self._faker is None:
-            self._faker = EgumaFaker(random.Random(self.options.seed + 1), self.options.seed)
+            self._faker = EgumaFaker(random.Random(self.seed + 1), self.seed)
         return self._faker
 
     def generate(self, rng: random.Random, orders: int, anchor: datetime) -> None:
@@ -97,7 +98,7 @@ class EgumaSandbox(Sandbox):
 
         Creations and changes are applied in time order, so every record is what the vendor would show.
         """
-        faker = EgumaFaker(rng, self.options.seed)
+        faker = EgumaFaker(rng, self.seed)
         self._faker = faker
         start, end = anchor - timedelta(days=730), anchor - timedelta(hours=1)
         moments = sorted(faker.moment(start, end) for _ in range(orders))
@@ -158,6 +159,7 @@ class EgumaSandbox(Sandbox):
     def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
         """A new order stamped with the sandbox clock; ``data`` may set documented fields, a ``customer``
         (a dict of customer fields; ``{"id": ...}`` of an existing customer reuses it) or ``order_lines``."""
+        check_fields(data, CONTROL)
         now = self.now()
         number = int(self.store.scalar("SELECT coalesce(max(number), ?) FROM orders", [FIRST_NUMBER - 1])) + 1
         customer_data = data.get("customer") or {}
@@ -189,6 +191,7 @@ class EgumaSandbox(Sandbox):
         doc = self.store.get("orders", order_id)
         if doc is None:
             return None
+        check_fields(data, CONTROL)
         stamp = local_text(self.now(), ZURICH)
         if not data:
             rng = self.faker.rng
@@ -214,6 +217,7 @@ class EgumaSandbox(Sandbox):
         customer = self.store.get("customers", customer_id)
         if customer is None:
             return None
+        check_fields(data, CUSTOMER_CONTROL)
         before = dict(customer)
         apply_customer_change(customer, data, local_text(self.now(), ZURICH))
         if customer == before:
@@ -264,8 +268,15 @@ class EgumaSandbox(Sandbox):
         return {"apikey": {"type": "apiKey", "in": "query", "name": "apikey",
                            "description": "the shop's API key (missing: 400, wrong: 401)"}}
 
+    def example_id(self) -> dict[str, Any]:
+        """An order that exists, as the single-order operation's example: a client generating requests from the
+        document (schemathesis, Prism) then reads a real order, not only 404s."""
+        first = self.store.find_raw("orders", "id", order_by="number", limit=1)
+        return {"example": first[0]} if first else {}
+
     def openapi_paths(self) -> dict[str, Any]:
-        date = {"pattern": f"^{CALENDAR_DATE}T{CLOCK_TIME}$", "example": EXAMPLE}
+        date: dict[str, Any] = {"pattern": f"^{CALENDAR_DATE}T{CLOCK_TIME}$", "example": EXAMPLE,
+                                "empty": False}  # an empty value is refused: 400 "Missing value"
         filters = [
             query_param("created_at_after", "string", "orders created at or after (local time, no zone)", **date),
             query_param("created_at_before", "string", "orders created before (local time, no zone)", **date),
@@ -284,7 +295,8 @@ class EgumaSandbox(Sandbox):
             "/v1/vouchers/orders/{id}.json": {"get": {
                 "summary": "Retrieves one order",
                 "operationId": "getOrder",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                                **self.example_id()}],
                 "responses": {"200": json_answer("the order", order),
                               "404": self.error_style.content("no such order"), **errors},
             }},
@@ -348,3 +360,12 @@ def apply_customer_change(customer: dict[str, Any], data: dict[str, Any], stamp:
     if "accepts_marketing" in data and "double_opt_in_confirmed_at" not in data:
         customer["double_opt_in_confirmed_at"] = stamp if customer["accepts_marketing"] else None
     return customer
+
+
+# What the control endpoints may set, typed as the API serves it (a wrong type is a 422 naming the field).
+CUSTOMER_CONTROL: dict[str, Schema] = {k: v for k, v in order_schema()["properties"]["customer"]["properties"].items()
+                                       if k != "id"}
+CONTROL: dict[str, Schema] = {
+    **{k: v for k, v in order_schema()["properties"].items() if k in (*ORDER_FIELDS, "order_lines", "payments")},
+    "customer": {"type": "object", "properties": CUSTOMER_CONTROL}, "cancel": {"type": "boolean"},
+    "cancel_line": {"type": "integer"}}

@@ -32,8 +32,20 @@ from starlette.routing import BaseRoute, Route
 from ordersync.apis.firespring.fake import STATUSES, WEBSITES, FirespringFaker, iso
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorList
-from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
+from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import choice_param, db_time, int_param
+from ordersync.sandbox.schema import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    STRING,
+    Schema,
+    array,
+    check_fields,
+    nullable,
+    obj,
+    one_of_id_or,
+)
 
 INCLUDES = (
     "additional_information", "billing_address", "items", "items.attributes", "items.portal",
@@ -51,7 +63,14 @@ LIFECYCLE = {"pending_approval": "new", "new": "processing", "processing": "ship
              "shipped": "completed", "completed": "completed", "denied": "denied", "canceled": "canceled"}
 
 
+# What the control endpoints may set, typed (a wrong type is a 422 naming the field).
+CONTROL: dict[str, Schema] = {
+    "website_id": {"type": "integer", "enum": list(WEBSITES)}, "status": {"type": "string", "enum": list(STATUSES)},
+    "date_created": {"type": "string"}, "user_id": {"type": ["integer", "null"]},
+    "amount_paid": {"type": "integer"}, "note": {"type": "string"}}
 OTHER_WEBSITES = (1, 2, 3)  # websites of other organisations: they exist, the sandbox's key may not read them
+# RFC 9110: a 401 names the scheme the client should use
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="Firespring API", charset="UTF-8"'}
 
 
 def parse_date(name: str, value: str | None) -> str | None:
@@ -157,12 +176,12 @@ class FirespringSandbox(Sandbox):
     @property
     def faker(self) -> FirespringFaker:
         if self._faker is None:  # data kept in a file from an earlier process: draw fresh ids above it
-            self._faker = FirespringFaker(random.Random(self.options.seed + 1), self.options.seed,
+            self._faker = FirespringFaker(random.Random(self.seed + 1), self.seed,
                                           id_base=1_000_000 + self.store.count("orders") * 20)
         return self._faker
 
     def generate(self, rng: random.Random, orders: int, anchor: datetime) -> None:
-        faker = FirespringFaker(rng, self.options.seed)
+        faker = FirespringFaker(rng, self.seed)
         self._faker = faker
         start, end = anchor - timedelta(days=3 * 365), anchor - timedelta(hours=1)
         moments = sorted(faker.moment(start, end) for _ in range(orders))
@@ -197,6 +216,7 @@ class FirespringSandbox(Sandbox):
         return WEBSITES[doc["content_catalog"] - 10119035]
 
     def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        check_fields(data, CONTROL)
         website = int(data.get("website_id", WEBSITES[0]))
         if website not in WEBSITES:
             raise ValueError(f"website_id must be one of {', '.join(map(str, WEBSITES))}")
@@ -220,6 +240,7 @@ class FirespringSandbox(Sandbox):
         doc = self.store.get("orders", int(order_id)) if str(order_id).isdigit() else None
         if doc is None:
             return None
+        check_fields(data, CONTROL)
         status = str(data.get("status") or LIFECYCLE[doc["status"]])
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
@@ -265,10 +286,11 @@ class FirespringSandbox(Sandbox):
         """Auth, version and website, in the order the API checks them (401, 422, 404, 403)."""
         header = request.headers.get("authorization", "")
         if not header:
-            raise ApiError(401, "An API key is required (HTTP Basic user name).", "unauthorized", "authorization")
+            raise ApiError(401, "An API key is required (HTTP Basic user name).", "unauthorized", "authorization",
+                           headers=CHALLENGE)
         key = self.credential(request)
         if key != self.options.api_key and key not in self.limited_keys:
-            raise ApiError(401, "The API key is invalid.", "unauthorized", "authorization")
+            raise ApiError(401, "The API key is invalid.", "unauthorized", "authorization", headers=CHALLENGE)
         version = request.headers.get("firespring-api-version", "1")
         if version not in VERSIONS:
             raise ApiError(422, f"Unsupported API version '{version}'. Supported versions: {', '.join(VERSIONS)}.",
@@ -280,7 +302,10 @@ class FirespringSandbox(Sandbox):
     @staticmethod
     def website(request: Request) -> int:
         raw_id = request.path_params["website_id"]
-        if not raw_id.isdigit() or int(raw_id) not in (*WEBSITES, *OTHER_WEBSITES):
+        if not raw_id.isdigit():  # not an integer: an invalid parameter (422), not an unknown website (404)
+            raise ApiError(422, f"The website_id parameter must be an integer, got '{raw_id}'.", "invalid_parameter",
+                           "website_id")
+        if int(raw_id) not in (*WEBSITES, *OTHER_WEBSITES):
             raise ApiError(404, f"Website {raw_id} was not found.", "not_found", "website_id")
         return int(raw_id)
 
@@ -324,7 +349,10 @@ class FirespringSandbox(Sandbox):
         website = self.website(request)
         includes = parse_includes(request.query_params.get("includes"))
         raw_id = request.path_params["id"]
-        order_id = int_param("order_id", raw_id, 0) if raw_id.isdigit() else None
+        if not raw_id.isdigit():
+            raise ApiError(422, f"The order_id parameter must be an integer, got '{raw_id}'.", "invalid_parameter",
+                           "order_id")
+        order_id = int_param("order_id", raw_id, 0)
         doc = self.store.get("orders", order_id) if order_id is not None else None
         if doc is None or self.website_of(doc) != website:
             raise ApiError(404, f"Order {raw_id} was not found on website {website}.", "not_found", "order_id")
@@ -355,8 +383,7 @@ class FirespringSandbox(Sandbox):
             query_param("status", "string", "Only this status", enum=list(STATUSES)),
             query_param("search", "string", "Substring of the message tracking number or the user name"),
         ]
-        docs = self.sample("orders", 150)
-        order = infer_schema([*(render(d, set()) for d in docs), *(render(d, set(INCLUDES)) for d in docs)])
+        order = order_schema()
         pagination = {"type": "object", "required": ["total", "count", "per_page", "current_page", "total_pages"],
                       "properties": {k: {"type": "integer"} for k in
                                      ("total", "count", "per_page", "current_page", "total_pages")}}
@@ -377,3 +404,50 @@ class FirespringSandbox(Sandbox):
                                          "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}],
             }},
         }
+
+
+def _thing(kind: str, fields: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema:
+    """One of Firespring's objects: ``object`` names its kind, ``id`` is its number."""
+    return obj({"object": {"const": kind}, "id": INTEGER, **fields}, optional)
+
+
+def order_schema() -> Schema:
+    """An order as the documentation shows it: nested objects as their ids unless ``includes`` names them (a
+    portal's id is 0 when there is none, and an included absent portal is null), list fields only when included."""
+    address = {k: STRING for k in ("first_name", "last_name", "company", "address_1", "address_2", "city", "state",
+                                   "zip", "country", "email", "phone")}
+    portal = _thing("portal", {"name": STRING})
+    portal_ref = {"anyOf": [INTEGER, portal, {"type": "null"}]}
+    named = {"name": STRING}
+    item = _thing("order_item", {
+        "attributes": array(_thing("order_item_attribute", {"name": STRING, "value": STRING, "price": INTEGER})),
+        "catalog_item": INTEGER, "name": STRING, "portal": portal_ref, "price": INTEGER,
+        "print_ready_files": array(_thing("order_item_print_ready_file", {"file_name": STRING})),
+        "quantity": INTEGER, "sku": STRING, "total": INTEGER}, optional=("attributes", "print_ready_files"))
+    shipment = _thing("order_shipment", {
+        "date_shipped": STRING,
+        "shipping_address": one_of_id_or(_thing("order_shipping_address", address)),
+        "shipping_carrier": one_of_id_or(_thing("shipping_carrier", named)),
+        "shipping_method": one_of_id_or(_thing("shipping_method", named)), "tracking_number": STRING})
+    promo = _thing("promo_code", {"promo_code": STRING, "description": STRING, "is_active": BOOLEAN},
+                   optional=("description", "is_active"))
+    money = ("shipping", "shipping_discount", "subtotal", "subtotal_discount", "tax", "total")
+    return _thing("order", {
+        "additional_information": array(_thing("order_additional_information", {"label": STRING, "value": STRING})),
+        "amount_paid": INTEGER, "billing_address": _thing("order_billing_address", address),
+        "content_catalog": INTEGER, "currency": STRING, "date_created": STRING, "is_pay_later": BOOLEAN,
+        "items": array(item),
+        "message": one_of_id_or(_thing("message", {"message_tracking_number": STRING, "subject": STRING,
+                                                   "date_created": STRING})),
+        "notes": array(_thing("order_note", {"date_created": STRING, "note": STRING})),
+        "order_type": STRING,
+        "payment_transactions": array(_thing("payment_transaction", {
+            "amount": INTEGER, "card_type": STRING, "date_created": STRING, "last_four": STRING,
+            "payment_method": STRING, "status": STRING, "type": STRING})),
+        "portal": portal_ref, "pricing": obj({"object": {"const": "order_pricing"}, **{k: INTEGER for k in money}}),
+        "promo_code": nullable(_thing("order_promo_code", {"promo_code": promo, "shipping_discount": INTEGER,
+                                                            "subtotal_discount": INTEGER})),
+        "shipments": array(shipment), "shipping_tax_percentage": NUMBER,
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "user": nullable(one_of_id_or(_thing("website_user", {"third_party_identifier": STRING, "username": STRING}))),
+    }, optional=LIST_INCLUDES)

@@ -19,6 +19,9 @@ COURSE_TITLES = (
 )
 PLACES = ("Oslo", "Bergen", "Trondheim", "Stavanger", "Tromsø", "Kristiansand", "Bodø", "Ålesund", "Nett")
 CAMPAIGNS = ("Vårkampanje", "Høsttilbud", "Tidlig påmelding", "Bedriftsrabatt")
+DEPARTMENTS = ("Salg", "Økonomi", "HR", "IT", "Drift", "Innkjøp")
+NOTES = ("Faktura sendes kvartalsvis", "Ring før levering", "Rammeavtale 2024", "Kontaktperson byttet",
+         "Ønsker kurs på engelsk")
 
 
 def local_iso(moment: datetime | None) -> str | None:
@@ -31,6 +34,13 @@ def blank_address(with_phone: bool = False) -> dict[str, Any]:
     if with_phone:
         address["phone"] = None
     return address
+
+
+def product_of(course: dict[str, Any]) -> dict[str, Any]:
+    """A course's product as an order line (and ``/v2/orders/products``) shows it."""
+    return {"id": course["product_id"], "item_number": str(course["product_id"]), "title": course["title"],
+            "title_label": None, "price": course["price"], "currency": "NOK", "is_main_product": True,
+            "vat_percentage": course["vat"]}
 
 
 @dataclass
@@ -47,6 +57,7 @@ class FrontcoreFaker:
 
     def __init__(self, rng: random.Random, seed: int) -> None:
         self.rng = rng
+        self.seed = seed
         self.people = People.make("no_NO", seed)
         self.courses = [
             Course(22353 + i, title, 8079 + i, rng.choice((1500, 2490, 3990.5, 4500, 990, 12500.75, 6200)),
@@ -104,7 +115,32 @@ class FrontcoreFaker:
             "created_at": local_iso(created),
             "updated_at": local_iso(updated),
         }
+        self.fill_text_fields(customer_id, head, tail)
         return {**head, **employees, **tail}
+
+    def fill_text_fields(self, customer_id: int, head: dict[str, Any], tail: dict[str, Any]) -> None:
+        """The text fields the documentation's sample fills (department, fax, note, post and visit addresses, ...),
+        on some customers. Drawn from a generator of their own (seed and id), so that the rest of the data stays
+        what the main generator made before these fields were filled."""
+        rng, p = random.Random(self.seed * 1_000_003 + customer_id), self.people
+        if head["type"] == "Company":
+            if rng.random() < 0.3:
+                head["department"] = rng.choice(DEPARTMENTS)
+            if rng.random() < 0.25:
+                slug = "".join(ch for ch in head["title"].lower() if ch.isascii() and ch.isalnum())[:20] or "firma"
+                head["webaddress"] = f"https://www.{slug}.no"
+            if rng.random() < 0.3:
+                tail["visit_address"] = {**blank_address(), "address": rng.choice(p.streets),
+                                         "zipcode": rng.choice(p.postcodes), "city": rng.choice(p.cities)}
+        if rng.random() < 0.05:
+            head["fax"] = rng.choice(p.phones)
+        if rng.random() < 0.2:
+            head["customer_reference_id"] = str(rng.randint(1000, 99999))
+        if rng.random() < 0.15:
+            head["note"] = rng.choice(NOTES)
+        if rng.random() < 0.3:
+            tail["post_address"] = {**blank_address(), "address": f"Postboks {rng.randint(1, 9999)}",
+                                    "zipcode": rng.choice(p.postcodes), "city": rng.choice(p.cities)}
 
     def user(self) -> dict[str, Any]:
         rng, p = self.rng, self.people
@@ -166,9 +202,7 @@ class FrontcoreFaker:
                 "discount_calculated_at_export": discount if exported else 0,
                 "quantity": quantity,
                 "database_relations": relations,
-                "product": {"id": course.product_id, "item_number": str(course.product_id), "title": course.title,
-                            "title_label": None, "price": course.price, "currency": "NOK", "is_main_product": True,
-                            "vat_percentage": course.vat},
+                "product": product_of(course.__dict__),
                 "users": users,
                 "created_at": local_iso(created),
                 "updated_at": None,

@@ -50,7 +50,7 @@ from ordersync.apis.prio.settings import ORDER_STATUSES
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.docstore import where_sql
 from ordersync.sandbox.errors import ApiError, BadParam, OAuthErrors
-from ordersync.sandbox.openapi import error_answers, infer_schema, json_answer, query_param
+from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import (
     CALENDAR_DATE,
     CLOCK_TIME,
@@ -60,6 +60,7 @@ from ordersync.sandbox.params import (
     datetime_param,
     int_param,
 )
+from ordersync.sandbox.schema import BOOLEAN, INTEGER, STRING, Schema, array, check_fields, nullable, obj
 
 PREFIXES = ("", "/v3.4/distributor")
 DEFAULT_ITEMS_PER_PAGE = 10
@@ -82,6 +83,14 @@ BOOKING_FILTERS = ("supplier_id", "booking_reference", "booking_external_referen
                    "product_type_code", "product_availability_id", "product_availability_capacity_id")
 
 
+NESTED = ("order_bookings", "order_channel", "order_pricing", "order_settlement_type", "order_contacts",
+          "order_promocodes", "order_payments", "order_invoices", "order_options", "order_flags",
+          "order_custom_fields", "order_notes")
+PLACEHOLDER_VALUE = {"value": "<Error: Too many levels of nesting to fake this schema>"}
+NOTE_TEXTS = ("Customer asked for a receipt", "Group arrives late", "Wheelchair access requested",
+              "Tickets resent by e-mail")
+# RFC 6750 3: a 401 of a protected resource says Bearer; with a token, why it was refused
+BEARER = 'Bearer realm="Prio Distributor API", error="invalid_token", error_description="The access token is invalid"'
 DATE_HINT = "an RFC 3339 date-time with an offset, e.g. 2024-01-31T00:00:00+00:00"
 SCOPE = "https://www.prioticket.com/auth/distributor.orders"
 
@@ -153,9 +162,12 @@ class PrioSandbox(Sandbox):
         try:
             self.token_ttl = float(extra.get("token_ttl", 3600))
             self.max_items_per_page = int(extra.get("max_items_per_page", 100))
+            self.placeholders = float(extra.get("placeholders", 0))
         except ValueError:
             raise ValueError("prio sandbox options token_ttl (seconds) and max_items_per_page must be numbers, "
                              "e.g. -o token_ttl=5 -o max_items_per_page=100") from None
+        if not 0 <= self.placeholders <= 1:
+            raise ValueError("prio sandbox option placeholders is a probability between 0 and 1")
         if self.max_items_per_page < 1:
             raise ValueError("prio sandbox option max_items_per_page must be at least 1")
         self.client_id = str(extra.get("client_id", "sandbox-client"))
@@ -172,12 +184,12 @@ class PrioSandbox(Sandbox):
     @property
     def faker(self) -> PrioFaker:
         if self._faker is None:
-            self._faker = PrioFaker(random.Random(self.options.seed + 1), self.options.seed)
+            self._faker = PrioFaker(random.Random(self.seed + 1), self.seed)
             self._faker.next_booking = 100000 + self.store.count("orders") * 5
         return self._faker
 
     def generate(self, rng: random.Random, orders: int, anchor: datetime) -> None:
-        faker = PrioFaker(rng, self.options.seed)
+        faker = PrioFaker(rng, self.seed)
         self._faker = faker
         start, end = faker.history(anchor)
         moments = sorted(faker.moment(start, end) for _ in range(orders))
@@ -191,11 +203,27 @@ class PrioSandbox(Sandbox):
                 doc["order_modified"] = stamp(max(modified, created))
                 if rng.random() < 0.2 and doc["order_status"] == "ORDER_CONFIRMED":
                     self._cancel(doc, modified)
+            self.decorate(doc, created)
             items.append(self._order_item(doc))
             if len(items) >= 5000:
                 self.store.put_many("orders", items)
                 items = []
         self.store.put_many("orders", items)
+
+    def decorate(self, doc: dict[str, Any], created: datetime) -> None:
+        """What the main generator never made: notes on some orders and, with ``-o placeholders=P``, the
+        documentation's ``{"value": "<Error: ...>"}`` placeholders in place of nested values (a client must
+        survive them). Drawn from a generator of the seed and the reference, so the rest of the data is unchanged."""
+        rng = random.Random(f"{self.seed}:{doc['order_reference']}")
+        if rng.random() < 0.1:
+            doc["order_notes"] = [{"note_text": rng.choice(NOTE_TEXTS), "note_created": stamp(created)}]
+        if rng.random() < self.placeholders:
+            for key in rng.sample(NESTED, rng.randint(1, 3)):
+                value = doc.get(key)
+                if isinstance(value, list):
+                    doc[key] = [*value, PLACEHOLDER_VALUE] if not value else [PLACEHOLDER_VALUE, *value[1:]]
+                else:
+                    doc[key] = PLACEHOLDER_VALUE
 
     @staticmethod
     def _cancel(doc: dict[str, Any], when: datetime) -> None:
@@ -256,6 +284,7 @@ class PrioSandbox(Sandbox):
             self.faker.price(doc)
 
     def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        check_fields(data, CONTROL)
         top = self.store.scalar("SELECT max(CAST(id AS INTEGER)) FROM orders")
         reference = str(int(top or 170000100000) + 3)
         doc = self.faker.order(reference, self.now(), data.get("order_status"))
@@ -270,6 +299,7 @@ class PrioSandbox(Sandbox):
         self.store.put("revisions", f"{order_id}#{doc['order_version']}", doc,
                        {"reference": order_id, "version": doc["order_version"]})
         now = self.now()
+        check_fields(data, CONTROL)
         if data.get("cancel"):
             self._cancel(doc, now)
         self._apply(doc, {k: v for k, v in data.items() if k != "cancel"})
@@ -326,7 +356,8 @@ class PrioSandbox(Sandbox):
         else:
             client_id, client_secret = str(body.get("client_id") or ""), str(body.get("client_secret") or "")
         if client_id != self.client_id or client_secret != self.client_secret:
-            raise ApiError(401, "Client authentication failed: unknown client_id or wrong secret", "invalid_client")
+            raise ApiError(401, "Client authentication failed: unknown client_id or wrong secret", "invalid_client",
+                           headers={"WWW-Authenticate": 'Basic realm="Prio Distributor API"'})  # RFC 6749 5.2
         if body.get("grant_type") != "client_credentials":
             raise ApiError(400, "grant_type must be client_credentials", "unsupported_grant_type")
         token = secrets.token_urlsafe(32)
@@ -340,11 +371,14 @@ class PrioSandbox(Sandbox):
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         info = self.tokens.get(token) if scheme.lower() == "bearer" else None
         if info is None:
-            raise ApiError(401, "The access token is missing or invalid", "invalid_token")
+            challenge = BEARER if scheme.lower() == "bearer" and token else 'Bearer realm="Prio Distributor API"'
+            raise ApiError(401, "The access token is missing or invalid", "invalid_token",
+                           headers={"WWW-Authenticate": challenge})
         if info["revoked"]:
             raise ApiError(403, "The access token has been revoked", "access_denied")
         if time.monotonic() >= info["expires"]:
-            raise ApiError(401, "The access token has expired", "invalid_token")
+            raise ApiError(401, "The access token has expired", "invalid_token",
+                           headers={"WWW-Authenticate": BEARER.replace("is invalid", "has expired")})
 
     async def revoke(self, request: Request) -> Response:
         for info in self.tokens.values():
@@ -503,7 +537,7 @@ class PrioSandbox(Sandbox):
         ]
         errors = error_answers(self.error_style, {"400": "INVALID_REQUEST", "401": "invalid or expired token",
                                                   "403": "revoked token"})
-        order = infer_schema(self.sample("orders", 200))
+        order = order_schema()
         paged = {"type": "object", "required": ["api_version", "data"], "properties": {
             "api_version": {"type": "string"},
             "data": {"type": "object", "required": [
@@ -557,3 +591,44 @@ def _basic(encoded: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         return "", ""
     return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
+
+
+PLACEHOLDER: Schema = obj({"value": STRING})  # the documentation's sample: {"value": "<Error: Too many levels ...>"}
+
+
+def _nested(fields: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema:
+    """A nested object, or the placeholder the documentation's sample shows in its place (a client must survive
+    both). Its keys beyond the known ones are open: the documentation describes none of them."""
+    return {"anyOf": [{**obj(fields, optional), "additionalProperties": True}, PLACEHOLDER]}
+
+
+def order_schema() -> Schema:
+    """An order: the top-level fields of the documentation's sample, typed as it shows them (ids as strings,
+    amounts as decimal strings, times RFC 3339); nested objects as the fields NOTES.md names, or placeholders."""
+    n_str = nullable(STRING)
+    booking = _nested({"booking_reference": STRING, "booking_external_reference": n_str,
+                       "booking_travel_date": n_str, "product_id": STRING,
+                       "product_type_details": array({"type": "object"})})
+    contact = _nested({"contact_uid": STRING, "contact_email": n_str, "contact_name_first": n_str,
+                       "contact_name_last": n_str})
+    texts = ("order_created_email", "order_created_name", "order_distributor_id", "order_distributor_name",
+             "order_language", "order_market_admin_id", "order_market_admin_name", "order_platform_id",
+             "order_platform_name", "order_reseller_id", "order_reseller_name", "order_view_type",
+             "order_activity_url", "order_customer_url")
+    nullable_texts = ("order_external_reference", "order_partner_id", "order_partner_name", "order_confirmed",
+                      "order_cancellation_date_time")
+    lists = ("order_promocodes", "order_payments", "order_invoices", "order_flags", "order_custom_fields",
+             "order_notes")
+    return obj({
+        "order_reference": STRING, "order_created": STRING, "order_modified": STRING, "order_version": INTEGER,
+        "order_status": {"type": "string", "enum": list(ORDER_STATUSES)},
+        **{k: STRING for k in texts}, **{k: n_str for k in nullable_texts},
+        "order_bookings": array(booking), "order_contacts": array(contact),
+        **{k: array(_nested({})) for k in lists},
+        **{k: _nested({}) for k in ("order_channel", "order_pricing", "order_settlement_type", "order_options")},
+    }, optional=(*texts, *nullable_texts, *lists, "order_channel", "order_pricing", "order_settlement_type",
+                 "order_options", "order_contacts"))
+
+
+# What the control endpoints may set: the documented top-level fields, typed as served, and ``cancel``.
+CONTROL: dict[str, Schema] = {**order_schema()["properties"], "cancel": BOOLEAN}
