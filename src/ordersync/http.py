@@ -25,6 +25,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from ordersync import jsontext
 from ordersync.decoding import Decoder, UnsupportedEncoding
 from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 from ordersync.tasks import cancel_all
@@ -168,12 +169,14 @@ class Response:
     where: str  # "GET /path?query" with secrets redacted, for messages
     sent: int = 0  # this client's count of requests when the attempt that got this answer was sent
     _json: Any = field(default=None, repr=False)
+    lenient: bool = False  # the body was read by the lenient parser: its records must pass :meth:`records`
 
     def json(self) -> Any:
+        """The body parsed (see :mod:`ordersync.jsontext`: one bad value spoils its record, not the page)."""
         if self._json is None:
             try:
-                self._json = orjson.loads(self.content)
-            except orjson.JSONDecodeError:
+                self._json, self.lenient = jsontext.loads(self.content)
+            except jsontext.NotJson:
                 ctype = self.headers.get("content-type", "no content type")
                 head = self.content[:120].decode("utf-8", "replace")
                 raise NotJsonError(
@@ -181,6 +184,12 @@ class Response:
                     self.status,
                 ) from None
         return self._json
+
+    def records(self, items: list[Any]) -> list[Any]:
+        """The list of records ``items`` (from :meth:`json`), each element that cannot be a record (``null``, a
+        number, a record holding a lone surrogate or a number beyond a double) replaced by a
+        :class:`~ordersync.jsontext.Unreadable`, which is rejected alone."""
+        return jsontext.records(items, self.lenient)
 
 
 class _Retryable(Exception):

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from ordersync.jsontext import Unreadable
 from ordersync.model import OrderLineRow, OrderRow, PaymentRow, Record, Rows
 from ordersync.store import Reject
 from ordersync.values import INT64_MAX, INT64_MIN
@@ -55,6 +56,9 @@ def _normalize_span(normalize: Callable[[Record], Rows], records: list[Record], 
                     span: range, parts: list[Rows], rejected: list[Reject]) -> None:
     for index in span:
         record = records[index]
+        if type(record) is Unreadable:  # an element no parser could make a record of (see ordersync.jsontext)
+            rejected.append(Reject(record_id=record.record_id, reason=record.reason, raw=record.raw))
+            continue
         try:
             rows = normalize(record)
         except Exception as exc:  # the vendor's data, not our bug: a KeyError, a malformed nested object, ...

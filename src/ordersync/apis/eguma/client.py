@@ -135,10 +135,8 @@ class EgumaClient(SourceClient):
         body = response.json()
         if not isinstance(body, list):
             raise ApiError(f"{response.where} answered a JSON {type(body).__name__}, not the documented list of orders")
-        for record in body:  # a record without an id is the engine's to reject; a list of non-objects is not orders
-            if not isinstance(record, dict):
-                raise ApiError(f"{response.where} answered a list holding {str(record)[:80]!r}, not orders")
-        return Answer(body, size=len(response.content))
+        # an element that is not an order (null, a number, one no parser keeps exactly) is rejected alone
+        return Answer(response.records(body), size=len(response.content))
 
     def window_end(self) -> datetime:
         """Now on the local axis (held at the start of a repeated autumn hour), or the configured

@@ -10,16 +10,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ordersync.model import Record, Rows
-from ordersync.values import as_int, join_name, record_key, text, utc
+from ordersync.values import as_int, cents, join_name, record_key, text, utc
 
 
 def is_paid(record: Record) -> bool | None:
     """True when the payments (complimentary ones included) cover the grand total; None without payments data."""
     payments = record.get("payments")
-    total = as_int(record.get("grand_total_in_cents"))
+    total = cents(record.get("grand_total_in_cents"), "grand_total_in_cents")
     if not isinstance(payments, list) or total is None:
         return None
-    paid = sum(as_int(p.get("amount_in_cents")) or 0 for p in payments if isinstance(p, dict))
+    paid = sum(cents(p.get("amount_in_cents"), "payments[].amount_in_cents") or 0
+               for p in payments if isinstance(p, dict))
     return bool(payments) and paid >= total
 
 
@@ -39,8 +40,8 @@ def order_rows(record: Record, zone: ZoneInfo) -> Rows:
         "order_number": text(record.get("order_number")),
         "status": text(record.get("status")),
         "currency": currency,
-        "total_minor": as_int(record.get("grand_total_in_cents")),
-        "discount_minor": as_int(record.get("discount_in_cents")),
+        "total_minor": cents(record.get("grand_total_in_cents"), "grand_total_in_cents"),
+        "discount_minor": cents(record.get("discount_in_cents"), "discount_in_cents"),
         "tax_minor": None,
         "is_paid": is_paid(record),
         "customer_id": customer_id,
@@ -60,8 +61,8 @@ def order_rows(record: Record, zone: ZoneInfo) -> Rows:
             "product_id": text(line.get("product_id")),
             "name": text(line.get("name")),
             "quantity": as_int(line.get("quantity")),
-            "unit_price_minor": as_int(line.get("unit_price_in_cents")),
-            "total_minor": as_int(line.get("total_price_in_cents")),
+            "unit_price_minor": cents(line.get("unit_price_in_cents"), "order_lines[].unit_price_in_cents"),
+            "total_minor": cents(line.get("total_price_in_cents"), "order_lines[].total_price_in_cents"),
             "currency": currency,
             "raw": line,
         })
@@ -72,7 +73,7 @@ def order_rows(record: Record, zone: ZoneInfo) -> Rows:
             "order_id": order_id,
             "payment_no": number,
             "method": text(payment.get("name")) or text(payment.get("payment_id")),
-            "amount_minor": as_int(payment.get("amount_in_cents")),
+            "amount_minor": cents(payment.get("amount_in_cents"), "payments[].amount_in_cents"),
             "currency": currency,
             "raw": payment,
         })

@@ -122,4 +122,4 @@ class FirespringClient(SourceClient):
         total_pages = as_int(pagination.get("total_pages")) if isinstance(pagination, dict) else None
         if not isinstance(data, list) or total_pages is None or not isinstance(pagination, dict):
             raise ApiError(f"{response.where} answered without the documented 'data' list and 'meta.pagination'")
-        return Answer(data, total_pages=total_pages, sent=response.sent, size=len(response.content))
+        return Answer(response.records(data), total_pages=total_pages, sent=response.sent, size=len(response.content))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordersync.model import Record, Rows
-from ordersync.values import as_int, join_name, record_key, text, utc
+from ordersync.values import as_int, cents, join_name, record_key, text, utc
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -31,9 +31,9 @@ def order_rows(record: Record) -> Rows:
     billing = _obj(record.get("billing_address"))
     user = record.get("user")
     message = _obj(record.get("message"))
-    total = as_int(pricing.get("total"))
-    paid = as_int(record.get("amount_paid"))
-    discounts = [as_int(pricing.get(k)) for k in ("subtotal_discount", "shipping_discount")]
+    total = cents(pricing.get("total"), "pricing.total")
+    paid = cents(record.get("amount_paid"), "amount_paid")
+    discounts = [cents(pricing.get(k), f"pricing.{k}") for k in ("subtotal_discount", "shipping_discount")]
     rows = Rows()
     rows.orders.append({
         "order_id": order_id,
@@ -43,7 +43,7 @@ def order_rows(record: Record) -> Rows:
         "currency": currency,
         "total_minor": total,
         "discount_minor": sum(d for d in discounts if d is not None) if any(d is not None for d in discounts) else None,
-        "tax_minor": as_int(pricing.get("tax")),
+        "tax_minor": cents(pricing.get("tax"), "pricing.tax"),
         "is_paid": paid >= total if paid is not None and total is not None else None,
         "customer_id": _id(user),
         "customer_name": join_name(billing.get("first_name"), billing.get("last_name"))
@@ -57,8 +57,8 @@ def order_rows(record: Record) -> Rows:
         if not isinstance(item, dict):
             continue
         quantity = as_int(item.get("quantity"))
-        unit = as_int(item.get("price"))
-        line_total = as_int(item.get("total"))
+        unit = cents(item.get("price"), "items[].price")
+        line_total = cents(item.get("total"), "items[].total")
         if line_total is None and unit is not None and quantity is not None:
             line_total = unit * quantity
         rows.order_lines.append({
@@ -80,7 +80,7 @@ def order_rows(record: Record) -> Rows:
             "order_id": order_id,
             "payment_no": number,
             "method": text(payment.get("payment_method")),
-            "amount_minor": as_int(payment.get("amount")),
+            "amount_minor": cents(payment.get("amount"), "payment_transactions[].amount"),
             "currency": currency,
             "raw": payment,
         })

@@ -129,7 +129,7 @@ class FrontcoreClient(SourceClient):
         if not isinstance(body, list):
             kind = type(body).__name__
             raise ApiError(f"{response.where} answered a JSON {kind}, not the documented list of records")
-        return Answer(body, sent=response.sent, size=len(response.content))
+        return Answer(response.records(body), sent=response.sent, size=len(response.content))
 
     def pass_params(self, stream: str, kind: str, state: FrontcoreState) -> dict[str, Any]:
         zone = ZoneInfo(self.settings.timezone)

@@ -206,7 +206,7 @@ class PrioClient(SourceClient):
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise ApiError(f"{response.where} answered JSON without the documented data.items list")
         items = data["items"]
-        return Answer([r for r in items if isinstance(r, dict)], total_pages=as_int(data.get("total_pages")),
+        return Answer(response.records(items), total_pages=as_int(data.get("total_pages")),
                       page_size=as_int(data.get("items_per_page")) or len(items) or 1,
                       page_index=as_int(data.get("page_index")), total_items=as_int(data.get("total_items")),
                       last_modified=response.headers.get("last-modified"),
