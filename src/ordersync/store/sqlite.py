@@ -36,13 +36,16 @@ def check_file(path: Path | None, create: bool) -> None:
         raise StoreError(f"cannot create the database {path}: the folder {path.parent} does not exist")
 
 
-def read_only_engine(path: Path) -> Engine:
-    """An engine that cannot write ``path`` and creates nothing beside it: SQLite's ``mode=ro`` with
-    ``query_only``, and plain ``BEGIN`` (never the write lock). On read-only media (a folder we cannot write, no
-    log beside the file) the file is opened ``immutable``: SQLite then needs no shared-memory file either."""
+def read_only_engine(path: Path, brief: bool = False) -> Engine:
+    """An engine that cannot write ``path``: SQLite's ``mode=ro`` with ``query_only``, and plain ``BEGIN`` (never
+    the write lock). With no log beside the file (no sync is writing it: a sync's log stays until its end) the
+    file is opened ``immutable`` on read-only media, and by a ``brief`` reader (status, export, history): SQLite
+    then creates no log and no shared-memory file beside it. The dashboard, which stays open while syncs write,
+    reads through the log as usual."""
     from urllib.parse import quote
 
-    immutable = not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+    idle = not Path(f"{path}-wal").exists()
+    immutable = idle and (brief or not os.access(path.parent, os.W_OK))
     uri = f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
     engine = sa.create_engine(f"sqlite:///{uri}&uri=true", connect_args={"timeout": 60})
 
@@ -99,7 +102,7 @@ class SqliteStore(FileLocks, Store):
         self.path = database_path(self.url)
         check_file(self.path, create)
         if self.read_only and self.path is not None:
-            return read_only_engine(self.path)
+            return read_only_engine(self.path, brief=True)
         if self.path is None:  # one shared connection, or every thread would see its own empty database
             engine = sa.create_engine("sqlite://", connect_args={"check_same_thread": False},
                                       poolclass=sa.pool.StaticPool)
