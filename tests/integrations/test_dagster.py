@@ -435,6 +435,25 @@ def test_the_component_loads_in_a_dg_project_without_secrets_and_materializes_a_
     assert published(destination_url) == {"tickets": 50}
 
 
+def docs_block(first_line: str) -> str:
+    """The fenced code block of docs/dagster.md whose first line is ``first_line``."""
+    text = (Path(__file__).parents[2] / "docs" / "dagster.md").read_text()
+    return next(body for block in text.split("```")[1::2] if (body := block.split("\n", 1)[1]).startswith(first_line))
+
+
+def test_the_docs_downstream_asset_reads_the_orders_table(destination_url: str, sandboxes: dict[str, Running]) -> None:
+    defs = definitions(config(destination_url, {"oslo-courses": sandboxes["courses"]}))
+    namespace: dict[str, Any] = {}
+    exec(docs_block("# revenue.py"), namespace)
+    revenue = namespace["oslo_revenue"]
+    result = dg.materialize([*(defs.assets or []), revenue], resources=defs.resources)  # type: ignore[list-item]
+    assert result.success
+    totals = materializations(result)["oslo_revenue"]
+    expected = dict(rows(Store(destination_url), "select currency, sum(total_minor) from orders where is_paid "
+                                                 "group by currency"))
+    assert totals == {currency: int(total) for currency, total in expected.items()} and totals
+
+
 @pytest.mark.timeout(240)
 def test_the_webserver_lists_the_assets_and_the_readme_pool_limit_applies(
         destination_url: str, sandboxes: dict[str, Running], tmp_path: Path) -> None:

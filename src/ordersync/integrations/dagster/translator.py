@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,7 @@ class OrdersyncTranslator:
         )
 
 
+@functools.cache  # Dagster walks a thousand ticks to build one: 10 ms, once per distinct schedule
 def freshness_policy(when: str | None) -> dg.FreshnessPolicy | None:
     """A source synced on a schedule is fresh when, at each tick, its last sync ended after the previous tick
     (Dagster allows at most the shortest time between two ticks; a cron with longer gaps, such as weekdays only,
