@@ -89,6 +89,7 @@ class SyncResult:
 
     streams: list[StreamResult]
     seconds: float
+    outstanding_rejects: int = 0  # records of the synced sources in _ordersync_rejects (this run's and earlier)
 
     @property
     def ok(self) -> bool:
@@ -290,10 +291,11 @@ async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_r
             raise failures[0]
         locked = {name: sources[name] for name in sources if name in locked}  # configuration order
         results = await sync_all(store, locked, full_refresh=full_refresh, progress=progress, stop=stop)
+        outstanding = await asyncio.to_thread(store.outstanding_rejects, list(locked))
     finally:
         for name in locked:
             store.unlock(name)
-    return SyncResult([_public(r) for r in results] + busy, time.monotonic() - started)
+    return SyncResult([_public(r) for r in results] + busy, time.monotonic() - started, outstanding)
 
 
 def _public(r: _engine.StreamResult) -> StreamResult:

@@ -205,9 +205,12 @@ def sync(
     if not report_failures(result.streams):
         raise typer.Exit(1)
     rejected = sum(r.rejected for r in result.streams)
-    if rejected:  # everything else is stored; a scheduler should still notice
-        err.print(f"[yellow]warning:[/yellow] {rejected:,} record(s) could not be stored and were rejected: see "
-                  "'ordersync status' and the _ordersync_rejects table", highlight=False, soft_wrap=True)
+    outstanding = max(result.outstanding_rejects, rejected)
+    if outstanding:  # everything else is stored; a scheduler should notice on every run until they are resolved
+        now = f"{rejected:,} record(s) of this run could not be stored; " if rejected else ""
+        err.print(f"[yellow]warning:[/yellow] {now}{outstanding:,} rejected record(s) are still not stored: see "
+                  "'ordersync status' and the _ordersync_rejects table (exit status 3 until they are resolved, "
+                  "see docs/operations.md)", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_REJECTED)
 
 
@@ -385,7 +388,27 @@ def serve(
     port = sock.getsockname()[1]
     err.print(f"{sandbox.title} sandbox: {sandbox.orders:,} orders (seed {sandbox.seed}) on http://{host}:{port}  "
               f"OpenAPI: http://{host}:{port}/openapi.json", highlight=False)
+    err.print(sandbox_block(sandbox.demo_settings(f"http://{_url_host(host)}:{port}")), highlight=False, markup=False,
+              soft_wrap=True)
     serve_forever(sandbox.app(), host, port, sock)
+
+
+def _url_host(host: str) -> str:
+    """``host`` as it is written in a URL: an IPv6 address in brackets; a wildcard address as loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in host else host
+
+
+def sandbox_block(settings: dict[str, Any]) -> str:
+    """The ``base_url`` a source syncs this sandbox from, and a ``[sources.*]`` section to paste (the sandbox's
+    own test credentials, which it prints anyway)."""
+    import json
+
+    lines = [f"[sources.{settings['type']}]"]
+    for key, value in settings.items():
+        lines.append(f"{key} = {json.dumps(value) if isinstance(value, str) else value}")
+    return (f"base_url to paste into a source: {settings['base_url']}\n"
+            "a ready section for ordersync.toml:\n" + "\n".join(lines))
 
 
 # --- order history and dashboard (issue 14) -----------------------------------------------------------------

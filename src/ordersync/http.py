@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import errno
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ import httpx
 import orjson
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from ordersync import jsontext
@@ -251,6 +253,7 @@ class HttpClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.label = label
+        self.answered = False  # whether any request got an answer it asked for (a 404 before that: a wrong base_url)
         self._sleep = sleep or asyncio.sleep  # tests inject theirs: waits are then observed, not lived through
         self.settings = settings or HttpSettings()
         self.redact = Redactor(secrets)
@@ -309,7 +312,7 @@ class HttpClient:
         ok_statuses = frozenset(ok)
         where = self.describe(method, path, params)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_retries + 1),
+            stop=stop_after_attempt(self.settings.max_retries + 1) | stop_when(_refused_enough),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             reraise=True,
@@ -320,9 +323,14 @@ class HttpClient:
                 with attempt:
                     return await self._send_once(method, path, params, headers, json, ok_statuses, where, retry_slow,
                                                  max_bytes)
+        except _Refused:
+            raise TransportError(f"{where} failed: nothing listens at {self._host_port()} (connection refused, "
+                                 f"{REFUSED_ATTEMPTS} attempts); check base_url in [sources.{self.source}]") from None
         except _Retryable as exc:
             if exc.status is None:
-                raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc}") from None
+                raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc} "
+                                     f"({self._host_port()}); check base_url in [sources.{self.source}] and the "
+                                     "network") from None
             raise ApiError(
                 f"{where} answered {exc} after {self.settings.max_retries + 1} attempts; "
                 "the API is overloaded or failing, try again later",
@@ -365,7 +373,8 @@ class HttpClient:
                 host = self.redact(self._client.base_url.host)
                 raise TransportError(f"{where} failed: the host {host} is unknown (DNS lookup failed); check "
                                      f"base_url") from None
-            raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
+            kind = _Refused if _refused(exc) else _Retryable  # a closed port: a few quick tries, not a backoff
+            raise kind(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
         except UnsupportedEncoding as exc:  # the same answer would come back: no retry
             raise TransportError(f"{where}: {exc}") from None
         except httpx.DecodingError as exc:  # a body cut or damaged on the way: worth another try
@@ -376,6 +385,7 @@ class HttpClient:
             raise _Retryable(self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
         response = Response(raw.status_code, raw.headers, content, where, sent)
         if raw.status_code in ok_statuses:
+            self.answered = True
             return response
         message = self.redact(vendor_message(content))
         if raw.status_code in RETRY_STATUSES:
@@ -389,7 +399,11 @@ class HttpClient:
                 f"{where} was refused with HTTP {raw.status_code}: {message or 'no message'}; {self.auth_hint}",
                 raw.status_code,
             )
-        raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}", raw.status_code)
+        hint = ""
+        if raw.status_code == 404 and not self.answered:  # the source's very first answers: the path is wrong
+            hint = (f"; a 404 before any answer usually means a wrong base URL: check base_url in "
+                    f"[sources.{self.source}] (it is {self.redact(str(self._client.base_url))})")
+        raise ApiError(f"{where} answered HTTP {raw.status_code}: {message or 'no message'}{hint}", raw.status_code)
 
     async def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None,
                         headers: Mapping[str, str] | None, json: Any, where: str,
@@ -443,8 +457,19 @@ class HttpClient:
                              "max_body_mb in the source's section if such answers are expected (or ask for smaller "
                              "pages)", limit=cap, declared=declared)
 
+    @property
+    def source(self) -> str:
+        """The configured source's name (the label is ``NAME (api)``), for "check base_url in [sources.NAME]"."""
+        return self.label.split(" (", 1)[0]
+
+    def _host_port(self) -> str:
+        url = self._client.base_url
+        return f"{self.redact(url.host)}:{url.port or (443 if url.scheme == 'https' else 80)}"
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Refused):
+            return REFUSED_WAIT
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self.settings.backoff_max)
         backoff = wait_random_exponential(multiplier=self.settings.backoff_initial, max=self.settings.backoff_max)
@@ -468,6 +493,43 @@ def _forget(tasks: set[asyncio.Task[Any]], slots: asyncio.Semaphore) -> Callable
         if not task.cancelled():
             task.exception()  # retrieved: the caller saw it, or had gone (nobody is owed it)
     return done
+
+
+class _Refused(_Retryable):
+    """The connection was refused: nothing listens there (a wrong base_url's port, a server not started)."""
+
+
+REFUSED_ATTEMPTS = 3
+REFUSED_WAIT = 0.2
+"""A refused connection is tried this many times this far apart (a server restarting takes its port back fast;
+a wrong port never answers), not with the backoff of a failing server."""
+
+
+def _refused_enough(state: RetryCallState) -> bool:
+    exc = state.outcome.exception() if state.outcome else None
+    return isinstance(exc, _Refused) and state.attempt_number >= REFUSED_ATTEMPTS
+
+
+class stop_when(stop_base):  # noqa: N801 - named as tenacity's own stop conditions
+    """A tenacity stop condition from a function of the retry state."""
+
+    def __init__(self, condition: Callable[[RetryCallState], bool]) -> None:
+        self.condition = condition
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.condition(retry_state)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because nothing listens on the port (ECONNREFUSED anywhere in the chain)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or getattr(seen, "errno", None) == errno.ECONNREFUSED:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "connection refused" in str(exc).lower()
 
 
 def _unknown_host(exc: BaseException) -> bool:

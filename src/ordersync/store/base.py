@@ -529,6 +529,14 @@ class Store:
                           "reason": item.get("reason") or "rejected", "raw": raw, "seen_at": seen_at}
         self._upsert_small(conn, rejects, list(found.values()))
 
+    def outstanding_rejects(self, sources: Sequence[str]) -> int:
+        """Records of ``sources`` kept in ``_ordersync_rejects``: not stored, so every sync says so (exit 3)."""
+        if not sources:
+            return 0
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)
+                                    .where(rejects.c.source.in_(list(sources)))).scalar() or 0)
+
     # --- run log --------------------------------------------------------------------------------------------
     def start_run(self, source: str, stream: str) -> int:
         """Log a run as ``running``, under the source's lock; runs left ``running`` by a dead process (they
