@@ -28,8 +28,10 @@ from starlette.types import ASGIApp
 from ordersync.sandbox.docstore import DocStore
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorField, ErrorStyle
 from ordersync.sandbox.faults import FaultMiddleware, FaultSpec
+from ordersync.sandbox.live import LiveMiddleware, LiveShop
 from ordersync.sandbox.openapi import query_param
 from ordersync.sandbox.schema import ControlError
+from ordersync.sandbox.script import Rule, Script, ScriptMiddleware
 
 __all__ = ["JSON", "Sandbox", "SandboxOptions", "control_input", "query_param"]
 
@@ -53,6 +55,8 @@ class SandboxOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     # Enforce the vendor's documented rate limit (Frontcore: 5 requests/s per key); False lifts it (benchmarks).
     rate_limit: bool = True
+    # A shop that keeps selling: events (orders created, paid, changed, cancelled) per minute of the clock; 0: off.
+    live: float = 0.0
 
 
 class JSON(Response):
@@ -102,15 +106,24 @@ class Sandbox(ABC):
         self.store = DocStore(self.options.data_path)
         self._fixed_now: datetime | None = None
         self._anchor: datetime | None = None
+        self.script = Script()
         self.adopt_kept_generation()  # before define(), which starts a file of another layout over
         self.define()
         self.ensure_generated(self.orders, self.seed)
         self.store.checkpoint()  # the data file alone holds the generated data, not its -wal beside it
+        self.live = LiveShop(self.options.live, self.seed, self.now, self.live_event, self.hold_clock) \
+            if self.options.live else None
 
     # --- time -------------------------------------------------------------------------------------------
     def now(self) -> datetime:
         """The sandbox's clock (UTC); tests may pin it through ``POST /_sandbox/clock``."""
         return self._fixed_now or datetime.now(UTC).replace(microsecond=0)
+
+    def hold_clock(self, moment: datetime | None) -> datetime | None:
+        """Pin the clock at ``moment`` (None releases it); the pin it replaces. The live shop holds the clock at
+        each event's moment while the event happens, so that it is stamped then."""
+        previous, self._fixed_now = self._fixed_now, moment
+        return previous
 
     def anchor(self) -> datetime:
         """The "now" the generated history ends at: kept in the data file, so a restart on a later day serves
@@ -224,6 +237,29 @@ class Sandbox(ABC):
         if ids:
             self.update_order(rng.choice(ids), {})
 
+    def live_event(self, rng: random.Random, kind: str) -> str | None:
+        """One event of the live shop: ``create`` makes an order (its id returned); ``pay``, ``change`` and
+        ``cancel`` happen to one of the latest orders, through :meth:`live_change`."""
+        if kind == "create":
+            return str(self.order_id_of(self.create_order({})))
+        with self.store.lock:
+            recent = [row[0] for row in self.store.conn.execute(
+                "SELECT id FROM (SELECT id FROM orders ORDER BY rowid DESC LIMIT 200)")]
+        if recent:
+            self.live_change(str(rng.choice(recent)), kind, rng)
+        return None
+
+    def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
+        """``pay``, ``change`` or ``cancel`` one order as the vendor would; the default: some change."""
+        self.update_order(order_id, {})
+
+    def order_id_of(self, doc: dict[str, Any]) -> Any:
+        return doc.get("id")
+
+    def expire_tokens(self) -> int:
+        """Expire every access token now (APIs with tokens); the number expired."""
+        raise NotImplementedError(f"{self.name} has no access tokens")
+
     def demo_settings(self, base_url: str) -> dict[str, Any]:
         """Settings of a source of this API that syncs from this sandbox (used by ``ordersync demo``)."""
         return {"type": self.name, "base_url": base_url, "api_key": self.options.api_key}
@@ -281,8 +317,14 @@ class Sandbox(ABC):
             Route("/_sandbox/orders/{id}", self._update_order, methods=["PATCH"]),
             Route("/_sandbox/customers", self._create_customer, methods=["POST"]),
             Route("/_sandbox/customers/{id}", self._update_customer, methods=["PATCH"]),
+            Route("/_sandbox/faults", self._faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/live", self._live, methods=["GET"]),
+            Route("/_sandbox/snapshot", self._snapshot, methods=["GET", "PUT"]),
         ]
         app: ASGIApp = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
+        if self.live is not None:
+            app = LiveMiddleware(app, self.live, self.store.lock)
+        app = ScriptMiddleware(app, self.script, self.error_style)
         if self.faults.active:
             app = FaultMiddleware(app, self.faults, self.drift, credential=self.credential, style=self.error_style)
         return app
@@ -344,6 +386,8 @@ class Sandbox(ABC):
             if value is not None and not isinstance(value, str):
                 raise ValueError("now must be an ISO 8601 date-time with an offset")
             self._fixed_now = datetime.fromisoformat(value).astimezone(UTC) if value else None
+            if self.live is not None:  # a live shop sells from the new moment; advancing lets its time pass
+                self.live.restart()
         return JSON({"now": self.now().isoformat()})
 
     async def _stats(self, request: Request) -> Response:
@@ -378,6 +422,60 @@ class Sandbox(ABC):
         except NotImplementedError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
         return JSON(doc) if doc is not None else JSONResponse({"error": "no such customer"}, status_code=404)
+
+
+    @control_input
+    async def _faults(self, request: Request) -> Response:
+        """Scripted faults: POST adds a rule (``{"path": "/v2/orders", "status": 503, "times": 3}``, ``{"query":
+        {"page": "4"}, "latency_ms": 2000}``) or expires the tokens now (``{"expire_tokens": true}``); GET lists
+        the pending rules; DELETE drops them."""
+        if request.method == "DELETE":
+            self.script.clear()
+        elif request.method == "POST":
+            body = await _body(request)
+            if body.get("expire_tokens") is True and len(body) == 1:
+                try:
+                    return JSON({"expired": self.expire_tokens()})
+                except NotImplementedError as exc:
+                    return JSONResponse({"error": str(exc)}, status_code=404)
+            self.script.add(Rule.parse(body))
+            return JSON(self.script.state(), status_code=201)
+        return JSON(self.script.state())
+
+    async def _live(self, request: Request) -> Response:
+        """The live shop's rate, its events so far and the ids of the orders it created (after catching up)."""
+        if self.live is None:
+            return JSONResponse({"error": "not live: start the sandbox with --live RATE"}, status_code=404)
+        with self.store.lock:
+            self.live.catch_up()
+        return JSON(self.live.state())
+
+    @control_input
+    async def _snapshot(self, request: Request) -> Response:
+        """GET: the sandbox's whole state as one SQLite file (data, anchor, changes, a pinned clock); PUT such a
+        file: serve it from now on. The same file is a ``--data`` file: ``serve API --data bug.sqlite``."""
+        if request.method == "PUT":
+            self.load_snapshot(await request.body())
+            return JSON({"orders": self.store.count("orders"), "now": self.now().isoformat()})
+        content = self.snapshot()
+        return Response(content, media_type="application/vnd.sqlite3", headers={
+            "Content-Disposition": f'attachment; filename="{self.name}-snapshot.sqlite"'})
+
+    def snapshot(self) -> bytes:
+        """The state as the bytes of one SQLite file."""
+        self.store.meta_set("clock", self._fixed_now.isoformat() if self._fixed_now else "")
+        return self.store.export_bytes()
+
+    def load_snapshot(self, content: bytes) -> None:
+        """Serve the state of a snapshot (this API's; anything else is refused with the reason)."""
+        meta = self.store.import_bytes(content, expect=f"{self.name}:")
+        api, orders, seed = meta["generation"].rsplit(":", 2)
+        self.options.orders, self.options.seed = int(orders), int(seed)
+        self.options.anchor = self._anchor = datetime.fromisoformat(meta["anchor"])
+        self._fixed_now = datetime.fromisoformat(meta["clock"]) if meta.get("clock") else None
+        for cached in ("_faker",):  # generators continue above the loaded ids
+            if hasattr(self, cached):
+                setattr(self, cached, None)
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import sqlite3
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -172,6 +174,35 @@ class DocStore:
         """Give SQLite's planner the statistics it needs to pick the right index for each filter."""
         with self.lock:
             self.conn.execute("ANALYZE")
+
+    def export_bytes(self) -> bytes:
+        """The whole store as one standalone SQLite file's bytes (``VACUUM INTO``: no log beside it)."""
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "snapshot.sqlite"
+            with self.lock:
+                self.conn.execute("VACUUM INTO ?", (str(target),))
+            return target.read_bytes()
+
+    def import_bytes(self, content: bytes, expect: str) -> dict[str, str]:
+        """Replace the whole store with a snapshot's (its ``_meta`` generation must start with ``expect``); its
+        ``_meta`` as a dict. A file that is not such a snapshot leaves the store as it was."""
+        with tempfile.TemporaryDirectory() as folder:
+            source_path = Path(folder) / "snapshot.sqlite"
+            source_path.write_bytes(content)
+            source = sqlite3.connect(source_path)
+            try:
+                meta = dict(source.execute("SELECT key, value FROM _meta").fetchall())
+                if not str(meta.get("generation", "")).startswith(expect) or not meta.get("anchor"):
+                    raise ValueError(f"not a snapshot of this sandbox ({expect.rstrip(':')}): "
+                                     f"it holds {meta.get('generation') or 'no generation'}")
+                with self.lock:
+                    source.backup(self.conn)
+            except sqlite3.DatabaseError as exc:
+                raise ValueError(f"not a sandbox snapshot: {exc}") from None
+            finally:
+                source.close()
+        self.checkpoint()
+        return {str(k): str(v) for k, v in meta.items()}
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the file and empty it: the file alone then holds every record (a copy of

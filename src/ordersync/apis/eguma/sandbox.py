@@ -231,6 +231,11 @@ class EgumaSandbox(Sandbox):
         self.store.put_many("orders", [self._item(doc) for doc in orders])
         return customer
 
+    def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
+        """e-guma orders are paid when made: ``pay`` and ``change`` are one of its documented changes (a line
+        cancelled, the customer changed), ``cancel`` cancels the order; each moves ``updated_at``."""
+        self.update_order(order_id, {"cancel": True} if kind == "cancel" else {})
+
     def demo_settings(self, base_url: str) -> dict[str, Any]:
         return {"type": self.name, "base_url": f"{base_url}/v1", "api_key": self.options.api_key}
 

@@ -262,6 +262,15 @@ class FirespringSandbox(Sandbox):
         self._put(doc, self.website_of(doc))
         return doc
 
+    def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
+        """Paid in full, moved along its lifecycle (new, processing, shipped, completed), or canceled."""
+        doc = self.store.get("orders", int(order_id))
+        if doc is None or doc["status"] in ("canceled", "denied"):
+            return
+        data: dict[str, Any] = {"pay": {"amount_paid": doc["pricing"]["total"]}, "change": {},
+                "cancel": {"status": "canceled"}}[kind]
+        self.update_order(order_id, data)
+
     def demo_settings(self, base_url: str) -> dict[str, Any]:
         return {"type": self.name, "base_url": base_url, "api_key": self.options.api_key, "website_id": WEBSITES[0]}
 

@@ -230,6 +230,14 @@ class FrontcoreSandbox(Sandbox):
         self.store.put_many("orders", [self._order_item(order, {doc["id"]: doc}) for order in orders])
         return doc
 
+    def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
+        """Paid, a reference added; Frontcore documents no cancellation, so a shop's last step is the export to
+        accounting (``exported_at`` moves, ``updated_at`` does not, and ``exported=false`` hides the order)."""
+        changes: dict[str, dict[str, Any]] = {
+            "pay": {"is_paid": True}, "change": {"your_reference": f"PO-{rng.randint(1000, 9999)}"},
+            "cancel": {"exported": True}}
+        self.update_order(order_id, changes[kind])
+
     def demo_settings(self, base_url: str) -> dict[str, Any]:
         return {"type": self.name, "base_url": f"{base_url}/v2", "api_key": self.options.api_key}
 

@@ -310,6 +310,24 @@ class PrioSandbox(Sandbox):
         self.store.put_many("orders", [self._order_item(doc)])
         return doc
 
+    def order_id_of(self, doc: dict[str, Any]) -> Any:
+        return doc["order_reference"]
+
+    def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
+        """Each change is a new revision (``order_version`` + 1, ``order_modified`` now): a pending order
+        confirmed, a note added, or the order cancelled."""
+        doc = self.store.get("orders", order_id)
+        if doc is None or doc.get("order_status") == "ORDER_CANCELLED":
+            return
+        changes: dict[str, dict[str, Any]] = {"pay": {"order_status": "ORDER_CONFIRMED"}, "change": {},
+                                              "cancel": {"cancel": True}}
+        self.update_order(order_id, changes[kind])
+
+    def expire_tokens(self) -> int:
+        for info in self.tokens.values():
+            info["expires"] = 0.0
+        return len(self.tokens)
+
     def demo_settings(self, base_url: str) -> dict[str, Any]:
         return {"type": self.name, "base_url": f"{base_url}/v3.4/distributor", "client_id": self.client_id,
                 "client_secret": self.client_secret}
