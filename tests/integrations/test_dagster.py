@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ordersync.integrations.dagster import (
 )
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import start_in_thread
-from ordersync.store import PUBLISHED, Store, published_columns
+from ordersync.store import PUBLISHED, Store, published_columns, rejects
 from tests.support import ANCHOR, Running, rows, running
 
 ORDERS = {"frontcore": 120, "eguma": 60, "firespring": 80, "prio": 50}
@@ -118,6 +118,20 @@ def test_materializing_every_table_syncs_every_source_with_table_metadata(destin
     meta = materializations(again)
     assert (meta["ordersync/courses/orders"]["new"], meta["ordersync/courses/orders"]["unchanged"]) == (0, 120)
     assert all(meta[f"ordersync/{s}/orders"]["new"] == 0 for s in SOURCES) and table_counts(destination_url) == counts
+
+    store = Store(destination_url)  # a record the engine could not store: the check warns, the run still succeeds
+    with store.transaction() as conn:
+        conn.execute(rejects.insert().values(source="courses", stream="orders", reject_key="7", record_id="7",
+                                             reason="total_minor: 'lots' is not an amount", raw="{}",
+                                             seen_at=datetime.now(UTC)))
+    store.close()
+    check = dg.AssetCheckKey(dg.AssetKey(["ordersync", "courses", "orders"]), REJECTS_CHECK)
+    checked = dg.materialize(list(defs.assets or []), resources=defs.resources,  # type: ignore[arg-type]
+                             selection=dg.AssetSelection.checks(check))
+    assert checked.success and not checked.get_asset_materialization_events()  # the check alone: nothing synced
+    [evaluation] = checked.get_asset_check_evaluations()
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert evaluation.metadata["reasons"].value == "orders: total_minor: 'lots' is not an amount"
 
 
 class RawKeys(OrdersyncTranslator):
