@@ -207,7 +207,7 @@ def sync(
     rejected = sum(r.rejected for r in result.streams)
     outstanding = max(result.outstanding_rejects, rejected)
     if outstanding:  # everything else is stored; a scheduler should notice on every run until they are resolved
-        now = f"{rejected:,} record(s) of this run could not be stored; " if rejected else ""
+        now = f"{rejected:,} record(s) could not be stored and were rejected; " if rejected else ""
         err.print(f"[yellow]warning:[/yellow] {now}{outstanding:,} rejected record(s) are still not stored: see "
                   "'ordersync status' and the _ordersync_rejects table (exit status 3 until they are resolved, "
                   "see docs/operations.md)", highlight=False, soft_wrap=True)
@@ -354,8 +354,6 @@ def serve(
                                                     "kept in --data, else today)")] = None,
     rate_limit: Annotated[bool, typer.Option(help="enforce the vendor's documented rate limit "
                                                   "(--no-rate-limit lifts it, for benchmarks)")] = True,
-    live: Annotated[float, typer.Option(help="a shop that keeps selling: orders created, paid, changed and "
-                                             "cancelled, this many events per minute (0: off)", min=0)] = 0.0,
 ) -> None:
     """Run one sandbox until interrupted."""
     from ordersync import apis
@@ -384,7 +382,7 @@ def serve(
     try:
         sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
                                                             data_path=data, extra=extra, anchor=moment,
-                                                            rate_limit=rate_limit, live=live))
+                                                            rate_limit=rate_limit))
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     port = sock.getsockname()[1]

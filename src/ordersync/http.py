@@ -325,7 +325,8 @@ class HttpClient:
                                                  max_bytes)
         except _Refused:
             raise TransportError(f"{where} failed: nothing listens at {self._host_port()} (connection refused, "
-                                 f"{REFUSED_ATTEMPTS} attempts); check base_url in [sources.{self.source}]") from None
+                                 f"{min(REFUSED_ATTEMPTS, self.settings.max_retries + 1)} attempts); check base_url "
+                                 f"in [sources.{self.source}]") from None
         except _Retryable as exc:
             if exc.status is None:
                 raise TransportError(f"{where} failed after {self.settings.max_retries + 1} attempts: {exc} "
