@@ -354,6 +354,8 @@ def serve(
                                                     "kept in --data, else today)")] = None,
     rate_limit: Annotated[bool, typer.Option(help="enforce the vendor's documented rate limit "
                                                   "(--no-rate-limit lifts it, for benchmarks)")] = True,
+    live: Annotated[float, typer.Option(help="a shop that keeps selling: orders created, paid, changed and "
+                                             "cancelled, this many events per minute (0: off)", min=0)] = 0.0,
 ) -> None:
     """Run one sandbox until interrupted."""
     from ordersync import apis
@@ -382,7 +384,7 @@ def serve(
     try:
         sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
                                                             data_path=data, extra=extra, anchor=moment,
-                                                            rate_limit=rate_limit))
+                                                            rate_limit=rate_limit, live=live))
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     port = sock.getsockname()[1]
