@@ -16,12 +16,13 @@ from ordersync import apis
 from ordersync.apis.base import SourceSettings
 from ordersync.errors import ConfigError
 from ordersync.explain import remember_secret, url_password
+from ordersync.store import bounds
 from ordersync.store.urls import destination_problem
 
 DEFAULT_PATH = "ordersync.toml"
 DEFAULT_DESTINATION = "sqlite:///orders.db"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DESTINATION_SETTINGS = ("url", "schema", "lock_wait_seconds")
+_DESTINATION_SETTINGS = ("url", "schema", "lock_wait_seconds", *bounds.DEFAULTS)
 SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -32,10 +33,11 @@ class Config:
     sources: dict[str, SourceSettings]
     schema: str | None = None  # PostgreSQL schema for every table (created on first use)
     lock_wait: float = 30.0  # seconds a sync waits for another sync of the same source before it refuses
+    bounds: tuple[tuple[str, float], ...] = ()  # PostgreSQL's timeouts as set (see ordersync.store.bounds)
 
     def store_options(self) -> dict[str, Any]:
         """Keyword arguments for ``Store(cfg.destination, ...)``."""
-        return {"schema": self.schema, "lock_wait": self.lock_wait}
+        return {"schema": self.schema, "lock_wait": self.lock_wait, **dict(self.bounds)}
 
 
 def config_path(explicit: str | None) -> Path:
@@ -89,7 +91,7 @@ def parse(raw: dict[str, Any], path: Path | None = None, *, secrets: bool = True
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{where}: no sources; add a [sources.NAME] section with a type (see 'ordersync init')")
     sources = {name: parse_source(name, section, secrets=secrets) for name, section in sources_raw.items()}
-    return Config(path, url, sources, schema, float(lock_wait))
+    return Config(path, url, sources, schema, float(lock_wait), tuple(bounds.parse(destination, url, where).items()))
 
 
 def parse_source(name: str, section: Any, *, secrets: bool = True) -> SourceSettings:
@@ -189,6 +191,9 @@ def template() -> str:
         '# schema = "ordersync"             # PostgreSQL only: the schema that holds every table\n',
         '# url = "duckdb:///orders.duckdb"\n',
         "# lock_wait_seconds = 30           # how long a sync waits for another sync of the same source\n",
+        "# connect_timeout_seconds = 10     # PostgreSQL: connecting; statement_timeout_seconds = 300 bounds each\n",
+        "# statement_timeout_seconds = 300  # statement (and the wait for its answer: a frozen server fails the\n",
+        "# lock_timeout_seconds = 60        # sync with one line); lock_timeout_seconds each wait for a lock\n",
     ]
     for spec in apis.registry().values():
         parts.append("\n" + spec.config_example)

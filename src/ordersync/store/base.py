@@ -268,6 +268,15 @@ class Store:
         """Whether another process opening ``url`` sees this same database (so that it can write the pages)."""
         return False
 
+    def answer_wait(self) -> float | None:
+        """How long the sync process waits for its writer process's next answer while pages are pending (None: no
+        bound; a file database cannot freeze as a server can)."""
+        return None
+
+    def stalled(self) -> str:
+        """The one line of a writer process that did not answer within :meth:`answer_wait`."""
+        return f"the process writing to {self.describe()} stopped answering: run the sync again"
+
     # --- connections ----------------------------------------------------------------------------------------
     def start_writer(self) -> None:
         """Write pages in a second process from now on (see :mod:`ordersync.store.writer`), where the database
@@ -282,7 +291,7 @@ class Store:
         if self._writer is None and self.shares_database():
             from ordersync.store.writer import WriterProcess
 
-            self._writer = WriterProcess(self.url, self.options, self.describe())
+            self._writer = WriterProcess(self.url, self.options, self.describe(), self.answer_wait(), self.stalled())
 
     def close(self) -> None:
         if self._writer is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.engine.url import URL
 
 from ordersync.errors import StoreError
 from ordersync.store.base import PreparedPage, Reject, Row, State, Store, WriteResult, dumps, on_conflict_update
+from ordersync.store.bounds import BoundedConnection, PgBounds
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
 from ordersync.store.tables import RawJson, customers, orders, stream_state
 from ordersync.store.urls import redact
@@ -62,9 +63,29 @@ def _json_as_text(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.adapters.register_loader("json", TextLoader)
 
 
-def _explain(reason: str, url: URL) -> str:
-    """What to check, from libpq's message."""
+def _explain(reason: str, url: URL, bounds: PgBounds) -> str:
+    """What to check, from libpq's or the server's message."""
     text = reason.lower()
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if "no answer from the server" in text:
+        return bounds.frozen(where)
+    if "too many clients" in text or "connection slots are reserved" in text or "too many connections" in text:
+        return ("the server has no free connection (max_connections, or the user's or database's connection "
+                "limit, is reached): nothing more was written; close idle sessions (see pg_stat_activity) or raise "
+                "the limit, then run the sync again")
+    if "shutting down" in text or "administrator command" in text:
+        return ("the server is shutting down (or an administrator ended the session): nothing after the last "
+                "committed page was written; run the sync again once the server is back up")
+    if "starting up" in text or "recovery mode" in text or "not yet accepting connections" in text:
+        return "the server is starting up or recovering: nothing was written; run the sync again in a moment"
+    if "statement timeout" in text:
+        return (f"a statement ran longer than statement_timeout_seconds ({bounds.statement:g}) and the server "
+                "cancelled it: the server is overloaded or a query is slow; raise statement_timeout_seconds in "
+                "[destination] if that is expected, then run the sync again")
+    if "lock timeout" in text:
+        return (f"waited more than lock_timeout_seconds ({bounds.lock:g}) for a lock another session holds (a schema "
+                "upgrade, a table locked by hand: see pg_locks); run the sync again when it is released, or raise "
+                "lock_timeout_seconds in [destination]")
     if "password authentication failed" in text:
         return (f"wrong password for user '{url.username}': check the password (${{VAR}} in the url, "
                 "PGPASSWORD or ~/.pgpass)")
@@ -74,6 +95,9 @@ def _explain(reason: str, url: URL) -> str:
         return f"the database '{url.database}' does not exist: create it (createdb {url.database}) or fix the url"
     if "does not exist" in text and "role" in text:
         return f"the user '{url.username}' does not exist on the server: fix the user in the url"
+    if "timeout expired" in text:
+        return (f"no answer in connect_timeout_seconds ({bounds.connect:g}): check the host and port, and that the "
+                "server is running (not stopped or frozen) and reachable")
     if "connection refused" in text or "could not connect" in text or "timeout" in text or "timed out" in text:
         return "nothing answers there: check the host and port, and that the server is running and reachable"
     if "could not translate host name" in text or "name or service not known" in text:
@@ -147,6 +171,32 @@ class PostgresStore(Store):
     scheme = "postgresql"
     pages_in_flight = 2
 
+    def __init__(self, url: str, *, connect_timeout: float | None = None, statement_timeout: float | None = None,
+                 lock_timeout: float | None = None, **options: Any) -> None:
+        """``connect_timeout``, ``statement_timeout``, ``lock_timeout``: see :mod:`ordersync.store.bounds` (None:
+        the default of each)."""
+        given = {"connect": connect_timeout, "statement": statement_timeout, "lock": lock_timeout}
+        self.bounds = PgBounds(**{k: v for k, v in given.items() if v is not None})
+        super().__init__(url, **options)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """As every store's, with the bounds: the writer process waits as long as this one."""
+        return {**super().options, "connect_timeout": self.bounds.connect,
+                "statement_timeout": self.bounds.statement, "lock_timeout": self.bounds.lock}
+
+    def answer_wait(self) -> float | None:
+        return self.bounds.answer_wait()
+
+    def stalled(self) -> str:
+        return (f"the process writing to PostgreSQL at {self._where()} did not answer for "
+                f"{self.bounds.answer_wait():g}s: the server is frozen or unreachable, or that process is stuck: "
+                "check that the server runs and can be reached from here, then run the sync again; nothing after "
+                "the last committed page was stored")
+
+    def _where(self) -> str:
+        return f"{self._url.host or 'localhost'}:{self._url.port or 5432}"
+
     def hash_before_writing(self) -> bool:
         """Always: the writer's part of a page includes the server's work on it, which the writer's CPU time does
         not show (3.3 of Firespring's 12.6 CPU seconds, with the server on the same machine). Hashing in the sync
@@ -171,12 +221,12 @@ class PostgresStore(Store):
             raise StoreError(f"[destination] schema '{self.schema}' is not a plain name (letters, digits, _)")
         self._namespace = f"{url.host}/{url.database}/{self.schema or 'public'}"
         # lz4 compresses the large raw documents several times faster than PostgreSQL's default pglz
-        options = "-c TimeZone=UTC -c default_toast_compression=lz4"
+        options = "-c TimeZone=UTC -c default_toast_compression=lz4" + self.bounds.server_options()
         if self.schema:
             options += f" -c search_path={self.schema}"
         if self.read_only:  # status, export, history: the server refuses any write, a stray CREATE included
             options += " -c default_transaction_read_only=on"
-        self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
+        self._connect_args: dict[str, Any] = {"options": options, "connect_timeout": max(1, round(self.bounds.connect))}
         engine = self._engine(options)
         self._pages = self._engine(options + " -c synchronous_commit=off")  # see _page_transaction
         try:
@@ -191,14 +241,19 @@ class PostgresStore(Store):
     def _engine(self, options: str) -> Engine:
         engine = sa.create_engine(self._url, connect_args={**self._connect_args, "options": options,
                                                            "application_name": "ordersync"})
+        sa.event.listen(engine, "do_connect", self._bounded_connect)
         sa.event.listen(engine, "connect", _json_as_text)
         return engine
 
+    def _bounded_connect(self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        """Every connection of this store waits for the server at most ``bounds.exchange_wait`` per exchange."""
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.exchange_wait = self.bounds.exchange_wait
+        return connection
+
     def _connection_failed(self, exc: BaseException) -> StoreError:
-        reason = self._reason(exc)
-        where = f"{self._url.host or 'localhost'}:{self._url.port or 5432}"
-        return StoreError(f"cannot connect to PostgreSQL at {where} (database {self._url.database}, user "
-                          f"{self._url.username}): {_explain(reason, self._url)}")
+        return StoreError(f"cannot connect to PostgreSQL at {self._where()} (database {self._url.database}, user "
+                          f"{self._url.username}): {self._reason(exc)}")
 
     def _open_error(self, exc: BaseException) -> StoreError:
         if isinstance(exc, sa.exc.OperationalError):
@@ -206,7 +261,8 @@ class PostgresStore(Store):
         return StoreError(f"cannot prepare the tables in {self.describe()}: {redact(self._reason(exc))}")
 
     def _reason(self, exc: BaseException) -> str:
-        return redact(super()._reason(exc))
+        """The server's or libpq's message, with what to check where it is known (see :func:`_explain`)."""
+        return _explain(redact(super()._reason(exc)), self._url, self.bounds)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (sa.exc.OperationalError, sa.exc.InternalError)
@@ -221,11 +277,17 @@ class PostgresStore(Store):
 
         conninfo = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            connection = psycopg.connect(conninfo, autocommit=True, application_name=holder_label()[:63],
-                                         **self._connect_args)
+            connection = BoundedConnection.connect(conninfo, autocommit=True, application_name=holder_label()[:63],
+                                                   **self._connect_args)
         except psycopg.OperationalError as exc:
             raise self._connection_failed(exc) from None
-        return PgAdvisoryLock(connection, self._namespace, source, self.lock_wait)
+        connection.exchange_wait = self.bounds.exchange_wait
+        try:
+            return PgAdvisoryLock(connection, self._namespace, source, self.lock_wait)
+        except psycopg.Error as exc:  # the server stopped answering, or ended the session, while we waited
+            connection.close()
+            raise StoreError(f"cannot take the lock of source '{source}' in {self.describe()}: "
+                             f"{self._reason(exc)}") from None
 
     # --- pages in flight -------------------------------------------------------------------------------------
     def start_in_sequence(self, sequence: str | None, source: str, api: str, stream: str, page: PreparedPage,

@@ -65,8 +65,15 @@ class WriterProcess:
     """The sync process's end. Requests are sent and answered strictly in the order they are submitted: a sender
     thread writes them (a full pipe never blocks the caller), a reader thread resolves each one's future."""
 
-    def __init__(self, url: str, options: dict[str, Any], label: str) -> None:
+    def __init__(self, url: str, options: dict[str, Any], label: str, answer_wait: float | None = None,
+                 stalled: str = "") -> None:
+        """``answer_wait``: while requests are pending, the longest wait for the next answer; after it the writer
+        is killed and they fail with ``stalled`` (a frozen server must not hold the sync for ever)."""
         self.label = label  # the destination without a password, for messages
+        self._answer_wait, self._stalled = answer_wait, stalled
+        self._failure: StoreError | None = None  # why the writer ended, when it said so or was stopped for it
+        self._waiting_since: float | None = None  # when the oldest unanswered request began to wait
+        self._ended = False  # the reader has stopped: nothing more will be answered
         self._order = threading.Lock()  # a request's place in the queue and among the answers are taken together
         self._pending: collections.deque[Future[Any]] = collections.deque()
         self.cpu_seconds = 0.0  # the writer process's CPU time so far, as of its last answer
@@ -81,6 +88,9 @@ class WriterProcess:
         self._outbox.put(_frame((os.getpid(), url, options)))
         self._threads = [threading.Thread(target=self._send_all, name="ordersync-writer-send", daemon=True),
                          threading.Thread(target=self._receive_all, name="ordersync-writer-receive", daemon=True)]
+        if answer_wait is not None:
+            self._threads.append(threading.Thread(target=self._watch, args=(answer_wait,), daemon=True,
+                                                  name="ordersync-writer-watch"))
         for thread in self._threads:
             thread.start()
 
@@ -89,12 +99,28 @@ class WriterProcess:
         future: Future[Any] = Future()
         frame = _frame((method, args, kwargs))
         with self._order:
-            if self._proc.poll() is not None and not self._pending:
+            if self._ended or (self._proc.poll() is not None and not self._pending):
                 future.set_exception(self._died())
                 return future
+            if not self._pending:
+                self._waiting_since = time.monotonic()
             self._pending.append(future)
             self._outbox.put(frame)
         return future
+
+    def _watch(self, limit: float) -> None:
+        """Kill the writer when pending requests have had no answer for ``limit`` seconds: the reader then fails
+        them with the ``stalled`` line (the server's transaction rolls back when the connection drops)."""
+        while self._proc.poll() is None:
+            time.sleep(min(1.0, limit / 4))
+            with self._order:
+                since = self._waiting_since if self._pending else None
+                if since is None or time.monotonic() - since < limit:
+                    continue
+                self._failure = StoreError(self._stalled)
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            return
 
     def _send_all(self) -> None:
         while (frame := self._outbox.get()) is not None:
@@ -112,8 +138,12 @@ class WriterProcess:
                 outcome, value, self.cpu_seconds = _receive(self._from)
             except (EOFError, OSError, pickle.UnpicklingError):
                 break
+            if outcome == "fatal":  # the writer could not open the destination: its one line, for every request
+                self._failure = StoreError(value)
+                break
             with self._order:
                 future = self._pending.popleft()
+                self._waiting_since = time.monotonic() if self._pending else None
             if outcome == "ok":
                 future.set_result(value)
             elif outcome == "store":
@@ -121,7 +151,7 @@ class WriterProcess:
             else:
                 future.set_exception(WriterFailed(value))
         with self._order:
-            failed, self._pending = list(self._pending), collections.deque()
+            failed, self._pending, self._ended = list(self._pending), collections.deque(), True
         for future in failed:
             future.set_exception(self._died())
 
@@ -131,6 +161,8 @@ class WriterProcess:
         return self._proc.poll() is None
 
     def _died(self) -> StoreError:
+        if self._failure is not None:
+            return self._failure
         try:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -146,7 +178,8 @@ class WriterProcess:
             self._proc.kill()
             self._proc.wait()
         for thread in self._threads:
-            thread.join(timeout=5)
+            if thread.name != "ordersync-writer-watch":  # it ends within a second of the process
+                thread.join(timeout=5)
         self._from.close()
 
 
@@ -194,7 +227,12 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
     parent, url, options = _receive(requests)
     _die_with_parent(parent)
-    store = Store(url, **options)
+    try:
+        store = Store(url, **options)
+    except StoreError as exc:  # the server refused us (no free connection, shutting down): its line, no traceback
+        with contextlib.suppress(OSError):
+            _send(answers, ("fatal", str(exc), time.process_time()))
+        return
     outcomes: queue.SimpleQueue[Future[Any] | None] = queue.SimpleQueue()
     sender = threading.Thread(target=_answer_all, args=(outcomes, answers), name="ordersync-writer-answers")
     sender.start()

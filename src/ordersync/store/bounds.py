@@ -1,0 +1,104 @@
+"""Every wait on PostgreSQL has an end: a frozen server (its processes stopped, a network partition) fails a sync
+with one line instead of holding it, and the source's lock, for ever.
+
+Three settings of ``[destination]``, each a number of seconds:
+
+- ``connect_timeout_seconds``: libpq's ``connect_timeout``, for every connection (a server that accepts the TCP
+  connection but never answers, as a stopped postmaster does, included).
+- ``statement_timeout_seconds``: the server's ``statement_timeout`` (it cancels a longer statement), and, on this
+  side, how long any one exchange with the server (a statement, a COPY's data, a commit) may wait for its
+  answer, plus :data:`GRACE`: a stopped server cancels nothing, so the client stops waiting itself and drops the
+  connection (see :class:`BoundedConnection`).
+- ``lock_timeout_seconds``: the server's ``lock_timeout``: a statement waits at most this long for a lock held by
+  another session (a migration of the schema, a table lock taken by hand).
+
+The sync process waits for its writer process's answers at most :meth:`PgBounds.answer_wait` (see
+:mod:`ordersync.store.writer`). Schema upgrades are exempt from the two server timeouts (one of them rewrites large
+tables once); they keep the client-side bound on each exchange with the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from ordersync.errors import ConfigError
+
+GRACE = 10.0
+"""Seconds the client waits beyond ``statement_timeout`` for an answer: the server's own cancel and the network."""
+
+DEFAULTS = {"connect_timeout_seconds": 10.0, "statement_timeout_seconds": 300.0, "lock_timeout_seconds": 60.0}
+"""The settings and their defaults: 300 s for a statement is far beyond any page's (a second or less) and a
+``status`` over millions of orders, and still ends a sync that a frozen server holds within about 11 minutes."""
+
+_LIMITS = {"connect_timeout_seconds": (1, 3600), "statement_timeout_seconds": (1, 86400),
+           "lock_timeout_seconds": (1, 86400)}
+
+
+@dataclass(frozen=True)
+class PgBounds:
+    """The bounds of one PostgreSQL destination, in seconds."""
+
+    connect: float = DEFAULTS["connect_timeout_seconds"]
+    statement: float = DEFAULTS["statement_timeout_seconds"]
+    lock: float = DEFAULTS["lock_timeout_seconds"]
+
+    def server_options(self) -> str:
+        """The libpq ``options`` that set the server's two timeouts for a session."""
+        return f" -c statement_timeout={int(self.statement * 1000)} -c lock_timeout={int(self.lock * 1000)}"
+
+    @property
+    def exchange_wait(self) -> float:
+        """How long the client waits for the server's answer to one exchange before it drops the connection."""
+        return self.statement + GRACE
+
+    def answer_wait(self) -> float:
+        """How long the sync process waits for its writer process's next answer while pages are pending: a page is
+        a few exchanges, each bounded by :attr:`exchange_wait` in the writer, whose own error normally comes first;
+        this catches a writer that is stuck anywhere else."""
+        return 3 * self.exchange_wait + self.connect
+
+    def frozen(self, where: str) -> str:
+        """The one line of a server that stopped answering."""
+        return (f"PostgreSQL at {where} did not answer for {self.exchange_wait:g}s (statement_timeout_seconds "
+                f"{self.statement:g} + {GRACE:g}): the server is frozen or unreachable (a stopped server, a network "
+                "partition, a full disk on its host): check that it runs and can be reached from here, then run the "
+                "sync again; nothing after the last committed page was stored")
+
+
+def parse(destination: dict[str, Any], url: str, where: str) -> dict[str, float]:
+    """The bounds set in ``[destination]``, as ``Store`` keyword arguments (PostgreSQL urls only)."""
+    given = {name: destination[name] for name in DEFAULTS if name in destination}
+    if given and not url.startswith(("postgresql", "postgres:")):
+        raise ConfigError(f"{where}: [destination] {', '.join(given)} applies to PostgreSQL urls only; remove it")
+    for name, value in given.items():
+        low, high = _LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ConfigError(f"{where}: [destination] {name} must be a number of seconds ({low} to {high})")
+    return {name.removesuffix("_seconds"): float(value) for name, value in given.items()}
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server ends after ``exchange_wait`` seconds: the connection
+    is then dropped (its transaction rolls back on the server when it wakes) and the statement fails with
+    :class:`ServerFrozen`. psycopg waits through :meth:`wait` for every statement, COPY block, commit and
+    rollback; connecting is bounded by libpq's ``connect_timeout``."""
+
+    exchange_wait: float | None = None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        limit = timeout if timeout is not None else self.exchange_wait
+        try:
+            return super().wait(gen, interval, limit)
+        except psycopg.errors._WaitTimeout:
+            if timeout is not None:
+                raise  # psycopg's own bounded wait (a cancel): it handles it
+            self.pgconn.finish()  # the socket closed: nothing more waits on this connection
+            self._closed = True
+            raise ServerFrozen(f"no answer from the server in {limit:g}s") from None
+
+
+class ServerFrozen(psycopg.OperationalError):
+    """The server did not answer one exchange in time (see :class:`BoundedConnection`)."""
