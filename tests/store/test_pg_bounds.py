@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -14,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ordersync import config
 from ordersync.apis.base import Rows
-from ordersync.errors import StoreError
+from ordersync.errors import ConfigError, StoreError
 from ordersync.store import Store
 from ordersync.store.writer import WriterProcess
 from tests.pg_server import PgServer, _as_postgres, _run
@@ -154,3 +156,15 @@ def test_the_sync_process_waits_for_its_writer_at_most_the_bound(tmp_path: Path)
     finally:
         writer.close()
         store.close()
+
+
+def test_the_bounds_are_settings_checked_when_the_configuration_is_read() -> None:
+    source = {"shop": {"type": "frontcore", "api_key": "k", "base_url": "http://x/v2"}}
+    cfg = config.parse({"destination": {"url": "postgresql://u@h/db", "statement_timeout_seconds": 2,
+                                        "lock_timeout_seconds": 5}, "sources": source})
+    assert cfg.store_options() == {"schema": None, "lock_wait": 30.0, "statement_timeout": 2.0, "lock_timeout": 5.0}
+    for destination, says in (({"url": "sqlite:///o.db", "connect_timeout_seconds": 3}, "PostgreSQL urls only"),
+                              ({"url": "postgresql://u@h/db", "statement_timeout_seconds": 0}, "(1 to 86400)"),
+                              ({"url": "postgresql://u@h/db", "lock_timeout_seconds": "1m"}, "number of seconds")):
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            config.parse({"destination": destination, "sources": source})
