@@ -24,7 +24,7 @@ T0 = ANCHOR + timedelta(hours=1)
 def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
     """The engine's clock, moved by the test (the sweep is paced by the time between runs)."""
     now = {"now": T0}
-    monkeypatch.setattr(paging, "_utc_now", lambda: now["now"])
+    monkeypatch.setattr(paging.stream, "utc_now", lambda: now["now"])
     return now
 
 

@@ -46,7 +46,8 @@ def test_the_client_sends_the_documented_parameters() -> None:
         assert first.headers["X-API-Key"] == KEY and first.headers["Accept"] == "application/json"
         params = first.url.params
         assert params["limit"] == "100" and params["page"] == "1" and params["course_id"] == "22354"
-        assert params["created_at_min"] == "2024-01-01" and params["updated_at_max"] == "2026-12-31 23:59:59"
+        # the configured bound is where the lowest slice starts, in whole seconds of local time
+        assert params["created_at_min"] == "2024-01-01 00:00:00" and params["updated_at_max"] == "2026-12-31 23:59:59"
         assert params.get_list("include[]") == ["campaign"]
         assert params["user_data"] == "true" and params["exported"] == "true"
         customer_params = [r.url.params for r in recorder.requests if r.url.path.endswith("/customers")]
@@ -55,13 +56,15 @@ def test_the_client_sends_the_documented_parameters() -> None:
         assert stored and all('"course_id":22354' in raw for (raw,) in stored)
 
 
-def test_paging_stops_at_the_first_short_page() -> None:
+def test_a_history_larger_than_a_page_is_read_in_creation_slices_that_each_fit_in_one_page() -> None:
     with in_process("frontcore", orders=250, seed=3, api_key=KEY) as fc:
         recorder = Recording()
-        [orders] = sync(Store("sqlite://"), "c", fc.settings(limit=100, streams=["orders"], concurrency=1),
-                        transport=recorder)
-        pages = [int(p["page"]) for p in recorder.params("/orders")]
-        assert pages == [1, 2, 3] and orders.records == 250
+        store = Store("sqlite://")
+        [orders] = sync(store, "c", fc.settings(limit=100, streams=["orders"], concurrency=1), transport=recorder)
+        asked = recorder.params("/orders")
+        assert orders.ok and rows(store, "select count(*), count(distinct order_id) from orders") == [(250, 250)]
+        assert all(p["page"] == "1" and "created_at_max" in p for p in asked)
+        assert len(asked) <= 8, "a first answer, about three slices, and the stretches above and below the history"
 
 
 def test_first_run_gets_every_order_including_exported_ones_and_lines_add_up(store: Store) -> None:

@@ -7,9 +7,10 @@ wall-clock time, contiguous and non-overlapping there, so the autumn hour that o
 stretch of text) and the spring gap costs nothing. Every answer that arrives whole is kept: windows are sized to
 hold about half of ``split_threshold`` orders at the density seen, and an answer with more is stored in parts.
 Only a window that takes longer than ``timeout`` or answers more than ``max_body_mb`` is halved and asked again.
-After each window (or part) the state names the rest, so a run killed half way resumes there; once the last window
-is read the cursor is its end, and the next run continues from it: an order cancelled since then comes back
-through its new ``updated_at``. The windows are a :class:`ordersync.paging.DateWindow` paginator.
+Windows are slices that fit in one answer, so they cannot shift, and ``concurrency`` of them are read at once. The
+state keeps the windows complete, so a run killed half way reads the rest; once the last window is read the cursor
+is its end, and the next run continues from it: an order cancelled since then comes back through its new
+``updated_at``. The windows are a :class:`ordersync.paging.SlicePlan` of :class:`ordersync.paging.WholeAnswer`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ordersync.apis.eguma.localtime import FORMAT, parse_local, safe_end
 from ordersync.apis.eguma.settings import EgumaSettings
 from ordersync.errors import ApiError, TooLargeError, TooSlowError
 from ordersync.model import Record
-from ordersync.paging import Answer, DateWindow, Request, Stream, StreamStateWithRun
+from ordersync.paging import Answer, Carver, Request, SlicePlan, Span, Stream, StreamStateWithRun, WholeAnswer
 
 PATH = "vouchers/orders.json"
 ROOMY_WINDOW_BYTES = 4 * 1024 * 1024
@@ -49,6 +50,20 @@ def updated(record: Record) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is None else None
+
+
+EPOCH = datetime(1970, 1, 1)
+"""The origin of the window axis: whole seconds of the API's zone-less local time."""
+
+
+def seconds(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds())
+
+
+def place(record: Record) -> int | None:
+    """An order's place on the window axis: its ``updated_at``."""
+    moment = updated(record)
+    return seconds(moment) if moment is not None else None
 
 
 class EgumaState(StreamStateWithRun):
@@ -80,33 +95,42 @@ class EgumaClient(SourceClient):
             filters={k: getattr(s, k) for k in ("created_at_after", "created_at_before", "updated_at_after",
                                                 "updated_at_before", "start_date")},
             passes=lambda _state: ["windows"],
-            paginator=self.windows,
+            plan=self.windows,
             finish=self.finish,
             normalize=functools.partial(normalize.order_rows, zone=ZoneInfo(s.timezone)),
             run_end=self.window_end,
         )}
 
-    def windows(self, _kind: str, state: EgumaState) -> DateWindow:
+    def windows(self, _kind: str, state: EgumaState) -> SlicePlan:
+        """Windows on the API's local axis (whole seconds), from the cursor to the run's end."""
         s = self.settings
-        lower = s.lower_bound()
-        largest = timedelta(days=s.max_window_days)
-        first = int(min(timedelta(seconds=state.window_seconds or s.window_days * 86400), largest).total_seconds())
         assert state.run is not None and state.run.end is not None
-        return DateWindow(
-            PATH, self.window_params, begin=max(state.cursor or lower, lower), end=state.run.end,
-            first_seconds=max(1, first), largest=largest, split_threshold=s.split_threshold,
-            too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]",
-            moment=updated, read_ahead=s.concurrency)
+        begin = max(state.cursor or s.lower_bound(), s.lower_bound())
+        first = min(timedelta(seconds=state.window_seconds or s.window_days * 86400),
+                    timedelta(days=s.max_window_days))
+        target = max(1, s.split_threshold // 2)
+
+        def query(part: Span) -> dict[str, Any]:
+            return self.window_params(EPOCH + timedelta(seconds=part[0]), EPOCH + timedelta(seconds=part[1]))
+
+        reader = WholeAnswer(PATH, query, target=target, part_size=target,
+                             too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]")
+        carver = Carver(target=target, first=max(1, int(first.total_seconds())),
+                        largest=int(s.max_window_days * 86400))
+        return SlicePlan((seconds(begin), max(seconds(begin), seconds(state.run.end))), reader, carver,
+                         concurrency=s.concurrency, place=place, path=PATH)
 
     def finish(self, _kind: str, state: EgumaState) -> EgumaState:
         """The next run starts ``lookback_seconds`` before this run's end (a late write, a clock a little behind
-        ours), never before the cursor it had."""
+        ours), never before the cursor it had; its first window is sized by the density this run saw."""
         run = state.run
         assert run is not None and run.end is not None
-        seconds = (run.position or {}).get("seconds")
+        target = max(1, self.settings.split_threshold // 2)
+        largest = self.settings.max_window_days * 86400
+        window = max(1, int(min(target / run.rate, largest))) if run.rate else None
         cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
         cursor = max(state.cursor, cursor) if state.cursor else cursor
-        return state.model_copy(update={"cursor": cursor, "window_seconds": seconds or state.window_seconds})
+        return state.model_copy(update={"cursor": cursor, "window_seconds": window or state.window_seconds})
 
     def window_params(self, after: datetime, before: datetime) -> dict[str, Any]:
         """The query of one window: the key, the configured creation filters and the window on ``updated_at``."""

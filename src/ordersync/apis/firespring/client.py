@@ -8,9 +8,11 @@ Firespring has no "updated since" filter, so the plan is one pass per run over a
 * and a ``sweep`` pass over one slice of the older creation days (``date_start``/``date_end``), so that a change to
   an old order is seen within ``sweep_days`` (see :class:`ordersync.paging.RollingSweep`).
 
-Pages are read in ``date_created`` ascending order (our default), so orders created while a pass pages land at the
-end and never shift a page already read; the page count is known after the first page and the rest are read
-ahead. After every page the state names the window and the next page, so a run killed half way resumes there.
+Every pass is read in slices of creation days (``date_start``/``date_end``), sized to fit in one page; a day that
+holds more is read page after page in ``date_created`` ascending order (our default), so orders created while it
+is read land at the end and shift nothing already read. ``meta.pagination.total`` checks such a reading: a total
+that changed from the first page to the last, a page shorter than it implies, or fewer orders than announced (a
+deletion shifted the pages) read the day again. The state keeps the days complete, so a killed run reads the rest.
 """
 
 from __future__ import annotations
@@ -26,8 +28,23 @@ from ordersync.apis.firespring import normalize
 from ordersync.apis.firespring.settings import FirespringSettings
 from ordersync.cursor import later
 from ordersync.errors import ApiError
-from ordersync.paging import Answer, PageNumber, Request, RollingSweep, Stream, StreamStateWithRun
+from ordersync.paging import (
+    Answer,
+    Carver,
+    NumberedPages,
+    Request,
+    RollingSweep,
+    SlicePlan,
+    Span,
+    Stream,
+    StreamStateWithRun,
+)
 from ordersync.values import as_int, utc
+
+FLOOR_DAY = date(2000, 1, 1).toordinal()
+"""Where a pass over all history starts on the creation axis; its lowest slice asks no lower bound at all."""
+SLICE_FILL = 0.85
+"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
 
 
 class FirespringState(StreamStateWithRun):
@@ -62,9 +79,7 @@ class FirespringClient(SourceClient):
             state=FirespringState,
             filters=self.filter_settings(),
             passes=lambda state: ["all" if state.cursor is None else "lookback"],
-            paginator=lambda kind, state: PageNumber(
-                self.path, {**self.filters(), **self.days(kind, state)}, read_ahead=self.settings.concurrency,
-                eager=kind == "all"),
+            plan=self.plan,
             finish=lambda _kind, state: state.model_copy(
                 update={"cursor": later(state.cursor, state.run.seen_max if state.run else None)}),
             normalize=normalize.order_rows,
@@ -78,21 +93,49 @@ class FirespringClient(SourceClient):
             if self.settings.sweep_days else None,
         )}
 
-    def days(self, kind: str, state: FirespringState) -> dict[str, str | None]:
-        """The creation days of a pass: the look-back window, or (``sweep``) the run's slice of older history."""
-        cut = state.run.sweep if state.run else None
-        if kind != "sweep" or cut is None:
-            return {"date_start": self.window_start(state.cursor)}
+    def plan(self, kind: str, state: FirespringState) -> SlicePlan:
+        """The pass as slices of creation days (UTC, as the API filters them), up to the day the run started."""
+        s, run = self.settings, state.run
+        assert run is not None
+        first, last = self.days(kind, state)
+        today = (run.planned or run.started).astimezone(UTC).date() + timedelta(days=1)
+        lo = first.toordinal() if first else None
+        hi = min(today, last).toordinal() if last else today.toordinal()
+        span = (lo if lo is not None else FLOOR_DAY, hi)
+
+        def query(part: Span) -> dict[str, Any]:
+            bounds = {"date_end": date.fromordinal(part[1]).isoformat()}
+            if part[0] > span[0] or lo is not None:
+                bounds["date_start"] = date.fromordinal(part[0]).isoformat()
+            return {**self.filters(), **bounds}
+
+        def place(record: dict[str, Any]) -> int | None:
+            created = utc(record.get("date_created"))
+            return created.date().toordinal() if created else None
+
+        reader = NumberedPages(self.path, query, s.count, place, identity=lambda r: r.get("id"),
+                               newest_first=s.sort == "date_created" and s.direction == "desc")
+        return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.count * SLICE_FILL))),
+                         concurrency=s.concurrency, place=place, path=self.path, open_below=lo is None)
+
+    def days(self, kind: str, state: FirespringState) -> tuple[date | None, date | None]:
+        """The first and the end (exclusive) creation day of a pass: the look-back window, or (``sweep``) the
+        run's slice of older history; None: unbounded."""
         s = self.settings
-        start, end = cut.start.isoformat(), cut.end.isoformat()
-        return {"date_start": max(start, s.date_start) if s.date_start else start,
-                "date_end": min(end, s.date_end) if s.date_end else end}
+        cut = state.run.sweep if state.run else None
+        start = self.window_start(state.cursor) if kind != "sweep" or cut is None else cut.start.isoformat()
+        end = cut.end.isoformat() if kind == "sweep" and cut is not None else None
+        if kind == "sweep" and s.date_start and start:
+            start = max(start, s.date_start)
+        if s.date_end:
+            end = min(end, s.date_end) if end else s.date_end
+        return (date.fromisoformat(start) if start else None), (date.fromisoformat(end) if end else None)
 
     def filters(self) -> dict[str, Any]:
         """The request parameters every page of every pass shares (``date_start`` and ``page`` are added)."""
         s = self.settings
         return {"count": s.count, "sort": s.sort, "direction": s.direction, "status": s.status, "search": s.search,
-                "date_end": s.date_end, "includes": s.all_includes()}
+                "includes": s.all_includes()}
 
     def filter_settings(self) -> dict[str, Any]:
         """What the stored state is valid for: another website or other filters start over."""
@@ -122,4 +165,5 @@ class FirespringClient(SourceClient):
         total_pages = as_int(pagination.get("total_pages")) if isinstance(pagination, dict) else None
         if not isinstance(data, list) or total_pages is None or not isinstance(pagination, dict):
             raise ApiError(f"{response.where} answered without the documented 'data' list and 'meta.pagination'")
-        return Answer(response.records(data), total_pages=total_pages, sent=response.sent, size=len(response.content))
+        return Answer(response.records(data), total_pages=total_pages, total_items=as_int(pagination.get("total")),
+                      size=len(response.content))

@@ -1,4 +1,4 @@
-"""Frontcore v2 client: headers, filters, page-number paging and the incremental plan.
+"""Frontcore v2 client: headers, filters, creation-time slices and the incremental plan.
 
 Plan per stream (orders, customers):
 
@@ -6,19 +6,21 @@ Plan per stream (orders, customers):
 * later runs: a ``new`` pass with ``since_id`` = the highest id stored (new orders can have
   ``updated_at: null``, which no ``updated_at_min`` filter returns), then an ``updated`` pass with
   ``updated_at_min`` = the time cursor (see :mod:`ordersync.cursor`);
-* and a ``sweep`` pass over one slice of the creation days (``created_at_min``/``created_at_max``): the
-  documentation does not say which changes move ``updated_at``, so every order is read again within
-  ``sweep_days`` (see :class:`ordersync.paging.RollingSweep`).
+* and a ``sweep`` pass over one slice of the creation days: the documentation does not say which changes move
+  ``updated_at``, so every order is read again within ``sweep_days`` (see :class:`ordersync.paging.RollingSweep`).
 
-After every page the state names the pass and the next page, so a run killed half way resumes there;
-page shifts caused by new orders only repeat rows (upserted), they never skip one. The stream is declared
-(:class:`ordersync.paging.Stream`); :func:`ordersync.paging.read_stream` walks it.
+Every pass is read in slices of creation time (``created_at_min``/``created_at_max``, whole seconds of Oslo
+time) that end when the run started, so no new order enters a slice at the head; an order updated while its
+slice is read stays in it (``updated_at_min`` is open above). Slices are sized to fit in one page; a slice of
+one second that holds more is read page after page and confirmed by a second reading (Frontcore announces no
+count, and a deletion shifts pages). The stream is declared (:class:`ordersync.paging.Stream`);
+:func:`ordersync.paging.read_stream` walks it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +29,17 @@ from ordersync.apis.frontcore import normalize
 from ordersync.apis.frontcore.settings import FrontcoreSettings
 from ordersync.cursor import next_cursor
 from ordersync.errors import ApiError
-from ordersync.paging import Answer, PageNumber, Request, RollingSweep, Stream, StreamStateWithRun
+from ordersync.paging import (
+    Answer,
+    Carver,
+    NumberedPages,
+    Request,
+    RollingSweep,
+    SlicePlan,
+    Span,
+    Stream,
+    StreamStateWithRun,
+)
 from ordersync.values import as_int, utc
 
 
@@ -56,14 +68,31 @@ STREAMS = {
 }
 
 
-def local_param(moment: datetime, zone: ZoneInfo) -> str:
+def local_param(moment: datetime, zone: ZoneInfo, at_least: bool = False) -> str:
     """``moment`` as the zone-less local time Frontcore expects, never later than ``moment`` however it is read
-    (in the autumn hour that occurs twice, the earlier reading is sent)."""
+    (in the autumn hour that occurs twice, the earlier reading is sent), or never earlier (``at_least``: an upper
+    bound), so that a slice's bounds hold all of it whichever reading the API makes."""
     local = moment.astimezone(zone).replace(tzinfo=None)
     readings = (local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1))
-    if any(r.astimezone(UTC) > moment for r in readings):
+    if not at_least and any(r.astimezone(UTC) > moment for r in readings):
         local -= timedelta(hours=1)
+    if at_least and any(r.astimezone(UTC) < moment for r in readings):
+        local += timedelta(hours=1)
     return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+FLOOR = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+"""Where a pass over all history starts on the creation axis; its lowest slice asks no lower bound at all."""
+SLICE_FILL = 0.85
+"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
+
+
+def epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def moment_of(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class FrontcoreClient(SourceClient):
@@ -84,9 +113,7 @@ class FrontcoreClient(SourceClient):
             state=FrontcoreState,
             filters=self.filters(name),
             passes=lambda state: ["all"] if state.max_id is None else ["new", "updated"],
-            paginator=lambda kind, state: PageNumber(STREAMS[name].path, self.pass_params(name, kind, state),
-                                                     size=s.limit, read_ahead=s.concurrency,
-                                                     eager=kind == "all"),
+            plan=lambda kind, state: self.plan(name, kind, state),
             finish=self.finish_pass,
             normalize=STREAMS[name].normalize,
             lookback=timedelta(seconds=s.lookback_seconds),
@@ -129,9 +156,43 @@ class FrontcoreClient(SourceClient):
         if not isinstance(body, list):
             kind = type(body).__name__
             raise ApiError(f"{response.where} answered a JSON {kind}, not the documented list of records")
-        return Answer(response.records(body), sent=response.sent, size=len(response.content))
+        return Answer(response.records(body), size=len(response.content))
+
+    def plan(self, stream: str, kind: str, state: FrontcoreState) -> SlicePlan:
+        """The pass as slices of creation time, from the configured (or the history's) start to the run's start
+        (plus the look-back), or over the run's sweep days."""
+        s, zone = self.settings, ZoneInfo(self.settings.timezone)
+        run = state.run
+        assert run is not None
+        lo = epoch(utc(s.created_at_min, zone)) if s.created_at_min else None
+        # the run's start on the vendor's clock, which may be ahead of ours by up to the look-back: an order created
+        # meanwhile may enter the newest slice, which only repeats a row (the slice rule)
+        hi = (epoch(run.planned or run.started) or 0) + s.lookback_seconds
+        if s.created_at_max:
+            hi = min(hi, epoch(utc(s.created_at_max, zone)) or hi)
+        if kind == "sweep" and run.sweep is not None:
+            days = (datetime.combine(run.sweep.start, time(), zone), datetime.combine(run.sweep.end, time(), zone))
+            lo, hi = max(lo or 0, epoch(days[0]) or 0), min(hi, epoch(days[1]) or hi)
+        span = (lo if lo is not None else FLOOR, hi)
+        params = self.pass_params(stream, kind, state)
+
+        def query(part: Span) -> dict[str, Any]:
+            bounds = {"created_at_max": local_param(moment_of(part[1]), zone, at_least=True)}
+            if part[0] > span[0] or lo is not None:
+                bounds["created_at_min"] = local_param(moment_of(part[0]), zone)
+            return {**params, "created_at_min": None, **bounds}
+
+        def place(record: dict[str, Any]) -> int | None:
+            return epoch(utc(record.get("created_at")))
+
+        path = STREAMS[stream].path
+        reader = NumberedPages(path, query, s.limit, place, identity=lambda r: (r.get("id"), r.get("updated_at")),
+                               newest_first=stream == "orders")
+        return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.limit * SLICE_FILL))),
+                         concurrency=s.concurrency, place=place, path=path, open_below=lo is None)
 
     def pass_params(self, stream: str, kind: str, state: FrontcoreState) -> dict[str, Any]:
+        """The query every slice of a pass shares: the filters, and the pass's own (``since_id``, the cursor)."""
         zone = ZoneInfo(self.settings.timezone)
         params = self.filter_params(stream)
         if kind == "new":
@@ -140,11 +201,6 @@ class FrontcoreClient(SourceClient):
             configured = utc(params.get("updated_at_min"), zone)
             if state.cursor and (configured is None or state.cursor > configured):
                 params["updated_at_min"] = local_param(state.cursor, zone)
-        elif kind == "sweep" and state.run is not None and state.run.sweep is not None:
-            start, end = state.run.sweep.start.isoformat(), state.run.sweep.end.isoformat()
-            low, high = params.get("created_at_min"), params.get("created_at_max")  # the same formats sort as text
-            params["created_at_min"] = max(start, low) if low else start
-            params["created_at_max"] = min(end, high) if high else end
         return params
 
     @staticmethod

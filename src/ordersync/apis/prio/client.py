@@ -4,26 +4,26 @@ Plan (one stream, ``orders``):
 
 * every pass walks creation windows of ``window_days`` from ``order_created_from`` to now, always with an explicit
   ``order_created_from``/``order_created_to`` (without one Prio silently returns only the last 3 months);
-* within a window, orders come sorted ``ASC`` by ``ORDER_CREATED``. The first request (and any after a surprise)
-  starts at the creation time of the last order read (keyset paging), so orders entering or leaving the result
-  while we page (a status filter, an ``order_modified`` filter) can never shift an unread order past us; orders
-  already read at that same instant are dropped from the next answer. Once an answer announces ``total_items``,
-  the rest of the query is read by ``start_index`` from the last order read (one order of overlap, which must
-  come back first: else the window goes on by keyset from it), ``concurrency`` requests at once. The page size
-  is the one the server answers with, not the one asked;
+* windows are read as slices of creation time (to the millisecond, never across a window), sized by the density
+  seen to fit in about one page, ``concurrency`` slices at once. Within a slice, orders come sorted ``ASC`` by
+  ``ORDER_CREATED`` and each request starts at the creation time of the last order read (keyset paging), so
+  orders entering or leaving the result while we page (a status filter, an ``order_modified`` filter) can never
+  shift an unread order past us; orders already read at that same instant are dropped from the next answer. The
+  page size is the one the server answers with, not the one asked;
 * incremental passes add ``order_modified`` = the cursor (:func:`ordersync.cursor.next_cursor`; new orders count
   as modified) and, on each window's first request, ``If-Modified-Since`` = the window's stored ``Last-Modified``:
   an unchanged window answers 304 and costs one request.
 
-The state after every page names the window, the keyset position and what has been seen, so an interrupted run
-resumes there. It never holds a token or a secret. The ranges and the keyset are a
-:class:`ordersync.paging.Keyset` paginator.
+The state keeps the slices complete and each window's ``Last-Modified``, so an interrupted run reads the rest. It
+never holds a token or a secret. The slices are a :class:`ordersync.paging.SlicePlan` of
+:class:`ordersync.paging.KeysetPages`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import email.utils
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,7 +37,7 @@ from ordersync.apis.prio.settings import PrioSettings, rfc3339
 from ordersync.cursor import later, next_cursor
 from ordersync.errors import ApiError, AuthError
 from ordersync.http import Response
-from ordersync.paging import Answer, Keyset, KeysetAt, Request, Stream, StreamStateWithRun
+from ordersync.paging import Answer, Carver, KeysetPages, Request, SlicePlan, Span, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
 FILTERS = (
@@ -68,6 +68,18 @@ def windows(start: datetime, end: datetime, days: int) -> list[tuple[datetime, d
         result.append((lo, hi))
         lo = lo + step
     return result
+
+
+SLICE_FILL = 0.85
+"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
+
+
+def millis(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class PrioState(StreamStateWithRun):
@@ -109,7 +121,7 @@ class PrioClient(SourceClient):
             filters={"order_created_from": s.order_created_from, "order_created_to": s.order_created_to,
                      "order_modified": s.order_modified, "window_days": s.window_days, **self.filter_params()},
             passes=lambda state: ["all" if state.cursor is None else "modified"],
-            paginator=self.keyset,
+            plan=self.keyset,
             finish=self.finish,
             normalize=normalize.order_rows,
             lookback=timedelta(seconds=s.lookback_seconds),
@@ -117,41 +129,62 @@ class PrioClient(SourceClient):
             run_end=lambda: s.created_to() or datetime.now(UTC) + timedelta(seconds=s.lookback_seconds),
         )}
 
-    def keyset(self, kind: str, state: PrioState) -> Keyset:
+    def keyset(self, kind: str, state: PrioState) -> SlicePlan:
+        """The pass as slices of creation time (milliseconds) from ``order_created_from`` to the run's end, within
+        the windows whose ``Last-Modified`` the state keeps."""
         s = self.settings
         run = state.run
         assert run is not None and run.end is not None
         incremental = kind == "modified"
         cursor = later(state.cursor, s.modified_after()) if incremental else s.modified_after()
-        started = run.started
+        ranges = windows(s.created_from(), run.end, s.window_days)
+        starts = tuple(millis(lo) for lo, _hi in ranges)
 
-        def params(lo: datetime, hi: datetime, at: KeysetAt) -> dict[str, Any]:
-            since = datetime.fromisoformat(at.since) if at.since else lo
-            return {**self.filter_params(), "order_created_from": rfc3339(since), "order_created_to": rfc3339(hi),
+        def window(part: Span) -> str:
+            return rfc3339(ranges[bisect.bisect_right(starts, part[0]) - 1][0])
+
+        def params(part: Span, since: str | None, page: int) -> dict[str, Any]:
+            lo = datetime.fromisoformat(since) if since else moment(part[0])
+            return {**self.filter_params(), "order_created_from": rfc3339(lo),
+                    "order_created_to": rfc3339(moment(part[1] - 1)),
                     "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                    "order_sort_order": "ASC", "items_per_page": at.per_page or s.items_per_page,
-                    **({"page": at.page} if at.start is None else {"start_index": at.start})}
+                    "order_sort_order": "ASC", "items_per_page": s.items_per_page, "page": page}
 
-        def conditional(stored: str | None) -> dict[str, str]:
-            since = http_date(stored) if incremental else None
+        def conditional(part: Span) -> dict[str, str]:
+            since = http_date(state.ranges.get(window(part))) if incremental else None
             return {"If-Modified-Since": email.utils.format_datetime(since, usegmt=True)} if since else {}
 
-        def clamp(value: str) -> str | None:
-            lm = http_date(value)
-            return email.utils.format_datetime(min(lm, started), usegmt=True) if lm else None
+        def memo(part: Span, last_modified: str | None) -> dict[str, Any]:
+            value = last_modified or state.ranges.get(window(part))
+            return {f"{window(part)}|{part[0]}": value} if value else {}
 
-        return Keyset(
-            "orders", params, windows(s.created_from(), run.end, s.window_days), key=rfc3339,
-            id_of=lambda r: str(r.get("order_reference")), created=lambda r: utc(r.get("order_created")),
-            stored=state.ranges, conditional=conditional, clamp=clamp, read_ahead=s.concurrency,
-            spare=s.concurrency)
+        def created(record: dict[str, Any]) -> int | None:
+            at = utc(record.get("order_created"))
+            return millis(at) if at else None
+
+        reader = KeysetPages("orders", params, conditional, id_of=lambda r: str(r.get("order_reference")),
+                             created=lambda r: utc(r.get("order_created")), memo=memo, size=s.items_per_page,
+                             place=created,
+                             identity=lambda r: (r.get("order_reference"), r.get("order_modified")))
+        carver = Carver(target=max(1, int(s.items_per_page * SLICE_FILL)), boundaries=starts)
+        return SlicePlan((starts[0], millis(run.end) + 1) if ranges else (0, 0), reader, carver,
+                         concurrency=s.concurrency, place=created, path="orders")
 
     @staticmethod
     def finish(_kind: str, state: PrioState) -> PrioState:
+        """The cursor, and each window's ``Last-Modified``: the latest of its slices', never past the run's start
+        (a change made while the run read the window is then still newer than it)."""
         run = state.run
         assert run is not None
         cursor = next_cursor(state.cursor, run.seen_max, run.started) or run.started  # never goes back
-        return state.model_copy(update={"cursor": cursor, "ranges": {**state.ranges, **run.memo}})
+        latest: dict[str, datetime] = {}
+        for key, value in run.memo.items():
+            moment_ = http_date(value)
+            name = key.split("|")[0]
+            if moment_ is not None and (name not in latest or moment_ > latest[name]):
+                latest[name] = moment_
+        kept = {k: email.utils.format_datetime(min(v, run.started), usegmt=True) for k, v in latest.items()}
+        return state.model_copy(update={"cursor": cursor, "ranges": {**state.ranges, **kept}})
 
     # --- OAuth2 -------------------------------------------------------------------------------------------
     async def token(self, renew: bool = False, stale: str | None = None) -> str:

@@ -1,0 +1,195 @@
+"""The one loop: the passes of a run, each read as slices, ``concurrency`` slices at once.
+
+**The slice rule.** Concurrency is only ever between slices, never between the pages of one slice. A slice that
+fits in one answer cannot shift at all. A slice read over several pages is read strictly one page after another
+(page n+1 is asked once page n is answered), and is one that records can enter but never leave while it is read
+(creation-time slices that end before the run started; an update moves no record out of them): a record that
+enters can at worst be read twice. Where a deletion could still shift a multi-page slice, the reader checks what
+it read (the count the API announces, or a second reading) and reads the slice again.
+
+**The state.** A slice is marked complete (merged into ``run.done``) with the page that completes it, in the same
+transaction; a killed run reads the gaps between complete slices again, in any order. Pages are stored in the
+order they are handed over, so a slice's earlier pages are always stored before the one that completes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ordersync.cursor import later
+from ordersync.model import Page, Record
+from ordersync.paging.guard import check_places, check_sizes
+from ordersync.paging.slices import Span, gaps, merge
+from ordersync.paging.stream import Chunk, Fetch, RunProgress, S, SlicePlan, Stream
+from ordersync.tasks import cancel_all
+
+Handed = tuple[Span, Chunk | BaseException]
+
+
+@dataclass
+class Gap:
+    """A stretch still to read: cut into slices at the density seen, or read ``whole`` (where an answer showed it
+    is sparse: above the newest records of a full answer, or below a slice that came back empty)."""
+
+    lo: int
+    hi: int
+    whole: bool = False
+
+
+async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
+                      ) -> AsyncGenerator[tuple[Chunk, list[Span]], None]:
+    """Every chunk of the gaps of ``plan.span`` not in ``done``, each with the complete slices once it is stored.
+
+    One slice is read alone until the density is known (its answer sizes the others), then up to
+    ``plan.concurrency`` at once, newest first; each hands its chunks over a queue as long as the concurrency, so
+    a slow caller holds the readers back instead of letting answers pile up."""
+    todo = [Gap(lo, hi) for lo, hi in gaps(plan.span, done)]
+    active: dict[Span, asyncio.Task[None]] = {}
+    counts: dict[Span, int] = {}
+    handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=max(1, plan.concurrency))
+
+    async def read(part: Span) -> None:
+        try:
+            async for chunk in plan.read(part, fetch):
+                await handed.put((part, chunk))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            await handed.put((part, exc))
+
+    def launch() -> None:
+        width = plan.concurrency if plan.carver.rate is not None else 1
+        while todo and len(active) < width:
+            gap = max(todo, key=lambda g: (not g.whole, g.hi))  # the newest stretch to cut first
+            todo.remove(gap)
+            part = (gap.lo, gap.hi) if gap.whole else plan.carver.cut((gap.lo, gap.hi))
+            if part[0] > gap.lo:
+                todo.append(Gap(gap.lo, part[0]))
+            counts[part] = 0
+            active[part] = asyncio.ensure_future(read(part))
+
+    def settle(part: Span, chunk: Chunk) -> None:
+        """A slice too dense goes back as gaps; an empty one makes the stretch below it one slice."""
+        nonlocal done
+        del active[part]
+        if chunk.denser is not None:
+            plan.carver.denser(chunk.denser)
+            sparse = chunk.sparse
+            if sparse is not None:
+                todo.append(Gap(*sparse, whole=True))
+            rest = [(part[0], sparse[0]), (sparse[1], part[1])] if sparse else [part]
+            todo.extend(Gap(lo, hi) for lo, hi in rest if lo < hi)
+            return
+        count = counts.pop(part)
+        plan.carver.learn(part, count)
+        done = merge(done, part)
+        below = [g for g in todo if g.hi <= part[0]]
+        if count == 0 and below:  # the history may begin here: one request for the rest below says so
+            max(below, key=lambda g: g.hi).whole = True
+
+    try:
+        launch()
+        while active:
+            part, item = await handed.get()
+            if isinstance(item, BaseException):
+                raise item
+            if plan.place is not None and item.records:
+                below = plan.span[0] if part[0] > plan.span[0] or not plan.open_below else -(2**62)
+                check_places(plan.path, (below, part[1]), item.records, plan.place)
+            counts[part] += len(item.records)
+            if item.denser is not None or item.last:
+                settle(part, item)
+            launch()  # the next slices are asked before this chunk is stored, not after
+            if item.records or item.last:
+                yield item, done
+    finally:
+        await cancel_all(list(active.values()))
+
+
+async def read_stream(
+    stream: Stream[S], fetch: Fetch, state: S, max_record_bytes: int | None = None,
+) -> AsyncGenerator[Page, None]:
+    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored.
+
+    A run that resumes passes an earlier (killed) run planned reads them to the end, then plans and reads its own
+    incremental passes too: the resumed passes only see changes up to the moment they were planned, and a run
+    must hold every change the API had when it started."""
+    state = state.model_copy(deep=True)
+    resumed = state.run is not None
+    if state.run is None:
+        state.run = _plan(stream, state, sweep=True)
+    while state.run is not None:
+        plan = stream.plan(state.run.current, state)
+        plan.carver.rate = state.run.rate if state.run.rate is not None else plan.carver.rate
+        done: list[Span] = [] if state.run.position else [(lo, hi) for lo, hi in state.run.done]
+        chunks = read_slices(plan, done, fetch)
+        async with contextlib.aclosing(chunks):
+            async for chunk, done_now in chunks:
+                run = state.run.model_copy(deep=True)
+                _observe(stream, run, chunk.records)
+                run.memo.update(chunk.memo)
+                run.done, run.rate, run.position = done_now, plan.carver.rate, None
+                state = state.model_copy(update={"run": run})
+                _render(plan, chunk, max_record_bytes)
+                yield Page(chunk.records, state.model_copy(deep=True), rendered=chunk.rendered)
+        assert state.run is not None
+        state = _finish_pass(stream, state, state.run)
+        yield Page([], state.model_copy(deep=True), requests=0)
+        if state.run is None and resumed:
+            resumed = False
+            state.run = _plan(stream, state, sweep=False)
+
+
+def _render(plan: SlicePlan, chunk: Chunk, max_record_bytes: int | None) -> None:
+    """Each record's text (stored as its ``raw``), and the checks that need it, before the page is stored."""
+    chunk.rendered = [orjson.dumps(r) for r in chunk.records]
+    if max_record_bytes is not None:
+        check_sizes(plan.path, chunk.records, chunk.rendered, max_record_bytes)
+
+
+def _plan(stream: Stream[S], state: S, sweep: bool) -> RunProgress:
+    """The passes of a new run (and its slice of the rolling sweep, when asked and the stream has one)."""
+    now = stream.now()
+    passes = stream.passes(state)
+    cut = stream.sweep.plan(state.sweep, state, now) if sweep and stream.sweep and stream.full_pass not in passes \
+        else None
+    return RunProgress(passes=[*passes, "sweep"] if cut else passes, started=now - stream.lookback,
+                       end=stream.run_end(), planned=now, sweep=cut)
+
+
+def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> None:
+    """Fold a chunk's records into what the pass has seen: the latest cursor value, the highest id, the earliest
+    creation time (in locals, set on the model once a chunk: a model attribute per record cost a fifth of it)."""
+    cursor, record_id, created_of = stream.cursor, stream.record_id, stream.created
+    seen_max, seen_max_id, oldest = run.seen_max, run.seen_max_id, run.oldest
+    for record in records:
+        if cursor is not None:
+            seen_max = later(seen_max, cursor(record))
+        if record_id is not None:
+            rid = record_id(record)
+            if rid is not None and (seen_max_id is None or rid > seen_max_id):
+                seen_max_id = rid
+        if created_of is not None:
+            created = created_of(record)
+            if created is not None and (oldest is None or created < oldest):
+                oldest = created
+    run.seen_max, run.seen_max_id, run.oldest = seen_max, seen_max_id, oldest
+
+
+def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:
+    state = stream.finish(run.current, state.model_copy(update={"run": run}))
+    if stream.sweep is not None and run.current in (stream.full_pass, "sweep"):
+        state = state.model_copy(update={"sweep": stream.sweep.fold(state.sweep, run, run.current != "sweep")})
+    if run.index + 1 < len(run.passes):
+        following = RunProgress(passes=run.passes, index=run.index + 1, started=run.started, end=run.end,
+                                planned=run.planned, sweep=run.sweep)
+        return state.model_copy(update={"run": following})
+    if stream.sweep is not None and state.sweep is None:  # a state from before the sweep: start one at the floor
+        state = state.model_copy(update={"sweep": stream.sweep.fold(None, run, False)})
+    return state.model_copy(update={"run": None})
+
+

@@ -1,0 +1,86 @@
+"""Slices of a pass and how they are cut: merged spans, the gaps between them, and the carver that sizes a slice.
+
+Every pass covers one *span* ``[lo, hi)`` on its API's axis (seconds, days or milliseconds of creation or update
+time, as whole numbers). The pass is read as slices of that span; the state keeps the slices that are complete as
+merged spans (Airbyte's concurrent cursor keeps its completed slices the same way), so that a killed run reads
+again exactly the gaps between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Span = tuple[int, int]
+"""``[lo, hi)`` on a pass's axis."""
+
+
+def merge(spans: Iterable[Span], new: Span) -> list[Span]:
+    """``spans`` with ``new`` added, sorted, touching and overlapping spans joined."""
+    merged: list[Span] = []
+    for lo, hi in sorted([*spans, new]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def gaps(span: Span, covered: Iterable[Span]) -> list[Span]:
+    """The parts of ``span`` that no span of ``covered`` holds, ascending."""
+    result: list[Span] = []
+    at, end = span
+    for lo, hi in sorted(covered):
+        if hi <= at or lo >= end:
+            continue
+        if lo > at:
+            result.append((at, lo))
+        at = max(at, hi)
+    if at < end:
+        result.append((at, end))
+    return result
+
+
+@dataclass
+class Carver:
+    """Cuts the next slice off the top of a gap, sized to hold about ``target`` records at the density seen.
+
+    Until an answer has shown the density, a slice is ``first`` long (None: the whole gap: an incremental pass
+    usually fits in one answer, and a first run's first answer shows how dense the newest history is). The
+    density follows each complete slice that held records; a slice too large for
+    one answer says how dense it is at least (``denser``). Slices never cross a ``boundary`` and are never
+    shorter than one unit of the axis.
+    """
+
+    target: int
+    first: int | None = None
+    largest: int | None = None
+    boundaries: tuple[int, ...] = ()
+    rate: float | None = None  # records per unit of the axis, as seen last
+
+    def cut(self, gap: Span) -> Span:
+        lo, hi = gap
+        whole = hi - lo
+        if self.rate is None:
+            size = self.first or whole
+        elif self.rate <= 0:
+            size = whole
+        else:
+            size = int(self.target / self.rate)
+        size = max(1, min(size, self.largest or whole, whole))
+        lo = max(lo, hi - size, *(b for b in self.boundaries if b < hi))
+        return lo, hi
+
+    def learn(self, part: Span, count: int) -> None:
+        """A complete slice held ``count`` records: half the weight to it, half to what was known."""
+        seen = count / (part[1] - part[0])
+        if self.rate is None:
+            self.rate = seen
+        elif count == 0:
+            return  # an empty stretch says nothing of the density where records are (see read_slices)
+        else:
+            self.rate = (self.rate + seen) / 2
+
+    def denser(self, rate: float) -> None:
+        """A slice was too large for one answer: the density there is at least ``rate``."""
+        self.rate = max(self.rate or 0.0, rate)
