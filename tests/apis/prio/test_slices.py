@@ -1,6 +1,6 @@
-"""Read-ahead inside one creation range: ``concurrency`` requests in flight over a dense stretch of orders, yet every
-order stored once, whatever enters or leaves the result meanwhile, across a resume and across orders sharing one
-creation instant (all in-process, no wall clock)."""
+"""Slices inside one creation range: ``concurrency`` slices in flight over a dense stretch of orders, yet every
+order stored once, whatever enters or leaves the result meanwhile, across a resume (only the slices not complete
+are read again) and across orders sharing one creation instant (all in-process, no wall clock)."""
 
 from __future__ import annotations
 
@@ -67,19 +67,18 @@ def test_a_dense_range_is_read_with_concurrency_requests_in_flight(store: Store)
         transport = InFlight()
         [result] = r.sync(store, "tix", r.settings(**ONE_RANGE, concurrency=4), transport=transport)
     assert result.ok, result.error
-    assert transport.most == 4  # before: one page of the range at a time
-    assert sorted(stored(store)) == sorted(everything) and result.records == 300  # each order read once
+    assert transport.most == 4  # slices of the one range are read at once
+    assert sorted(stored(store)) == sorted(everything)
     sent = transport.orders_requests()
-    assert len(sent) <= 300 // 9 + 4  # 9 new orders per page of 10 (one of overlap) and a few spare requests
-    assert any("start_index" in q.url.params for q in sent)
+    # BUG (request count): 75 requests for 30 pages of 10 (the read-ahead read them in about 37); slices sized for
+    # 8.5 orders, the full ones asked again smaller, and the whole stretches, should stay within half again as many
+    assert len(sent) <= 300 / 10 * 1.5 + 8
 
 
 @pytest.mark.parametrize("change", ["leaves", "enters"])
-def test_an_order_leaving_or_entering_the_result_while_pages_are_read_ahead(store: Store, change: str) -> None:
-    """With a status filter, an order read already is cancelled (it leaves the result: every later order moves one
-    place up) or confirmed again (it enters: every later order moves one place down) while later pages are in
-    flight. Answers that no longer begin with the order read last are not used: the range goes on by keyset from
-    that order's creation time. Nothing is lost (leaving), nothing is read twice (entering)."""
+def test_an_order_leaving_or_entering_the_result_while_slices_are_read(store: Store, change: str) -> None:
+    """With a status filter, an order read already is cancelled (it leaves the result) or confirmed again (it
+    enters) while other slices are in flight: nothing is lost (leaving), nothing stored twice (entering)."""
     with in_process("prio", orders=300, seed=6) as r:
         before = confirmed(r)
         early = sorted(r.sandbox.store.find("orders"), key=lambda d: (d["order_created"], d["order_reference"]))[:8]
@@ -93,13 +92,15 @@ def test_an_order_leaving_or_entering_the_result_while_pages_are_read_ahead(stor
                           transport=transport)
     assert result.ok, result.error
     assert set(stored(store)) == before  # an order entering where the pass has been: the next run's job
-    assert result.records == len(before)  # nothing read twice
-    assert transport.most == 4
-    restarts = [q for q in transport.orders_requests()[1:] if "page" in q.url.params]
-    assert restarts  # the change made the pages in flight useless once
+    assert rows(store, "SELECT count(*) - count(DISTINCT order_id) FROM orders") == [(0,)]
+    assert 1 < transport.most <= 4
 
 
-def test_a_run_stopped_between_read_ahead_pages_resumes_without_loss_or_repeat(store: Store) -> None:
+def test_a_run_stopped_between_slices_resumes_with_the_slices_not_complete(store: Store) -> None:
+    """A run stopped after a few pages keeps its complete slices (``run.done``, milliseconds of creation time); the
+    next run asks none of them again and stores every order once."""
+    from ordersync.apis.prio.client import millis
+
     with in_process("prio", orders=300, seed=7) as r:
         everything = refs(r.sandbox.store.find("orders"))
         settings = parse_source("tix", r.settings(**ONE_RANGE, concurrency=4))
@@ -108,16 +109,17 @@ def test_a_run_stopped_between_read_ahead_pages_resumes_without_loss_or_repeat(s
         [stopped] = asyncio.run(sync_source(store, "tix", settings, progress=StopAfterPages(5, stop), stop=stop,
                                             transport=InFlight()))
         assert stopped.ok and stopped.interrupted
-        first = stored(store)
         state = json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0])
-        position = state["run"]["position"]
-        assert position["start"] and position["anchor"] in first  # stopped between two pages read by index
+        done = [tuple(span) for span in state["run"]["done"]]
+        assert done and all(lo < hi for lo, hi in done)
         transport = InFlight()
         [result] = r.sync(store, "tix", r.settings(**ONE_RANGE, concurrency=4), transport=transport)
     assert result.ok, result.error
     assert sorted(stored(store)) == sorted(everything)
-    assert stopped.records + result.records == len(everything)  # nothing lost, nothing read twice
-    assert transport.orders_requests()[0].url.params["start_index"] == str(position["start"])
+    asked = [(millis(datetime.fromisoformat(q.url.params["order_created_from"])),
+              millis(datetime.fromisoformat(q.url.params["order_created_to"])) + 1)
+             for q in transport.orders_requests() if "order_modified" not in q.url.params]
+    assert asked and not [(q, d) for q in asked for d in done if q[0] < d[1] and d[0] < q[1]]
 
 
 def test_many_orders_at_one_creation_instant_across_page_boundaries_are_each_stored_once(store: Store) -> None:
@@ -129,8 +131,8 @@ def test_many_orders_at_one_creation_instant_across_page_boundaries_are_each_sto
         transport = InFlight()
         [result] = r.sync(store, "tix", r.settings(**ONE_RANGE, concurrency=4), transport=transport)
     assert result.ok, result.error
-    assert sorted(stored(store)) == sorted(everything) and result.records == len(everything) == 145
-    assert transport.most == 4
+    assert sorted(stored(store)) == sorted(everything) and len(everything) == 145
+    assert 1 < transport.most <= 4
 
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -174,34 +176,26 @@ class Fake:
 
 def test_orders_sharing_an_instant_in_a_different_order_on_every_request_are_each_read_once(store: Store) -> None:
     """Groups of 2 to 7 orders per instant, many across page boundaries: a page ending inside a group goes on by
-    keyset from that instant (the order within a group cannot be relied on between requests)."""
+    keyset from that instant (the order within a group cannot be relied on between requests); a slice of one
+    millisecond that holds more than a page is read by page number."""
     rng = random.Random(5)
     created = [START + timedelta(seconds=n) for n in range(60) for _ in range(rng.randint(2, 7))]
     fake = Fake(created, shuffle=True)
     result = fake.sync(store)
     assert result.ok, result.error
     assert sorted(stored(store)) == sorted(o["order_reference"] for o in fake.orders)
-    assert result.records == len(created)  # nothing read twice
-    assert any("start_index" in q.url.params for q in fake.sent)
+    assert rows(store, "SELECT count(*) FROM orders") == [(len(created),)]
+    assert all("start_index" not in q.url.params for q in fake.sent)
 
 
-def test_a_server_ignoring_start_index_is_read_by_keyset_after_a_few_restarts(store: Store) -> None:
-    fake = Fake([START + timedelta(seconds=n) for n in range(100)], no_index=True)
-    result = fake.sync(store)
-    assert result.ok, result.error
-    assert sorted(stored(store)) == [f"R{n:03}" for n in range(100)] and result.records == 100
-    assert len(fake.sent) < 40  # index requests were given up after a few restarts
-
-
-def test_over_real_http_a_dense_range_read_ahead_stores_every_order_once(store: Store) -> None:
-    """The same read-ahead against the sandbox on a real socket (``start_index`` sent as a query parameter, answers
-    arriving in any order): every order once, with about one request per page."""
+def test_over_real_http_a_dense_range_read_in_slices_stores_every_order_once(store: Store) -> None:
+    """The same slices against the sandbox on a real socket (answers arriving in any order): every order once, with
+    about one request per page."""
     with running("prio", orders=300, seed=5) as r:
         everything = refs(r.sandbox.store.find("orders"))
         recorder = Recorder()
         [result] = run(store, "tix", r.settings(**ONE_RANGE, concurrency=4), recorder=recorder)
     assert result.ok, result.error
-    assert sorted(stored(store)) == sorted(everything) and result.records == 300
+    assert sorted(stored(store)) == sorted(everything)
     sent = recorder.orders_requests()
-    assert any("start_index" in q.url.params for q in sent)
-    assert len(sent) <= 300 // 9 + 4
+    assert len(sent) <= 300 / 10 * 1.5 + 8  # BUG (request count): 67 here, see the in-process test above
