@@ -262,9 +262,6 @@ def test_prio_reads_its_first_slice_alone_then_slices_at_once_that_never_cross_a
                  for q in listed]
         start = parse_source("p", prio.settings(window_days=90)).created_from()  # type: ignore[attr-defined]
         ranges = windows(start, max(hi for _, hi in asked) + timedelta(days=1), 90)
-        # BUG: a stretch read whole (read_slices: below/above an empty slice) is not cut at the Carver's boundaries:
-        # here 2015-04-01 .. now is asked as one slice across ~47 windows; its Last-Modified is then kept (memo)
-        # under its lowest window only, and an incremental run's If-Modified-Since for such a slice is that
-        # window's, which can answer 304 for changes in the later windows it covers.
+        # a stretch read whole is cut at the windows too: a window's Last-Modified (and a 304) covers it alone
         assert all(any(w_lo <= lo and hi <= w_hi for w_lo, w_hi in ranges) for lo, hi in asked)
     store.close()

@@ -182,8 +182,6 @@ def test_a_window_refused_in_a_dense_stretch_after_quiet_days_is_cut_and_nothing
     chunks = read_all(api, windows(end, timedelta(days=1), threshold=100, concurrency=4,
                                    largest=timedelta(days=8)), turns=10)
     assert stored_once(chunks, moments)
-    # BUG: a stretch read whole (below an empty slice: read_slices marks it ``whole``) ignores Carver.largest, so
-    # e-guma asks windows of 39, 33, 28, ... days here, beyond max_window_days (README: "at most max_window_days"),
-    # and each is refused again; found with this test (31 requests, 5 refused whole windows).
+    # a stretch read whole is still at most max_window_days (found by this test: 39-day windows, each refused)
     assert all(hi - lo <= timedelta(days=8) for lo, hi in api.asked)
     assert len(api.asked) == len(set(api.asked))  # no window asked twice

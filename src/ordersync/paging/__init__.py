@@ -1,7 +1,7 @@
 """Paging: every pass of a stream is read as slices of its span, and concurrency is only ever between slices.
 
 * :mod:`.slices`: spans, their gaps, and the carver that sizes slices by the density seen;
-* :mod:`.readers`: how one slice is read (numbered pages, keyset pages, one whole answer), page after page;
+* :mod:`.readers`: how one slice is read (numbered pages, one whole answer), page after page;
 * :mod:`.engine`: the loop that reads ``concurrency`` slices at once and keeps the complete ones in the state
   (the slice rule is stated there);
 * :mod:`.guard`: the checks every answer passes (a pass that never ends, a record too large, filters ignored);
@@ -11,7 +11,7 @@
 
 from ordersync.paging.engine import read_slices, read_stream
 from ordersync.paging.guard import LoopGuard, SeenRecords
-from ordersync.paging.readers import KeysetPages, NumberedPages, WholeAnswer
+from ordersync.paging.readers import NumberedPages, WholeAnswer
 from ordersync.paging.slices import Carver, Span, gaps, merge
 from ordersync.paging.stream import (
     Answer,
@@ -26,7 +26,7 @@ from ordersync.paging.stream import (
 from ordersync.paging.sweep import FLOOR, RollingSweep, Sweep, SweepSlice
 
 __all__ = [
-    "FLOOR", "Answer", "Carver", "Chunk", "Fetch", "KeysetPages", "LoopGuard", "NumberedPages", "Request",
+    "FLOOR", "Answer", "Carver", "Chunk", "Fetch", "LoopGuard", "NumberedPages", "Request",
     "RollingSweep", "RunProgress", "SeenRecords", "SlicePlan", "Span", "Stream", "StreamStateWithRun", "Sweep",
     "SweepSlice", "WholeAnswer", "gaps", "merge", "read_slices", "read_stream",
 ]

@@ -35,7 +35,7 @@ Handed = tuple[Span, Chunk | BaseException]
 @dataclass
 class Gap:
     """A stretch still to read: cut into slices at the density seen, or read ``whole`` (where an answer showed it
-    is sparse: above the newest records of a full answer, or below a slice that came back empty)."""
+    is sparse: beyond the records of a full answer, or beyond a slice that came back empty)."""
 
     lo: int
     hi: int
@@ -61,14 +61,15 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
             await handed.put((part, exc))
 
+    up = plan.oldest_first  # slices are cut from the end the API answers first: where a full answer's records are
+
     def launch() -> None:
         width = plan.concurrency if plan.carver.rate is not None else 1
         while todo and len(active) < width:
-            gap = max(todo, key=lambda g: (not g.whole, g.hi))  # the newest stretch to cut first
+            gap = max(todo, key=lambda g: (not g.whole, -g.lo if up else g.hi))
             todo.remove(gap)
-            part = (gap.lo, gap.hi) if gap.whole else plan.carver.cut((gap.lo, gap.hi))
-            if part[0] > gap.lo:
-                todo.append(Gap(gap.lo, part[0]))
+            part = plan.carver.cut((gap.lo, gap.hi), from_bottom=up, whole=gap.whole)
+            todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
             counts[part] = 0
             active[part] = asyncio.ensure_future(read(part))
 
@@ -78,18 +79,16 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
         del active[part]
         if chunk.denser is not None:
             plan.carver.denser(chunk.denser)
-            sparse = chunk.sparse
-            if sparse is not None:
-                todo.append(Gap(*sparse, whole=True))
-            rest = [(part[0], sparse[0]), (sparse[1], part[1])] if sparse else [part]
-            todo.extend(Gap(lo, hi) for lo, hi in rest if lo < hi)
+            todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
+            if chunk.finished is not None:
+                done = merge(done, chunk.finished)
             return
         count = counts.pop(part)
         plan.carver.learn(part, count)
         done = merge(done, part)
-        below = [g for g in todo if g.hi <= part[0]]
-        if count == 0 and below:  # the history may begin here: one request for the rest below says so
-            max(below, key=lambda g: g.hi).whole = True
+        beyond = [g for g in todo if (g.lo >= part[1] if up else g.hi <= part[0])]
+        if count == 0 and beyond:  # the records may end here: one request for the rest beyond says so
+            (min(beyond, key=lambda g: g.lo) if up else max(beyond, key=lambda g: g.hi)).whole = True
 
     try:
         launch()
@@ -97,9 +96,10 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
             part, item = await handed.get()
             if isinstance(item, BaseException):
                 raise item
-            if plan.place is not None and item.records:
-                below = plan.span[0] if part[0] > plan.span[0] or not plan.open_below else -(2**62)
-                check_places(plan.path, (below, part[1]), item.records, plan.place)
+            checked = item.records or item.read
+            if plan.place is not None and checked:
+                below = -(2**62) if plan.open_below and part[0] == plan.span[0] else part[0]
+                check_places(plan.path, (below, part[1]), checked, plan.place)
             counts[part] += len(item.records)
             if item.denser is not None or item.last:
                 settle(part, item)

@@ -1,12 +1,11 @@
-"""How one slice is read: numbered pages, keyset pages, or one whole answer. Each asks a page only once the one
-before it is answered (the slice rule, see :mod:`ordersync.paging.engine`)."""
+"""How one slice is read: numbered pages, or one whole answer. Each asks a page only once the one before it is
+answered (the slice rule, see :mod:`ordersync.paging.engine`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from ordersync.errors import ApiError
@@ -19,38 +18,51 @@ READINGS = 4  # readings of one multi-page slice before giving up on a consisten
 
 
 def _too_dense(part: Span, answer: Answer, place: Callable[[Record], int | None] | None, newest_first: bool,
-               ) -> Chunk:
-    """A full first answer: how dense the slice is, and the stretch beyond the records it shows
-    (above the newest when they were the newest, below the oldest when they were the oldest), read whole."""
+               ascending: bool = False) -> Chunk:
+    """A full first answer, read as a map of its slice: its records are the oldest (or the newest) of the slice,
+    so the stretch before them (after them) is empty, the stretch they span holds them, and the rest holds the
+    others (as many as the announced total leaves, if there is one). Each stretch is read again on its own.
+
+    Sorted ``ascending`` by their place (the API's own order, new records only at the end), the answer holds
+    every record of the stretch before its last record's place: those are handed over and that stretch is
+    complete; only the rest is read again."""
+    length, count = part[1] - part[0], len(answer.records)
     places = [p for p in map(place, answer.records) if p is not None and part[0] <= p < part[1]] if place else []
-    sparse = None
-    if places:
-        sparse = (max(places) + 1, part[1]) if newest_first else (part[0], min(places))
-    if sparse is not None and sparse[0] >= sparse[1]:
-        sparse = None
-    return Chunk([], denser=_density(part, answer, place), sparse=sparse)  # its records are read again
-
-
-def _density(part: Span, answer: Answer, place: Callable[[Record], int | None] | None) -> float:
-    """Records per unit at least, in a slice whose first answer was full: from the announced total, else from the
-    stretch its records span (the API sorts them, so they are the newest or the oldest), else twice the answer's."""
-    length = part[1] - part[0]
-    if answer.total_items:
-        return answer.total_items / length
-    places = [p for p in map(place, answer.records) if p is not None] if place else []
-    inside = [p for p in places if part[0] <= p < part[1]]
-    if inside:
-        return len(answer.records) / max(1, max(inside) - min(inside) + 1)
-    return 2 * len(answer.records) / length
+    if not places:
+        return Chunk([], denser=answer.total_items / length if answer.total_items else 2 * count / length,
+                     read=answer.records)
+    covered = (min(places), max(places) + 1)
+    if ascending and covered[1] - 1 > part[0]:  # every record before the last one's place is in this answer
+        last = covered[1] - 1
+        kept = [r for r in answer.records if (p := place(r)) is not None and p < last] if place else []
+        left = (answer.total_items or 0) - len(kept)
+        rate = left / (part[1] - last) if left > 0 else len(kept) / (last - part[0])
+        return Chunk(kept, denser=rate, split=[(last, part[1], False)], finished=(part[0], last))
+    empty, rest = ((covered[1], part[1]), (part[0], covered[0])) if newest_first else \
+        ((part[0], covered[0]), (covered[1], part[1]))
+    left = (answer.total_items or 0) - count
+    rate = left / (rest[1] - rest[0]) if left > 0 and rest[1] > rest[0] else count / (covered[1] - covered[0])
+    split = [(empty, True), (covered, False), (rest, False)]
+    return Chunk([], denser=rate, split=[(lo, hi, whole) for (lo, hi), whole in split if lo < hi],
+                 read=answer.records)
 
 
 @dataclass
 class NumberedPages:
-    """Pages 1, 2, ... of one slice (Frontcore, Firespring). A first answer that is full, in a slice longer than
-    one unit, hands its records over and asks for smaller slices. A slice of one unit is read page after page; then
-    the reading is checked: against the announced total (unchanged, every page but the last full, as many records
-    as announced), or, with no total, by a second reading that must bring nothing the first did not. A reading
-    that fails its check is read again."""
+    """Pages 1, 2, ... of one slice (Frontcore, Firespring, Prio). A first answer that is full, in a slice longer
+    than one unit, asks for smaller slices instead: so only a slice of one unit (a second, a day, a millisecond)
+    is ever read over several pages, and it is read so that a record deleted meanwhile cannot shift another past
+    the reader:
+
+    * where new records only ever join the end of the order (``appends_only``: by creation time, ascending) and
+      the API announces its pages, the pages after the first are read from the last one down, then the first
+      again: a deletion moves records towards the pages still to be read, never away from them;
+    * otherwise the slice is read again until a reading brings no record older than the newest the reading
+      before it held that it did not hold (``rank``: new records rank above every older one).
+
+    The first request may be conditional (``headers``, Prio's ``If-Modified-Since``): 304 means the slice is
+    unchanged, and ``memo`` keeps what its first answer says for the pass's end (the ``Last-Modified``).
+    """
 
     path: str
     params: Callable[[Span], dict[str, Any]]  # the slice's query, without the page
@@ -58,40 +70,63 @@ class NumberedPages:
     place: Callable[[Record], int | None] | None = None
     identity: Identity = by_text
     newest_first: bool = False  # the API answers the newest records first
+    appends_only: bool = False  # a new record joins the end of the order, never the middle or the head
+    rank: Callable[[Record], int | None] | None = None  # a record's place among newer and older ones (its id)
+    headers: Callable[[Span], dict[str, str]] | None = None  # the first request's (conditional) headers
+    memo: Callable[[Span, str | None], dict[str, Any]] | None = None  # what the first answer's Last-Modified leaves
 
     async def __call__(self, part: Span, fetch: Fetch) -> AsyncIterator[Chunk]:
-        before: set[int] | None = None  # what the reading before held, when it must be confirmed
+        guard = LoopGuard(self.path, self.identity)
+        first = await self._page(part, 1, fetch, guard, self.headers(part) if self.headers else {})
+        memo = self.memo(part, first.last_modified) if self.memo else {}
+        if first.not_modified or not self._more(first, 1):
+            yield Chunk(first.records, last=True, memo=memo)
+        elif part[1] - part[0] > 1:
+            yield _too_dense(part, first, self.place, self.newest_first, ascending=self.appends_only)
+        elif self.appends_only and first.total_pages is not None:
+            yield Chunk(first.records, memo=memo)
+            for page in range(first.total_pages, 1, -1):
+                yield Chunk((await self._page(part, page, fetch, guard)).records)
+            yield Chunk((await self._page(part, 1, fetch, LoopGuard(self.path, self.identity))).records, last=True)
+        else:
+            yield Chunk([], memo=memo)
+            async for chunk in self._confirmed(part, fetch, first, guard):
+                yield chunk
+
+    async def _confirmed(self, part: Span, fetch: Fetch, first: Answer, guard: LoopGuard) -> AsyncIterator[Chunk]:
+        """Readings from the first page to the first short one, until one brings nothing older than the newest of
+        the reading before that that reading did not hold (a new record may enter at the head meanwhile)."""
+        rank = self.rank or (lambda r: hash(self.identity(r)))
+        before: set[int | None] | None = None
         for _reading in range(READINGS):
-            guard, pages, expected, steady = LoopGuard(self.path, self.identity), 0, None, True
-            seen: set[int] = set()
-            page = 1
+            seen: set[int | None] = set()
+            page, answer = 1, first
             while True:
-                answer = await fetch(Request(self.path, {**self.params(part), "page": page}))
-                records, pages = answer.records, pages + 1
-                guard.check(f"page {page}", records)
-                seen.update(hash(self.identity(r)) for r in records)
-                more = page < answer.total_pages if answer.total_pages is not None else len(records) >= self.size
-                if page == 1 and more and part[1] - part[0] > 1:
-                    yield _too_dense(part, answer, self.place, self.newest_first)
-                    return
-                if answer.total_items is not None:
-                    expected = answer.total_items if expected is None else expected
-                    steady = steady and answer.total_items == expected and (not more or len(records) >= self.size)
-                if more:
-                    yield Chunk(records)
-                    page += 1
-                    continue
-                if expected is not None:
-                    complete = steady and len(seen) >= expected
-                else:
-                    complete = pages == 1 or (before is not None and seen <= before)
-                    before = seen
-                yield Chunk(records, last=complete)
-                break
+                seen.update(map(rank, answer.records))
+                if not self._more(answer, page):
+                    break
+                yield Chunk(answer.records)
+                page += 1
+                answer = await self._page(part, page, fetch, guard)
+            newest = max((r for r in before or () if r is not None), default=None)
+            complete = before is not None and all(r in before or (newest is not None and r is not None and r > newest)
+                                                  for r in seen)
+            yield Chunk(answer.records, last=complete)
             if complete:
                 return
+            before, guard = seen, LoopGuard(self.path, self.identity)
+            first = await self._page(part, 1, fetch, guard)
         raise ApiError(f"{self.path} changed while a stretch of it was read, {READINGS} times in a row; run the sync "
                        "again later (what was read is stored)")
+
+    async def _page(self, part: Span, page: int, fetch: Fetch, guard: LoopGuard,
+                    headers: dict[str, str] | None = None) -> Answer:
+        answer = await fetch(Request(self.path, {**self.params(part), "page": page}, headers or {}))
+        guard.check(f"page {page}", answer.records)
+        return answer
+
+    def _more(self, answer: Answer, page: int) -> bool:
+        return page < answer.total_pages if answer.total_pages is not None else len(answer.records) >= self.size
 
 
 @dataclass
@@ -119,58 +154,3 @@ class WholeAnswer:
         records = answer.records
         for start in range(0, max(1, len(records)), self.part_size):
             yield Chunk(records[start:start + self.part_size], last=start + self.part_size >= len(records))
-
-
-@dataclass
-class KeysetPages:
-    """Pages of one slice by keyset (Prio): sorted by creation time, each request starts at the creation time of
-    the last record read and drops the records already read at that instant, so a record entering or leaving the
-    result cannot push an unread one past the reader. A page whose records all share one instant is followed by
-    the next page number of the same query. The slice's first request may be conditional (304: nothing changed)."""
-
-    path: str
-    params: Callable[[Span, str | None, int], dict[str, Any]]  # the query from a creation time, page number
-    headers: Callable[[Span], dict[str, str]]  # the first request's (conditional) headers
-    id_of: Callable[[Record], str]
-    created: Callable[[Record], datetime | None]
-    memo: Callable[[Span, str | None], dict[str, Any]]  # what the slice's first answer's Last-Modified leaves
-    size: int
-    place: Callable[[Record], int | None] | None = None
-    identity: Identity = by_text
-
-    async def __call__(self, part: Span, fetch: Fetch) -> AsyncIterator[Chunk]:
-        guard = LoopGuard(self.path, self.identity)
-        since: datetime | None = None
-        skip: set[str] = set()
-        page, first = 1, True
-        while True:
-            headers = self.headers(part) if first else {}
-            query = self.params(part, since.isoformat() if since else None, page)
-            answer = await fetch(Request(self.path, query, headers))
-            memo = self.memo(part, answer.last_modified) if first else {}
-            if answer.not_modified:
-                yield Chunk([], last=True, memo=memo)
-                return
-            answered = answer.records
-            guard.check(f"from {since.isoformat() if since else 'the start'}, page {page}", answered)
-            size = answer.page_size or self.size
-            more = len(answered) >= size and not (answer.total_items is not None and answer.total_items <= size)
-            if first and more and answer.total_items and part[1] - part[0] > 1:
-                chunk = _too_dense(part, answer, self.place, newest_first=False)
-                chunk.memo = memo
-                yield chunk
-                return
-            records = [r for r in answered if self.id_of(r) not in skip]
-            if not more:
-                yield Chunk(records, last=True, memo=memo)
-                return
-            yield Chunk(records, memo=memo)
-            first = False
-            times = [self.created(r) for r in answered]
-            last = times[-1]
-            if last is None or times[0] == last or (since is not None and last <= since):
-                page += 1  # the whole page shares one instant (or has none): the next page of the same query
-                skip.update(self.id_of(r) for r in answered)
-                continue
-            since, page = last, 1
-            skip = {self.id_of(r) for r, t in zip(answered, times, strict=True) if t == last}

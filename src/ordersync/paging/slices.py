@@ -43,7 +43,8 @@ def gaps(span: Span, covered: Iterable[Span]) -> list[Span]:
 
 @dataclass
 class Carver:
-    """Cuts the next slice off the top of a gap, sized to hold about ``target`` records at the density seen.
+    """Cuts the next slice off the top (or the bottom) of a gap, sized to hold about ``target`` records at the
+    density seen.
 
     Until an answer has shown the density, a slice is ``first`` long (None: the whole gap: an incremental pass
     usually fits in one answer, and a first run's first answer shows how dense the newest history is). The
@@ -58,18 +59,21 @@ class Carver:
     boundaries: tuple[int, ...] = ()
     rate: float | None = None  # records per unit of the axis, as seen last
 
-    def cut(self, gap: Span) -> Span:
+    def cut(self, gap: Span, from_bottom: bool = False, whole: bool = False) -> Span:
+        """The next slice of ``gap``: its newest stretch, or its oldest (``from_bottom``); as much of it as a slice
+        may hold when it is to be read ``whole``."""
         lo, hi = gap
-        whole = hi - lo
-        if self.rate is None:
-            size = self.first or whole
-        elif self.rate <= 0:
-            size = whole
+        length = hi - lo
+        if whole or (self.rate is not None and self.rate <= 0):
+            size = length
+        elif self.rate is None:
+            size = self.first or length
         else:
             size = int(self.target / self.rate)
-        size = max(1, min(size, self.largest or whole, whole))
-        lo = max(lo, hi - size, *(b for b in self.boundaries if b < hi))
-        return lo, hi
+        size = max(1, min(size, self.largest or length, length))
+        if from_bottom:
+            return lo, min(hi, lo + size, *(b for b in self.boundaries if b > lo))
+        return max(lo, hi - size, *(b for b in self.boundaries if b < hi)), hi
 
     def learn(self, part: Span, count: int) -> None:
         """A complete slice held ``count`` records: half the weight to it, half to what was known."""
@@ -82,5 +86,6 @@ class Carver:
             self.rate = (self.rate + seen) / 2
 
     def denser(self, rate: float) -> None:
-        """A slice was too large for one answer: the density there is at least ``rate``."""
-        self.rate = max(self.rate or 0.0, rate)
+        """A slice was too large for one answer: the density there is at least ``rate``, the latest word on it
+        (a burst of records in one second must not shrink every slice after it)."""
+        self.rate = rate

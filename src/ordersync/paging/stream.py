@@ -49,13 +49,15 @@ class Chunk:
 
     ``last``: the slice is complete once these are stored. ``denser``: the slice holds more than one answer
     should; it is read again as smaller slices, at least this many records per unit of the axis (its records
-    are left: the smaller slices read them again). ``sparse``: the part of such a slice beyond the records
-    of its first answer (which were the oldest or the newest): read again as one slice, not at that density."""
+    are left: the smaller slices read them again). ``split``: the stretches such a slice is read again as, each
+    ``(lo, hi, whole)``: whole, as one slice (a stretch the answer showed to be empty), or cut at the density."""
 
     records: list[Record]
     last: bool = False
     denser: float | None = None
-    sparse: tuple[int, int] | None = None
+    read: list[Record] | None = None  # the records of a slice's answer that are not handed over (``denser``)
+    finished: tuple[int, int] | None = None  # with ``denser``: the stretch of the slice these records complete
+    split: list[tuple[int, int, bool]] | None = None
     memo: dict[str, Any] = field(default_factory=dict)  # facts for the pass's end (e.g. a range's Last-Modified)
     rendered: list[bytes] | None = None  # each record as JSON text (set by the engine)
 
@@ -75,6 +77,7 @@ class SlicePlan:
     place: Callable[[Record], int | None] | None = None
     path: str = ""
     open_below: bool = False  # the lowest slice asks no lower bound (records older than the span's start too)
+    oldest_first: bool = False  # the API answers the oldest records first: slices are cut from the bottom
 
 
 class RunProgress(BaseModel):

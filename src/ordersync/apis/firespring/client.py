@@ -114,9 +114,11 @@ class FirespringClient(SourceClient):
             return created.date().toordinal() if created else None
 
         reader = NumberedPages(self.path, query, s.count, place, identity=lambda r: r.get("id"),
-                               newest_first=s.sort == "date_created" and s.direction == "desc")
+                               newest_first=s.sort == "date_created" and s.direction == "desc",
+                               appends_only=s.sort == "date_created" and s.direction == "asc")
         return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.count * SLICE_FILL))),
-                         concurrency=s.concurrency, place=place, path=self.path, open_below=lo is None)
+                         concurrency=s.concurrency, place=place, path=self.path, open_below=lo is None,
+                         oldest_first=s.sort == "date_created" and s.direction == "asc")
 
     def days(self, kind: str, state: FirespringState) -> tuple[date | None, date | None]:
         """The first and the end (exclusive) creation day of a pass: the look-back window, or (``sweep``) the

@@ -187,7 +187,7 @@ class FrontcoreClient(SourceClient):
 
         path = STREAMS[stream].path
         reader = NumberedPages(path, query, s.limit, place, identity=lambda r: (r.get("id"), r.get("updated_at")),
-                               newest_first=stream == "orders")
+                               newest_first=stream == "orders", rank=lambda r: as_int(r.get("id")))
         return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.limit * SLICE_FILL))),
                          concurrency=s.concurrency, place=place, path=path, open_below=lo is None)
 

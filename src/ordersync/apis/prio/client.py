@@ -1,22 +1,21 @@
-"""Prio Distributor API v3 client: OAuth2 tokens, creation windows, keyset paging, ``If-Modified-Since``.
+"""Prio Distributor API v3 client: OAuth2 tokens, creation windows and slices, ``If-Modified-Since``.
 
 Plan (one stream, ``orders``):
 
 * every pass walks creation windows of ``window_days`` from ``order_created_from`` to now, always with an explicit
   ``order_created_from``/``order_created_to`` (without one Prio silently returns only the last 3 months);
 * windows are read as slices of creation time (to the millisecond, never across a window), sized by the density
-  seen to fit in about one page, ``concurrency`` slices at once. Within a slice, orders come sorted ``ASC`` by
-  ``ORDER_CREATED`` and each request starts at the creation time of the last order read (keyset paging), so
-  orders entering or leaving the result while we page (a status filter, an ``order_modified`` filter) can never
-  shift an unread order past us; orders already read at that same instant are dropped from the next answer. The
-  page size is the one the server answers with, not the one asked;
+  seen to fit in one page, ``concurrency`` slices at once, each sorted ``ASC`` by ``ORDER_CREATED``. A slice whose
+  first page is full is read again as smaller slices, down to one millisecond; a millisecond that holds more than
+  a page (a bulk import) is read from its last page down, then its first again, so that an order deleted meanwhile
+  cannot shift another past the reader. The page size is the one the server answers with, not the one asked;
 * incremental passes add ``order_modified`` = the cursor (:func:`ordersync.cursor.next_cursor`; new orders count
   as modified) and, on each window's first request, ``If-Modified-Since`` = the window's stored ``Last-Modified``:
   an unchanged window answers 304 and costs one request.
 
 The state keeps the slices complete and each window's ``Last-Modified``, so an interrupted run reads the rest. It
 never holds a token or a secret. The slices are a :class:`ordersync.paging.SlicePlan` of
-:class:`ordersync.paging.KeysetPages`.
+:class:`ordersync.paging.NumberedPages`.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from ordersync.apis.prio.settings import PrioSettings, rfc3339
 from ordersync.cursor import later, next_cursor
 from ordersync.errors import ApiError, AuthError
 from ordersync.http import Response
-from ordersync.paging import Answer, Carver, KeysetPages, Request, SlicePlan, Span, Stream, StreamStateWithRun
+from ordersync.paging import Answer, Carver, NumberedPages, Request, SlicePlan, Span, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
 FILTERS = (
@@ -121,7 +120,7 @@ class PrioClient(SourceClient):
             filters={"order_created_from": s.order_created_from, "order_created_to": s.order_created_to,
                      "order_modified": s.order_modified, "window_days": s.window_days, **self.filter_params()},
             passes=lambda state: ["all" if state.cursor is None else "modified"],
-            plan=self.keyset,
+            plan=self.slices,
             finish=self.finish,
             normalize=normalize.order_rows,
             lookback=timedelta(seconds=s.lookback_seconds),
@@ -129,7 +128,7 @@ class PrioClient(SourceClient):
             run_end=lambda: s.created_to() or datetime.now(UTC) + timedelta(seconds=s.lookback_seconds),
         )}
 
-    def keyset(self, kind: str, state: PrioState) -> SlicePlan:
+    def slices(self, kind: str, state: PrioState) -> SlicePlan:
         """The pass as slices of creation time (milliseconds) from ``order_created_from`` to the run's end, within
         the windows whose ``Last-Modified`` the state keeps."""
         s = self.settings
@@ -143,12 +142,11 @@ class PrioClient(SourceClient):
         def window(part: Span) -> str:
             return rfc3339(ranges[bisect.bisect_right(starts, part[0]) - 1][0])
 
-        def params(part: Span, since: str | None, page: int) -> dict[str, Any]:
-            lo = datetime.fromisoformat(since) if since else moment(part[0])
-            return {**self.filter_params(), "order_created_from": rfc3339(lo),
+        def params(part: Span) -> dict[str, Any]:
+            return {**self.filter_params(), "order_created_from": rfc3339(moment(part[0])),
                     "order_created_to": rfc3339(moment(part[1] - 1)),
                     "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                    "order_sort_order": "ASC", "items_per_page": s.items_per_page, "page": page}
+                    "order_sort_order": "ASC", "items_per_page": s.items_per_page}
 
         def conditional(part: Span) -> dict[str, str]:
             since = http_date(state.ranges.get(window(part))) if incremental else None
@@ -162,13 +160,12 @@ class PrioClient(SourceClient):
             at = utc(record.get("order_created"))
             return millis(at) if at else None
 
-        reader = KeysetPages("orders", params, conditional, id_of=lambda r: str(r.get("order_reference")),
-                             created=lambda r: utc(r.get("order_created")), memo=memo, size=s.items_per_page,
-                             place=created,
-                             identity=lambda r: (r.get("order_reference"), r.get("order_modified")))
+        reader = NumberedPages("orders", params, s.items_per_page, created, appends_only=True,
+                               identity=lambda r: (r.get("order_reference"), r.get("order_modified")),
+                               headers=conditional, memo=memo)
         carver = Carver(target=max(1, int(s.items_per_page * SLICE_FILL)), boundaries=starts)
         return SlicePlan((starts[0], millis(run.end) + 1) if ranges else (0, 0), reader, carver,
-                         concurrency=s.concurrency, place=created, path="orders")
+                         concurrency=s.concurrency, place=created, path="orders", oldest_first=True)
 
     @staticmethod
     def finish(_kind: str, state: PrioState) -> PrioState:
