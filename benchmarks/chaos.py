@@ -4,9 +4,12 @@ moments; then the database is compared with the sandbox's own data.
 Per API (all four at once, each with its own sandbox process and database):
 
 1. ``chaos_server.py`` runs the sandbox with the sandbox's fault injection (429 + Retry-After, 500/502/503, resets,
-   truncated bodies, orders created or changed just before a list answer) plus slow answers, counted by kind;
+   truncated bodies, orders created or changed just before a list answer) plus slow answers (the server waits,
+   then reads) and held ones (it reads at once and sends later, so answers arrive in another order than they were
+   computed), counted by kind;
 2. a mutator creates and changes orders through the sandbox's control endpoints all along;
-3. ``ordersync sync`` (default settings: read-ahead on, the API's own rate limit) runs again and again as a
+3. ``ordersync sync`` (default settings, or ``--concurrency N`` slices in flight; the API's own rate limit) runs
+   again and again as a
    subprocess, SIGKILLed after a random delay, sometimes with ``--full-refresh``, until it was killed K times;
 4. the data stops changing (faults go on) and one more run must succeed (repeated only if faults exhaust its
    retries): it must bring every change the sandbox held when it started;
@@ -57,6 +60,7 @@ from targets import APIS, FIELDS, LISTINGS, ordersync_source  # noqa: E402
 FAULTS = "429:0.02,500:0.01,502:0.01,503:0.01,reset:0.01,truncate:0.01,retry_after:1"
 SLOW = 0.01
 DRIFT = 0.03
+HELD = 0.1  # answers computed at once and sent up to half a second later: computed in one order, arriving in another
 FIRESPRING_LOOKBACK_DAYS = 30  # ordersync's default lookback_days
 
 
@@ -99,7 +103,7 @@ def chaos_server(api: str, orders: int, data: Path, seed: int) -> Iterator[str]:
     generate = orders * 2 if api == "firespring" else orders  # Firespring's orders spread over three websites
     proc = subprocess.Popen([sys.executable, str(HERE / "chaos_server.py"), api, "--orders", str(generate),
                              "--data", str(data), "--faults", f"{FAULTS},seed:{seed}", "--slow", str(SLOW),
-                             "--drift", str(DRIFT)],
+                             "--drift", str(DRIFT), "--held", str(HELD)],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -219,7 +223,7 @@ def recent_changes(api: str, expected: dict[str, Any], diff: Diff, started: date
 
 
 def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max_delay: float, seed: int,
-              work: Path) -> Outcome:
+              work: Path, concurrency: int | None = None) -> Outcome:
     outcome = Outcome(api, destination)
     rng = random.Random(f"{seed}:{api}")
     data = work / f"{api}-sandbox.sqlite"
@@ -228,7 +232,8 @@ def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max
         with chaos_server(api, orders, data, seed) as root:
             source = f"chaos_{api}"
             config = write_config(work / f"{api}-{destination}.toml", url,
-                                  {source: ordersync_source(api, root)})
+                                  {source: {**ordersync_source(api, root),
+                                            **({"concurrency": concurrency} if concurrency else {})}})
             mutator = Mutator(root, data, rng, pause=0.05)
             mutator.start()
             try:
@@ -257,7 +262,7 @@ def chaos_api(api: str, destination: str, url: str, orders: int, kills: int, max
 
 
 def report(outcomes: list[Outcome]) -> list[str]:
-    kinds = ("429", "5xx", "reset", "truncated", "slow", "drift")
+    kinds = ("429", "5xx", "reset", "truncated", "slow", "held", "drift")
     out = ["| API | destination | orders | requests | faulted | " + " | ".join(kinds) +
            " | changes | kills | runs | lost | dup | unknown | stale | stale, older | lost +1 run | stale +1 run |",
            "|---|---|" + "---:|" * (len(kinds) + 13)]
@@ -294,13 +299,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--postgres", action="store_true", help="also into PostgreSQL (a throwaway server)")
     parser.add_argument("--keep", type=Path, help="keep the databases, sandboxes and sync logs in this folder")
+    parser.add_argument("--concurrency", type=int, help="slices in flight (default: each API's own default)")
     args = parser.parse_args()
     orders = args.orders or (3_000 if args.quick else 25_000)
     kills = args.kills or (5 if args.quick else 10)
     max_delay = 3.0 if args.quick else 6.0
     chosen = [a.strip() for a in args.apis.split(",") if a.strip()]
     print(f"chaos: {orders:,} orders per API, {kills} kills per API, faults {FAULTS} + slow:{SLOW} + "
-          f"drift:{DRIFT}, seed {args.seed}", flush=True)
+          f"drift:{DRIFT} + held:{HELD}, concurrency {args.concurrency or 'default'}, seed {args.seed}", flush=True)
     started = time.monotonic()
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="ordersync-chaos-") as tmp, \
@@ -317,7 +323,7 @@ def main() -> int:
         for destination, make_url in destinations.items():
             with ThreadPoolExecutor(len(chosen)) as pool:  # the four APIs at once, each in its own processes
                 futures = [pool.submit(chaos_api, api, destination, make_url(api), orders, kills, max_delay,
-                                       args.seed, work) for api in chosen]
+                                       args.seed, work, args.concurrency) for api in chosen]
                 outcomes += [future.result() for future in futures]
     print("\n".join(report(outcomes)))
     print(f"\n{time.monotonic() - started:.0f} s")

@@ -2,8 +2,10 @@
 
 Routes:
 * the API's own paths: an order created or changed just before the answer (``--drift P``, the sandbox's own
-  ``drift``), slow answers (``--slow P`` of ``--slow-seconds``), then the sandbox's ``FaultMiddleware`` with the
-  ``--faults`` spec (429 + Retry-After, 5xx, resets, truncated bodies);
+  ``drift``), slow answers (``--slow P`` of ``--slow-seconds``: the server waits, then reads its data), held
+  answers (``--held P``, up to ``--held-seconds``: the server reads its data at once and sends the answer later,
+  as a proxy or a busy network does, so that answers computed in one order arrive in another), then the sandbox's
+  ``FaultMiddleware`` with the ``--faults`` spec (429 + Retry-After, 5xx, resets, truncated bodies);
 * ``/_clean/...``: the same API without faults (the truth the harness compares with);
 * ``/_sandbox/...``: the sandbox's control endpoints (create and change orders), never faulted;
 * ``GET /_chaos/stats``: requests and faults by kind; ``POST /_chaos/calm``: no more drift (faults go on), so
@@ -36,9 +38,11 @@ class Counted:
     """Counts every API request and classifies what the client received: status faults, cut bodies, slow ones."""
 
     def __init__(self, clean: ASGIApp, faulty: ASGIApp, slow: float, slow_seconds: float, seed: int,
-                 drift: float, change: Callable[[random.Random], None]) -> None:
+                 drift: float, change: Callable[[random.Random], None], held: float = 0.0,
+                 held_seconds: float = 0.0) -> None:
         self.clean, self.faulty = clean, faulty
         self.slow, self.slow_seconds = slow, slow_seconds
+        self.held, self.held_seconds = held, held_seconds
         self.drift, self.change = drift, change
         self.rng = random.Random(seed + 1)
         self.lock = threading.Lock()
@@ -70,6 +74,7 @@ class Counted:
         with self.lock:
             slow = self.rng.random() < self.slow
             drift = not self.calm and self.rng.random() < self.drift
+            hold = self.rng.random() * self.held_seconds if self.rng.random() < self.held else 0.0
         if drift:  # an order created or changed just before this answer is computed: data moving under a pager
             self.count("drift")
             self.change(self.rng)
@@ -90,8 +95,19 @@ class Counted:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        async def computed_now_sent_later(message: Message) -> None:
+            held.append(message)
+
+        held: list[Message] = []
         try:
-            await self.faulty(scope, receive, watch)
+            if hold:
+                self.count("held")
+                await self.faulty(scope, receive, computed_now_sent_later)
+                await asyncio.sleep(hold)
+                for message in held:
+                    await watch(message)
+            else:
+                await self.faulty(scope, receive, watch)
         finally:
             if status == 429:
                 self.count("429")
@@ -112,6 +128,9 @@ def main() -> None:
     parser.add_argument("--slow-seconds", type=float, default=1.5)
     parser.add_argument("--drift", type=float, default=0.0,
                         help="probability that an order is created or changed just before an answer")
+    parser.add_argument("--held", type=float, default=0.0,
+                        help="probability that an answer is computed at once and sent up to --held-seconds later")
+    parser.add_argument("--held-seconds", type=float, default=0.5)
     args = parser.parse_args()
 
     from ordersync import apis
@@ -129,7 +148,8 @@ def main() -> None:
 
     spec = FaultSpec.parse(args.faults)
     faulted = FaultMiddleware(clean, spec, credential=sandbox.credential, style=sandbox.error_style)
-    counted = Counted(clean, faulted, args.slow, args.slow_seconds, spec.seed, args.drift, drift)
+    counted = Counted(clean, faulted, args.slow, args.slow_seconds, spec.seed, args.drift, drift, args.held,
+                      args.held_seconds)
     server = start_in_thread(counted)
     print(server.base_url, flush=True)
     while server.thread.is_alive():

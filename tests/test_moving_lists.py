@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from ordersync.sync import sync_source
 from tests.moving_list import SETTINGS, Scheduled, World, version_of
 from tests.support import rows as rows_of
 
-EXAMPLES = 50  # per API and list kind (with and without deletions): 200 schedules per API in ``make test``
+EXAMPLES = int(os.environ.get("ORDERSYNC_MOVING_EXAMPLES", "100"))  # per API and list kind: 200 per API
 
 actions = st.builds(lambda kind, pick: kind + 8 * pick, st.integers(0, 7), st.integers(0, 63))
 schedules = st.lists(actions, min_size=8, max_size=150)  # each number: an action and whom it picks
