@@ -40,7 +40,7 @@ class Recorder(httpx.AsyncBaseTransport):
         try:
             response = await self.inner.handle_async_request(request)
             content = await response.aread()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, asyncio.CancelledError) as exc:  # cancelled: the client's own time-out
             self.errors.append(type(exc).__name__)
             raise
         try:
@@ -57,8 +57,8 @@ class Recorder(httpx.AsyncBaseTransport):
 def sync_recorded(store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False,
                   recorder: Recorder | None = None) -> tuple[list[StreamResult], Recorder]:
     recorder = recorder or Recorder()
-    # one request at a time unless a test asks otherwise: the recorded exchanges are then the windows in order
-    # (with read-ahead, windows asked ahead and not used would sit between them; tests/test_concurrency.py)
+    # one request at a time unless a test asks otherwise: the recorded exchanges are then the windows in the order
+    # they were asked (newest first, see accepted_windows)
     parsed = parse_source(name, {"concurrency": 1, **settings})
     results = asyncio.run(sync_source(store, name, parsed, full_refresh=full_refresh, transport=recorder))
     return results, recorder
@@ -76,10 +76,12 @@ def local(value: str) -> datetime:
 
 
 def accepted_windows(exchanges: list[Exchange]) -> list[Exchange]:
-    """The windows whose answers were kept: those the next request continues after (and the last one)."""
-    kept = []
-    for n, ex in enumerate(exchanges):
-        nxt = exchanges[n + 1] if n + 1 < len(exchanges) else None
-        if nxt is None or nxt.params["updated_at_after"] == ex.params["updated_at_before"]:
-            kept.append(ex)
-    return kept
+    """The windows whose answers were kept, in the order of the axis: those holding no other window asked (a window
+    refused for its size or its time is asked again in parts, all inside it; windows are asked newest first)."""
+    def bounds(ex: Exchange) -> tuple[datetime, datetime]:
+        return local(ex.params["updated_at_after"]), local(ex.params["updated_at_before"])
+
+    kept = [ex for ex in exchanges
+            if not any(other is not ex and bounds(ex)[0] <= bounds(other)[0] and bounds(other)[1] <= bounds(ex)[1]
+                       and bounds(other) != bounds(ex) for other in exchanges)]
+    return sorted(kept, key=lambda ex: bounds(ex)[0])
