@@ -42,72 +42,83 @@ class Gap:
     whole: bool = False
 
 
+class _Reading:
+    """The slices of one pass being read: the gaps still to read, the slices in flight, the complete ones."""
+
+    def __init__(self, plan: SlicePlan, done: list[Span], fetch: Fetch) -> None:
+        self.plan, self.fetch, self.done = plan, fetch, done
+        self.todo = [Gap(lo, hi) for lo, hi in gaps(plan.span, done)]
+        self.active: dict[Span, asyncio.Task[None]] = {}
+        self.counts: dict[Span, int] = {}
+        self.handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=max(1, plan.concurrency))
+        self.up = plan.oldest_first  # slices are cut from the end the API answers first, where its records are
+
+    async def read(self, part: Span) -> None:
+        try:
+            async for chunk in self.plan.read(part, self.fetch):
+                await self.handed.put((part, chunk))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            await self.handed.put((part, exc))
+
+    def launch(self) -> None:
+        """Start slices until ``concurrency`` are in flight (one alone until the density is known)."""
+        width = self.plan.concurrency if self.plan.carver.rate is not None else 1
+        while self.todo and len(self.active) < width:
+            gap = max(self.todo, key=lambda g: (not g.whole, -g.lo if self.up else g.hi))
+            self.todo.remove(gap)
+            part = self.plan.carver.cut((gap.lo, gap.hi), from_bottom=self.up, whole=gap.whole)
+            self.todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
+            self.counts[part] = 0
+            self.active[part] = asyncio.ensure_future(self.read(part))
+
+    def check(self, part: Span, chunk: Chunk) -> None:
+        """An answer whose records lie mostly outside their slice: the API ignores the filters."""
+        checked = chunk.records or chunk.read
+        if self.plan.place is not None and checked:
+            below = -(2**62) if self.plan.open_below and part[0] == self.plan.span[0] else part[0]
+            check_places(self.plan.path, (below, part[1]), checked, self.plan.place)
+
+    def settle(self, part: Span, chunk: Chunk) -> None:
+        """A slice too dense goes back as gaps (less what it completed); a complete one joins ``done``, and when
+        it was empty, the stretch beyond it is read as one slice (the records may end there)."""
+        del self.active[part]
+        if chunk.denser is not None:
+            self.plan.carver.denser(chunk.denser)
+            self.todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
+            if chunk.finished is not None:
+                self.done = merge(self.done, chunk.finished)
+            return
+        count = self.counts.pop(part)
+        self.plan.carver.learn(part, count)
+        self.done = merge(self.done, part)
+        beyond = [g for g in self.todo if (g.lo >= part[1] if self.up else g.hi <= part[0])]
+        if count == 0 and beyond:
+            (min(beyond, key=lambda g: g.lo) if self.up else max(beyond, key=lambda g: g.hi)).whole = True
+
+
 async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
                       ) -> AsyncGenerator[tuple[Chunk, list[Span]], None]:
     """Every chunk of the gaps of ``plan.span`` not in ``done``, each with the complete slices once it is stored.
 
     One slice is read alone until the density is known (its answer sizes the others), then up to
-    ``plan.concurrency`` at once, newest first; each hands its chunks over a queue as long as the concurrency, so
-    a slow caller holds the readers back instead of letting answers pile up."""
-    todo = [Gap(lo, hi) for lo, hi in gaps(plan.span, done)]
-    active: dict[Span, asyncio.Task[None]] = {}
-    counts: dict[Span, int] = {}
-    handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=max(1, plan.concurrency))
-
-    async def read(part: Span) -> None:
-        try:
-            async for chunk in plan.read(part, fetch):
-                await handed.put((part, chunk))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
-            await handed.put((part, exc))
-
-    up = plan.oldest_first  # slices are cut from the end the API answers first: where a full answer's records are
-
-    def launch() -> None:
-        width = plan.concurrency if plan.carver.rate is not None else 1
-        while todo and len(active) < width:
-            gap = max(todo, key=lambda g: (not g.whole, -g.lo if up else g.hi))
-            todo.remove(gap)
-            part = plan.carver.cut((gap.lo, gap.hi), from_bottom=up, whole=gap.whole)
-            todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
-            counts[part] = 0
-            active[part] = asyncio.ensure_future(read(part))
-
-    def settle(part: Span, chunk: Chunk) -> None:
-        """A slice too dense goes back as gaps; an empty one makes the stretch below it one slice."""
-        nonlocal done
-        del active[part]
-        if chunk.denser is not None:
-            plan.carver.denser(chunk.denser)
-            todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
-            if chunk.finished is not None:
-                done = merge(done, chunk.finished)
-            return
-        count = counts.pop(part)
-        plan.carver.learn(part, count)
-        done = merge(done, part)
-        beyond = [g for g in todo if (g.lo >= part[1] if up else g.hi <= part[0])]
-        if count == 0 and beyond:  # the records may end here: one request for the rest beyond says so
-            (min(beyond, key=lambda g: g.lo) if up else max(beyond, key=lambda g: g.hi)).whole = True
-
+    ``plan.concurrency`` at once; each hands its chunks over a queue as long as the concurrency, so a slow caller
+    holds the readers back instead of letting answers pile up."""
+    reading = _Reading(plan, done, fetch)
     try:
-        launch()
-        while active:
-            part, item = await handed.get()
+        reading.launch()
+        while reading.active:
+            part, item = await reading.handed.get()
             if isinstance(item, BaseException):
                 raise item
-            checked = item.records or item.read
-            if plan.place is not None and checked:
-                below = -(2**62) if plan.open_below and part[0] == plan.span[0] else part[0]
-                check_places(plan.path, (below, part[1]), checked, plan.place)
-            counts[part] += len(item.records)
+            reading.check(part, item)
+            reading.counts[part] += len(item.records)
             if item.denser is not None or item.last:
-                settle(part, item)
-            launch()  # the next slices are asked before this chunk is stored, not after
+                reading.settle(part, item)
+            reading.launch()  # the next slices are asked before this chunk is stored, not after
             if item.records or item.last:
-                yield item, done
+                yield item, reading.done
     finally:
-        await cancel_all(list(active.values()))
+        await cancel_all(list(reading.active.values()))
 
 
 async def read_stream(
