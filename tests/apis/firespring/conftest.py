@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -49,17 +49,21 @@ def fetch_all(r: Running | InProcess, website: int = 4, includes: str = ALL_INCL
 
 
 class Recorder(httpx.AsyncBaseTransport):
-    """A real transport that remembers every request, and can fail on one page to simulate a crash."""
+    """A real transport that remembers every request, and can fail one to simulate a crash: the ``fail_nth``
+    request (counting from 1) among those ``counting`` accepts (by their query), answered 400 "crash"."""
 
-    def __init__(self, fail_on_page: int | None = None) -> None:
+    def __init__(self, fail_nth: int | None = None,
+                 counting: Callable[[dict[str, str]], bool] = lambda _params: True) -> None:
         self.inner = Router()
         self.requests: list[httpx.Request] = []
-        self.fail_on_page = fail_on_page
+        self.fail_nth, self.counting, self.counted = fail_nth, counting, 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if self.fail_on_page is not None and request.url.params.get("page") == str(self.fail_on_page):
-            return httpx.Response(400, json={"errors": [{"code": "boom", "source": "page", "detail": "crash"}]})
+        if self.fail_nth is not None and self.counting(dict(request.url.params)):
+            self.counted += 1
+            if self.counted == self.fail_nth:
+                return httpx.Response(400, json={"errors": [{"code": "boom", "source": "page", "detail": "crash"}]})
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:

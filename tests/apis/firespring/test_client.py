@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,51 +191,74 @@ def test_lookback_window_sees_recent_changes_not_old_ones(store: Store) -> None:
         assert dict(rows(store, "SELECT order_id, status FROM orders"))[str(old["id"])] == "denied"
 
 
-def test_interrupted_run_resumes_at_the_page_it_stopped(store: Store) -> None:
+def test_interrupted_run_resumes_with_the_days_not_complete(store: Store) -> None:
+    """A run that fails keeps its complete creation-day slices (``run.done``); the next run asks none of them again
+    (only its own look-back pass, planned once the resumed pass is over, reads recent days again)."""
     with in_process("firespring", orders=300, seed=9) as r:
         everything = fetch_all(r)
         settings = r.settings(count=10, concurrency=1)
-        [broken] = sync_recorded(store, "web", settings, Recorder(fail_on_page=4))
+        [broken] = sync_recorded(store, "web", settings, Recorder(fail_nth=4))
         assert not broken.ok and "crash" in (broken.error or "")
-        assert rows(store, "SELECT count(*) FROM orders")[0][0] == 30
+        kept = rows(store, "SELECT count(*) FROM orders")[0][0]
+        assert 0 < kept < len(everything)
         state = json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0])
-        assert state["run"]["position"]["page"] == 4 and state["cursor"] is None
+        done = [tuple(span) for span in state["run"]["done"]]
+        assert done and state["cursor"] is None
         recorder = Recorder()
         [resumed] = sync_recorded(store, "web", settings, recorder)
         assert resumed.ok, resumed.error
-        first_pass = [p for p in recorder.params() if p.get("date_start") is None]
-        assert int(recorder.params()[0]["page"]) == 4 and min(int(p["page"]) for p in first_pass) == 4
-        # then the run's own look-back pass: the resumed pass saw changes only up to when it was planned
-        assert recorder.params()[-1].get("date_start") is not None
-        stored = {x[0] for x in rows(store, "SELECT order_id FROM orders")}
-        assert stored == {str(x["id"]) for x in everything}
+        assert resumed.orders.new == len(everything) - kept and resumed.orders.changed == 0
+        cursor = json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0])["cursor"]
+        lookback = FirespringClient("web", parse_source("web", settings)).window_start(datetime.fromisoformat(cursor))
+        assert lookback and any(date.fromordinal(lo).isoformat() < lookback for lo, _hi in done)
+
+        def days(p: dict[str, str]) -> tuple[int, int]:
+            return date.fromisoformat(p.get("date_start", "2000-01-01")).toordinal(), \
+                date.fromisoformat(p["date_end"]).toordinal()
+
+        again = [p for p in recorder.params() if any(days(p)[0] < hi and lo < days(p)[1] for lo, hi in done)]
+        assert all(p.get("date_start", "") >= lookback for p in again)  # the run's own look-back pass only
+        stored = rows(store, "SELECT order_id FROM orders")
+        assert sorted(x[0] for x in stored) == sorted(str(x["id"]) for x in everything)
 
 
-def test_orders_created_while_paging_are_read_in_the_same_run(store: Store) -> None:
+def test_orders_created_while_a_run_reads_are_stored_by_the_next_run(store: Store) -> None:
+    """A run holds every order the API held when it started; one created while it reads is in the next run (and
+    stored once, whichever run reads it)."""
     with in_process("firespring", orders=120, seed=4) as r:
         total = len(fetch_all(r))
         created: list[int] = []
 
         class Creating(Recorder):
             async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-                if request.url.params.get("page") == "3" and not created:
+                if len(self.requests) == 2 and not created:
                     created.append(1)
                     with r.sandbox.store.lock:
                         for _ in range(25):
                             r.sandbox.create_order({"website_id": 4})
                 return await super().handle_async_request(request)
 
-        [result] = sync_recorded(store, "web", r.settings(count=10, concurrency=2), Creating())
+        settings = r.settings(count=10, concurrency=2)
+        [result] = sync_recorded(store, "web", settings, Creating())
         assert result.ok, result.error
-        assert rows(store, "SELECT count(*) FROM orders")[0][0] == total + 25
+        assert created and rows(store, "SELECT count(*) FROM orders")[0][0] >= total
+        [following] = sync_recorded(store, "web", settings, Recorder())
+        assert following.ok, following.error
+        assert rows(store, "SELECT count(*), count(DISTINCT order_id) FROM orders") == [(total + 25, total + 25)]
 
 
 def test_changing_filters_starts_over(shared: Running, store: Store) -> None:
+    """Other filters: the stored state is not valid for them, so the next run reads all history again (its lowest
+    slice asks no ``date_start``) up to the day it started."""
     [one] = sync(store, "web", shared.settings(status="shipped"))
     recorder = Recorder()
     [two] = sync_recorded(store, "web", shared.settings(status="completed"), recorder)
     assert one.ok and two.ok
-    assert {p.get("date_start") for p in recorder.params()} == {None}
+    params = recorder.params()
+    assert {p["status"] for p in params} == {"completed"}
+    lowest = min(params, key=lambda p: p["date_end"])
+    assert "date_start" not in lowest
+    assert max(p["date_end"] for p in params) > max(r["date_created"][:10] for r in fetch_all(shared))
 
 
 # --- errors and secrets ---------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ one slice of the creation days older than the look-back window; a change to an o
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from ordersync import paging, status
+from ordersync.apis.firespring.client import FirespringClient
 from ordersync.config import parse_source
 from ordersync.store import Store
 from tests.apis.firespring.conftest import Recorder, fetch_all, sync_recorded
@@ -32,9 +33,28 @@ def state_of(store: Store) -> dict[str, Any]:
     return dict(json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0]))
 
 
-def swept(recorder: Recorder) -> set[tuple[str, str]]:
-    """The creation days of the sweep requests of a run (only the sweep sends ``date_end``)."""
-    return {(p["date_start"], p["date_end"]) for p in recorder.params() if "date_end" in p}
+def lookback_start(store: Store, settings: dict[str, Any]) -> str:
+    """The first day of the look-back window the next run reads (from the stored cursor): the sweep reads below."""
+    start = FirespringClient("web", parse_source("web", settings)).window_start(
+        datetime.fromisoformat(state_of(store)["cursor"]))
+    assert start is not None
+    return start
+
+
+def in_sweep(lookback: str) -> Callable[[dict[str, str]], bool]:
+    """Whether a request is one of the sweep's: its days all lie before the look-back window."""
+    return lambda params: "date_end" in params and params["date_end"] <= lookback
+
+
+def swept(recorder: Recorder, lookback: str) -> set[tuple[str, str]]:
+    """The creation days the sweep requests of a run cover, as merged spans (a sweep may take several slices)."""
+    spans: list[tuple[str, str]] = []
+    for lo, hi in sorted((p["date_start"], p["date_end"]) for p in recorder.params() if in_sweep(lookback)(p)):
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return set(spans)
 
 
 def test_a_change_to_an_old_order_arrives_within_the_period_in_its_slice(store: Store,
@@ -54,11 +74,11 @@ def test_a_change_to_an_old_order_arrives_within_the_period_in_its_slice(store: 
         arrived, slices = None, []
         for run in range(1, 15):  # two runs a day for seven days
             clock["now"] = T0 + timedelta(hours=12 * run)
-            recorder = Recorder()
+            recorder, lookback = Recorder(), lookback_start(store, settings)
             [result] = sync_recorded(store, "web", settings, recorder)
             assert result.ok, result.error
-            cut = swept(recorder)
-            assert len(cut) == 1  # one slice per run
+            cut = swept(recorder, lookback)
+            assert len(cut) == 1  # one slice of the days per run (read as one or more slices)
             slices += cut
             covered = any(lo <= day < hi for lo, hi in cut)
             stored = dict(rows(store, "SELECT order_id, status FROM orders"))[str(old["id"])]
@@ -85,27 +105,24 @@ def test_a_run_killed_in_its_sweep_resumes_the_same_slice(store: Store, clock: d
         sync(store, "web", settings)
         clock["now"] = T0 + timedelta(days=2)
 
-        class FailInSweep(Recorder):
-            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-                if "date_end" in request.url.params and request.url.params["page"] == "3":
-                    self.requests.append(request)
-                    return httpx.Response(500, json={"errors": [{"code": "x", "source": "", "detail": "crash"}]})
-                return await super().handle_async_request(request)
-
-        broken = FailInSweep()
+        lookback = lookback_start(store, settings)
+        broken = Recorder(fail_nth=3, counting=in_sweep(lookback))  # the third request of the sweep fails
         [failed] = sync_recorded(store, "web", {**settings, "max_retries": 0}, broken)
         assert not failed.ok and "crash" in (failed.error or "")
-        cut = swept(broken)
-        assert len(cut) == 1
-        position = state_of(store)["run"]
-        assert position["passes"][position["index"]] == "sweep" and position["position"]["page"] == 3
+        run = state_of(store)["run"]
+        assert run["passes"][run["index"]] == "sweep"
+        sweep = (run["sweep"]["start"], run["sweep"]["end"])
+        done = [(date.fromordinal(lo).isoformat(), date.fromordinal(hi).isoformat()) for lo, hi in run["done"]]
+        assert done and all(sweep[0] <= lo < hi <= sweep[1] for lo, hi in done)
 
         clock["now"] = T0 + timedelta(days=3)  # later: a new plan would cut a longer slice
         resumed = Recorder()
         [ok] = sync_recorded(store, "web", settings, resumed)
         assert ok.ok, ok.error
-        assert swept(resumed) == cut and int(resumed.params()[0]["page"]) == 3
-        assert state_of(store)["sweep"]["next"] == next(iter(cut))[1]
+        asked = [(p["date_start"], p["date_end"]) for p in resumed.params() if in_sweep(lookback)(p)]
+        assert asked and all(sweep[0] <= lo < hi <= sweep[1] for lo, hi in asked)  # the same slice of days
+        assert not [(a, d) for a in asked for d in done if a[0] < d[1] and d[0] < a[1]]  # not its complete days
+        assert state_of(store)["sweep"]["next"] == sweep[1]
         assert rows(store, "SELECT count(*) FROM orders") == [(total,)]
 
 
@@ -114,7 +131,7 @@ def test_sweep_days_0_turns_it_off(store: Store, clock: dict[str, datetime]) -> 
         settings = r.settings(sweep_days=0)
         sync(store, "web", settings)
         clock["now"] = T0 + timedelta(days=30)
-        recorder = Recorder()
+        recorder, lookback = Recorder(), lookback_start(store, settings)
         [result] = sync_recorded(store, "web", settings, recorder)
-        assert result.ok and swept(recorder) == set()
+        assert result.ok and swept(recorder, lookback) == set()
         assert state_of(store)["sweep"] is None  # and status shows no sweep
