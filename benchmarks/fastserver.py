@@ -4,9 +4,11 @@ The sandbox renders every page from SQLite (about 7,000 orders/s); a floor measu
 sandbox. Here every record is encoded once at start-up and a page is the concatenation of pre-encoded bytes, so the
 client is the bottleneck. Paging and auth are honoured as far as ordersync's client and dlt's ``rest_api`` need:
 
-* frontcore ``GET /v2/orders``: ``X-API-Key``, ``limit``, ``page``, ``since_id``; ids descending;
+* frontcore ``GET /v2/orders``: ``X-API-Key``, ``limit``, ``page``, ``since_id``, ``created_at_min`` /
+  ``created_at_max`` (Oslo local time, ``[min, max)``); ids descending;
 * eguma ``GET /v1/vouchers/orders.json``: ``apikey``, ``updated_at_after`` / ``updated_at_before`` (no paging);
-* firespring ``GET /websites/4/orders``: Basic auth, ``count``, ``page``, ``date_start``, ``direction``; envelope;
+* firespring ``GET /websites/4/orders``: Basic auth, ``count``, ``page``, ``date_start`` / ``date_end`` (UTC days,
+  ``[start, end)``), ``direction``; envelope;
 * prio ``POST /v3.4/distributor/oauth2/token`` and ``GET .../orders``: bearer token, ``order_created_from/to``,
   ``items_per_page`` (at most 100), ``page``; creation ascending; envelope.
 
@@ -33,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -95,11 +98,35 @@ def _int(value: str | None, default: int) -> int:
     return int(value) if value else default
 
 
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def _oslo(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=OSLO).timestamp()
+
+
 class Frontcore(Api):
     def __init__(self, records: list[Record]) -> None:
         records = sorted(records, key=lambda r: -int(r["id"]))
         super().__init__(records)
         self.neg_ids = [-int(r["id"]) for r in records]
+        by_creation = sorted(range(len(records)), key=lambda n: (_utc(records[n]["created_at"]), n))
+        self.by_creation = by_creation  # positions in the id-descending list, by creation time
+        self.created = [_utc(records[n]["created_at"]) for n in by_creation]
+
+    def selected(self, query: dict[str, str]) -> list[bytes]:
+        """The records ``created_at_min`` / ``created_at_max`` and ``since_id`` leave, ids descending."""
+        lo = bisect.bisect_left(self.created, _oslo(query["created_at_min"])) if query.get("created_at_min") else 0
+        hi = bisect.bisect_left(self.created, _oslo(query["created_at_max"])) if query.get("created_at_max") \
+            else len(self.created)
+        # ids above since_id: a prefix of the descending list
+        since = query.get("since_id")
+        above = bisect.bisect_left(self.neg_ids, -int(since)) if since else len(self.encoded)
+        if lo == 0 and hi == len(self.created):  # no creation bound that leaves anything out
+            return self.encoded[:above]
+        positions = sorted(self.by_creation[lo:hi])  # by id, descending
+        positions = positions[:bisect.bisect_left(positions, above)]
+        return [self.encoded[n] for n in positions]
 
     def answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
         if path != "/v2/orders":
@@ -108,11 +135,9 @@ class Frontcore(Api):
             return 401, b'{"error": "Unauthorized"}', {}
         limit = min(_int(query.get("limit"), 75), 250)
         page = _int(query.get("page"), 1)
-        end = len(self.encoded)
-        if query.get("since_id"):  # ids above since_id: a prefix of the descending list
-            end = bisect.bisect_left(self.neg_ids, -int(query["since_id"]))
-        lo = min((page - 1) * limit, end)
-        return 200, self.join(self.encoded[lo:min(lo + limit, end)]), {}
+        selected = self.selected(query)
+        lo = min((page - 1) * limit, len(selected))
+        return 200, self.join(selected[lo:lo + limit]), {}
 
 
 class Eguma(Api):
@@ -146,10 +171,11 @@ class Firespring(Api):
         count = min(_int(query.get("count"), 100), 100)
         page = _int(query.get("page"), 1)
         start = bisect.bisect_left(self.days, query["date_start"]) if query.get("date_start") else 0
-        total = len(self.encoded) - start
+        end = bisect.bisect_left(self.days, query["date_end"]) if query.get("date_end") else len(self.encoded)
+        total = max(0, end - start)
         lo, hi = min((page - 1) * count, total), min(page * count, total)
         if query.get("direction", "desc") == "desc":  # the newest first: the same slice counted from the end
-            data = self.encoded[len(self.encoded) - hi:len(self.encoded) - lo][::-1]
+            data = self.encoded[end - hi:end - lo][::-1]
         else:
             data = self.encoded[start + lo:start + hi]
         pagination = {"total": total, "count": len(data), "per_page": count, "current_page": page,

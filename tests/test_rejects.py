@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ordersync.sandbox.runner import start_in_thread
 from ordersync.store import Store
-from tests.support import InProcess, in_process, rows
+from tests.support import ANCHOR, InProcess, in_process, rows
 
 HUGE = "123456789012345678901234567890"  # 30 digits: Decimal's default precision cannot hold it in minor units
 
@@ -111,13 +112,17 @@ def test_bad_records_are_rejected_and_the_others_stored_with_the_cursor_kept(tmp
         assert all("outside the signed 64-bit range" in reasons[bad[p]] for p in (3, 5, 7))
         assert sum(1 for r in rejected if r[0] is None) == 4 and all("id" in r[1] for r in rejected if r[0] is None)
         kept = orjson.loads(next(raw for record_id, _reason, raw in rejected if record_id == bad[5]))
-        assert kept["id"] == int(bad[5]) and kept["calculated_totals"]["total_amount_incl_discounts_and_vat"] > 1e29
+        # the 30-digit amount is kept exactly, as its text (ordersync.jsontext.BigNumber: written back as a JSON string)
+        assert kept["id"] == int(bad[5]) and kept["calculated_totals"]["total_amount_incl_discounts_and_vat"] == HUGE
         status = {(s["source"], s["stream"]): s for s in store.status()}
         assert status[("fc", "orders")]["rejected"] == 7
         # the cursor passed the rejected records (they are recorded), and no good one was skipped: an incremental
         # run starts after the highest id and finds a new order
         max_id = status[("fc", "orders")]["state"]["max_id"]
         assert max_id == max(int(i) for i in stored)
+        # created before the next run's start second (slices end there; one created in that very second is the
+        # run after's): the sandbox's clock is set back for it
+        fc.control("POST", "clock", {"now": (ANCHOR + timedelta(days=1)).isoformat()})
         created = fc.control("POST", "orders", {})["id"]
         second = fc.sync(store, "fc", settings, transport=transport)
         assert [r.error for r in second] == [None] and second[0].orders.new == 1
