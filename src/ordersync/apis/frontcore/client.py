@@ -159,15 +159,16 @@ class FrontcoreClient(SourceClient):
         return Answer(response.records(body), size=len(response.content))
 
     def plan(self, stream: str, kind: str, state: FrontcoreState) -> SlicePlan:
-        """The pass as slices of creation time, from the configured (or the history's) start to the run's start
-        (plus the look-back), or over the run's sweep days."""
+        """The pass as slices of creation time, from the configured (or the history's) start to the run's start,
+        or over the run's sweep days."""
         s, zone = self.settings, ZoneInfo(self.settings.timezone)
         run = state.run
         assert run is not None
         lo = epoch(utc(s.created_at_min, zone)) if s.created_at_min else None
-        # the run's start on the vendor's clock, which may be ahead of ours by up to the look-back: an order created
-        # meanwhile may enter the newest slice, which only repeats a row (the slice rule)
-        hi = (epoch(run.planned or run.started) or 0) + s.lookback_seconds
+        # no slice reaches past the run's start, so no new order enters one read already: orders created since
+        # (on the vendor's clock, whatever its skew) have higher ids than any read, and the next run's since_id
+        # asks for them; a slice open to them would let max_id move past an order that entered a slice read before
+        hi = epoch(run.planned or run.started) or 0
         if s.created_at_max:
             hi = min(hi, epoch(utc(s.created_at_max, zone)) or hi)
         if kind == "sweep" and run.sweep is not None:
