@@ -192,3 +192,44 @@ def test_a_page_is_normalized_with_pauses_in_which_answers_and_requests_move() -
     assert {0, TURN_EVERY, 2 * TURN_EVERY, 3 * TURN_EVERY} <= set(turns_seen)  # the loop turned between spans
     normalized.clear()
     assert (rows, rejected) == normalize_page(normalize, records)
+
+
+def test_a_reject_is_cleared_when_a_later_run_stores_the_record(tmp_path: Path) -> None:
+    """Issue 25: run 1 rejects two orders (exit 3); the vendor fixes them (their ``updated_at`` moves); run 2
+    stores them, deletes their rejects in the page's transaction, and exits 0 with no outstanding reject."""
+    with in_process("frontcore", orders=40, seed=4, api_key="cli-key") as fc:
+        spoil, bad = spoiler(fc, (3, 7))
+        fixed: set[str] = set()
+        server = start_in_thread(Tampered(fc.app, lambda records: spoil([r for r in records
+                                                                         if str(r.get("id")) not in fixed])))
+        try:
+            config = tmp_path / "ordersync.toml"
+            config.write_text(f'[destination]\nurl = "sqlite:///{tmp_path / "o.db"}"\n\n[sources.courses]\n'
+                              f'type = "frontcore"\napi_key = "${{FC_KEY}}"\nbase_url = "{server.base_url}/v2"\n'
+                              'streams = ["orders"]\nrequests_per_second = 1000\n', encoding="utf-8")
+
+            def ordersync(*args: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run([sys.executable, "-m", "ordersync", *args, "--config", str(config)],
+                                      capture_output=True, text=True, timeout=120,
+                                      env={**os.environ, "FC_KEY": "cli-key"})
+
+            first = ordersync("sync", "-q")
+            assert first.returncode == 3 and "2 record(s) could not be stored" in first.stderr, first.stderr
+            fixed.update(bad.values())
+            for order_id in bad.values():
+                fc.control("PATCH", f"orders/{order_id}", {})
+            second = ordersync("sync", "-q")
+            status = ordersync("status")
+        finally:
+            server.stop()
+    assert second.returncode == 0, second.stderr
+    assert "rejected record(s) are still not stored" not in second.stderr
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    try:
+        assert set(bad.values()) <= {r[0] for r in rows(store, "SELECT order_id FROM orders")}
+        assert rows(store, "SELECT count(*) FROM _ordersync_rejects") == [(0,)]
+        assert store.outstanding_rejects(["courses"]) == 0
+        assert {s["rejected"] for s in store.status()} == {0}
+    finally:
+        store.close()
+    assert status.returncode == 0, status.stderr

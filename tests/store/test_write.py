@@ -89,6 +89,22 @@ def test_rejected_records_are_kept_once_and_counted_in_status(any_store: Store) 
     assert [tuple(r) for r in stored] == [(None, "record without id"), ("9", "total_minor out of 64-bit range")]
 
 
+def test_a_reject_is_deleted_by_the_page_that_stores_its_record(any_store: Store) -> None:
+    """Same source, stream and id: the page storing the record deletes its reject; other sources' rejects, other
+    streams' and those kept without an id stay."""
+    bad = [{"record_id": "9", "reason": "1e30", "raw": {"id": 9}}, {"record_id": None, "reason": "no id", "raw": {}}]
+    any_store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1}, rejects=bad)
+    any_store.write_page("other", "frontcore", "orders", Page(), {"c": 1}, rejects=bad)
+    any_store.write_page("shop", "frontcore", "customers", Page(), {"c": 1}, rejects=bad)
+    any_store.write_page("shop", "frontcore", "orders", order("9"), {"c": 2})
+    with any_store.engine.connect() as conn:
+        kept = conn.exec_driver_sql("SELECT source, stream, record_id FROM _ordersync_rejects").all()
+    assert sorted((tuple(r) for r in kept), key=str) == sorted([("shop", "orders", None), ("other", "orders", "9"),
+                                                     ("other", "orders", None), ("shop", "customers", "9"),
+                                                     ("shop", "customers", None)], key=str)
+    assert any_store.outstanding_rejects(["shop"]) == 3
+
+
 def test_runs_left_running_by_a_dead_process_become_interrupted(dest_url: str) -> None:
     dead = Store(dest_url)
     killed = dead.start_run("shop", "orders")

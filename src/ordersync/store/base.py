@@ -452,6 +452,8 @@ class Store:
                         self._insert(conn, table, fresh)
             self._upsert_changed(conn, customers, "customer_id", source, page_customers, customer_hashes, synced_at,
                                  results["customers"])
+            self._clear_rejects(conn, source, stream, [c["customer_id"] for c in page_customers]
+                                if stream == "customers" else [o["order_id"] for o in page_orders])
             if rejects:
                 self._write_rejects(conn, source, stream, rejects)
             self._save_state(conn, source, api, stream, state, synced_at)
@@ -537,6 +539,14 @@ class Store:
                           "record_id": None if record_id is None else str(record_id),
                           "reason": item.get("reason") or "rejected", "raw": raw, "seen_at": seen_at}
         self._upsert_small(conn, rejects, list(found.values()))
+
+    def _clear_rejects(self, conn: Connection, source: str, stream: str, ids: Sequence[str]) -> None:
+        """A record stored now is no longer rejected: the reject kept under its id (same source and stream) is
+        deleted in the page's transaction, so the exit status returns to 0 once the vendor fixed the record.
+        (A reject without an id is kept by a hash of the record: nothing can match it; it stays until deleted.)"""
+        for chunk in range(0, len(ids), 500):
+            conn.execute(rejects.delete().where(rejects.c.source == source, rejects.c.stream == stream,
+                                                rejects.c.reject_key.in_(list(ids[chunk:chunk + 500]))))
 
     def outstanding_rejects(self, sources: Sequence[str]) -> int:
         """Records of ``sources`` kept in ``_ordersync_rejects``: not stored, so every sync says so (exit 3)."""

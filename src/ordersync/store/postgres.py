@@ -335,6 +335,11 @@ class PostgresStore(Store):
         self._wait_for_page_before()  # rejected records are kept by record: the page before may hold the same
         super()._write_rejects(conn, source, stream, items)
 
+    def _clear_rejects(self, conn: Connection, source: str, stream: str, ids: Sequence[str]) -> None:
+        if ids:  # after the page before: it may reject one of these ids (stored now, so no longer rejected)
+            self._wait_for_page_before()
+            super()._clear_rejects(conn, source, stream, ids)
+
     @contextlib.contextmanager
     def _page_transaction(self) -> Iterator[Connection]:
         """A page's transaction commits without waiting for the server's disk (``synchronous_commit = off`` on
