@@ -222,6 +222,8 @@ def order_page(conn: Connection, query: OrderQuery) -> tuple[list[dict[str, Any]
 
 # --- one order ----------------------------------------------------------------------------------------------
 def order_detail(conn: Connection, source: str, order_id: str) -> dict[str, Any] | None:
+    if "\x00" in source + order_id:  # no stored key holds a NUL (PostgreSQL refuses it in text: a 500 for a %00)
+        return None
     row = conn.execute(sa.select(orders).where(orders.c.source == source, orders.c.order_id == order_id)).first()
     if row is None:
         return None
