@@ -134,6 +134,8 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
         status = "failed"
         _failed(result, exc, client.redact)
     finally:
+        result.notes.extend(client.notes)  # what the stream's passes met and worked around
+        client.notes.clear()
         result.seconds = time.monotonic() - started
         result.requests = client.requests_sent - requests_before
         total = WriteResult()

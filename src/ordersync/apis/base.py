@@ -209,6 +209,7 @@ class SourceClient(ABC):
     def __init__(self, source: str, settings: Any, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.source = source
         self.settings = settings
+        self.notes: list[str] = []  # anomalies a pass met and worked around (one line each), for the run's notes
         options = self.http_options()
         self.http = HttpClient(settings.base_url, label=options.label, settings=settings.http_settings(),
                                headers=options.headers, auth=options.auth, secrets=options.secrets,

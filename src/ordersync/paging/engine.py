@@ -173,22 +173,25 @@ def _plan(stream: Stream[S], state: S, sweep: bool) -> RunProgress:
 
 
 def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> None:
-    """Fold a chunk's records into what the pass has seen: the latest cursor value, the highest id, the earliest
-    creation time (in locals, set on the model once a chunk: a model attribute per record cost a fifth of it)."""
+    """Fold a chunk's records into what the pass has seen: the latest cursor value, the two highest ids, the
+    earliest creation time (in locals, set on the model once a chunk: a model attribute per record cost a fifth
+    of it)."""
     cursor, record_id, created_of = stream.cursor, stream.record_id, stream.created
-    seen_max, seen_max_id, oldest = run.seen_max, run.seen_max_id, run.oldest
+    seen_max, seen_max_id, next_id, oldest = run.seen_max, run.seen_max_id, run.seen_next_id, run.oldest
     for record in records:
         if cursor is not None:
             seen_max = later(seen_max, cursor(record))
         if record_id is not None:
             rid = record_id(record)
             if rid is not None and (seen_max_id is None or rid > seen_max_id):
-                seen_max_id = rid
+                seen_max_id, next_id = rid, seen_max_id
+            elif rid is not None and rid != seen_max_id and (next_id is None or rid > next_id):
+                next_id = rid
         if created_of is not None:
             created = created_of(record)
             if created is not None and (oldest is None or created < oldest):
                 oldest = created
-    run.seen_max, run.seen_max_id, run.oldest = seen_max, seen_max_id, oldest
+    run.seen_max, run.seen_max_id, run.seen_next_id, run.oldest = seen_max, seen_max_id, next_id, oldest
 
 
 def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:

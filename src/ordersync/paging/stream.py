@@ -94,6 +94,7 @@ class RunProgress(BaseModel):
     position: dict[str, Any] | None = None  # written by ordersync before slices; read as "nothing done"
     seen_max: datetime | None = None  # the latest cursor-field value seen in this pass
     seen_max_id: int | None = None  # the highest numeric id seen in this pass
+    seen_next_id: int | None = None  # the second-highest numeric id seen in this pass (judges the highest)
     memo: dict[str, Any] = {}
     planned: datetime | None = None  # when the run was planned (no look-back subtracted)
     oldest: datetime | None = None  # the earliest creation time seen in this pass (where the history begins)

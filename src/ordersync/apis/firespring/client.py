@@ -80,18 +80,31 @@ class FirespringClient(SourceClient):
             filters=self.filter_settings(),
             passes=lambda state: ["all" if state.cursor is None else "lookback"],
             plan=self.plan,
-            finish=lambda _kind, state: state.model_copy(
-                update={"cursor": later(state.cursor, state.run.seen_max if state.run else None)}),
+            finish=self.finish,
             normalize=normalize.order_rows,
             cursor=lambda record: utc(record.get("date_created")),
             created=lambda record: utc(record.get("date_created")),
             sweep=RollingSweep(
                 period=timedelta(days=self.settings.sweep_days),
-                horizon=lambda state, _now: date.fromisoformat(self.window_start(state.cursor) or "") if
+                horizon=lambda state, now: date.fromisoformat(self.window_start(min(state.cursor, now)) or "") if
                 state.cursor else None,
                 day=lambda moment: moment.astimezone(UTC).date() - timedelta(days=1))  # a day of margin, as above
             if self.settings.sweep_days else None,
         )}
+
+    def finish(self, _kind: str, state: FirespringState) -> FirespringState:
+        """The newest ``date_created`` seen becomes the cursor, but never past the run's start: an order dated in
+        the future (``9999-01-01``) is stored, and said, and the look-back window stays where new orders are."""
+        run = state.run
+        assert run is not None
+        start = run.planned or run.started
+        cursor = later(state.cursor, run.seen_max)
+        if cursor is not None and cursor > start:
+            if run.seen_max is not None and run.seen_max > start:
+                self.notes.append(f"an order is dated {run.seen_max.isoformat()}, after this run started "
+                                  f"({start.isoformat()}): it is stored, but the cursor stops at the run's start")
+            cursor = start
+        return state.model_copy(update={"cursor": cursor})
 
     def plan(self, kind: str, state: FirespringState) -> SlicePlan:
         """The pass as slices of creation days (UTC, as the API filters them), up to the day the run started."""
@@ -125,7 +138,10 @@ class FirespringClient(SourceClient):
         run's slice of older history; None: unbounded."""
         s = self.settings
         cut = state.run.sweep if state.run else None
-        start = self.window_start(state.cursor) if kind != "sweep" or cut is None else cut.start.isoformat()
+        newest = state.cursor
+        if newest is not None and state.run is not None:  # a cursor stored past a run's start heals
+            newest = min(newest, state.run.planned or state.run.started)
+        start = self.window_start(newest) if kind != "sweep" or cut is None else cut.start.isoformat()
         end = cut.end.isoformat() if kind == "sweep" and cut is not None else None
         if kind == "sweep" and s.date_start and start:
             start = max(start, s.date_start)

@@ -204,15 +204,34 @@ class FrontcoreClient(SourceClient):
                 params["updated_at_min"] = local_param(state.cursor, zone)
         return params
 
-    @staticmethod
-    def finish_pass(kind: str, state: FrontcoreState) -> FrontcoreState:
+    def finish_pass(self, kind: str, state: FrontcoreState) -> FrontcoreState:
         run = state.run
         assert run is not None
         update: dict[str, Any] = {}
         if kind in ("all", "new"):
-            ids = [i for i in (state.max_id, run.seen_max_id) if i is not None]
+            top = plausible_max_id(state.max_id, run.seen_max_id, run.seen_next_id)
+            if top != run.seen_max_id:
+                self.notes.append(f"id {run.seen_max_id} is far beyond the other ids (the highest of them is {top}): "
+                                  f"its record is stored, but new records are still asked for above id {top}")
+            ids = [i for i in (state.max_id, top) if i is not None]
             update["max_id"] = max(ids) if ids else 0
         if kind in ("all", "updated"):
             cursor = next_cursor(state.cursor, run.seen_max, run.started)
             update["cursor"] = cursor or (run.started if kind == "all" else None)
         return state.model_copy(update=update)
+
+
+ID_LEAP, ID_SLACK = 2, 100_000
+"""An id above ``ID_LEAP`` times the next-highest one plus ``ID_SLACK`` is not believed as ``max_id``."""
+
+
+def plausible_max_id(stored: int | None, highest: int | None, next_highest: int | None) -> int | None:
+    """The highest id a pass saw, unless it is far beyond every other id known (the next-highest the pass saw,
+    or the stored ``max_id``): then that other id. A typo'd or test id (``10**15``) would otherwise make every
+    later ``new`` pass ask ``since_id`` beyond all real orders. A wrong judgement costs a re-read only: the next
+    run asks from the lower id again, and once a second id comes near the high one, it is believed."""
+    known = [i for i in (stored, next_highest) if i]  # a stored 0: no record seen yet
+    if highest is None or not known:
+        return highest
+    reference = max(known)
+    return reference if highest > ID_LEAP * reference + ID_SLACK else highest
