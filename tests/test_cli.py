@@ -171,6 +171,42 @@ def test_demo_twice_the_second_run_finds_nothing_new(tmp_path: Path) -> None:
     assert "Nothing new since the last run." in second.stdout
 
 
+@pytest.mark.timeout(200)
+def test_demo_live_starts_shops_that_keep_selling(tmp_path: Path) -> None:
+    """``demo --live RATE``: the demo runs with every sandbox a live shop (``SandboxOptions(live=RATE)``)."""
+    from ordersync.demo import running_sandboxes
+    from ordersync.sandbox.app import Sandbox
+
+    done = ordersync("demo", "--orders", "20", "--live", "600", "--db", str(tmp_path / "demo.db"), cwd=tmp_path,
+                     timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "NOK" in done.stdout and "Traceback" not in done.stderr
+    started: dict[str, Sandbox] = {}
+    with running_sandboxes(tmp_path / "demo.db", 20, 7, started, live=600) as sources:
+        assert set(sources) == set(started) and len(started) == 4
+        for name, sandbox in started.items():
+            assert sandbox.live is not None and sandbox.live.state()["rate_per_minute"] == 600, name
+    refused = ordersync("demo", "--live", "inf", "--db", str(tmp_path / "demo.db"), cwd=tmp_path)
+    assert refused.returncode == 2 and "--live" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_demo_passes_live_to_its_sandboxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ordersync import demo
+    from ordersync.cli import app
+
+    asked: list[float] = []
+
+    def running(*args: object, live: float = 0.0, **kwargs: object) -> object:
+        asked.append(live)
+        raise demo.StoreError("stopped here")
+
+    monkeypatch.setattr(demo, "running_sandboxes", running)
+    CliRunner().invoke(app, ["demo", "--live", "30", "--db", str(tmp_path / "demo.db")])
+    assert asked == [30.0]
+
+
 def test_init_and_export_into_a_missing_folder_are_one_line_without_traceback(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

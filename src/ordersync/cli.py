@@ -71,6 +71,12 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
+def check_live(live: float) -> None:
+    """``--live``: a finite rate (typer takes ``inf`` and ``nan`` as floats)."""
+    if not 0 <= live < float("inf"):
+        raise fail(f"--live is a number of events per minute (0: off), not {live}", EXIT_USAGE)
+
+
 def failed(exc: BaseException) -> typer.Exit:
     """:func:`fail` for an exception: its sentence and its class's exit status; its traceback first with ``-v``."""
     from ordersync import explain
@@ -128,14 +134,18 @@ def demo(
     db: Annotated[str, typer.Option(help="SQLite file, or any destination URL (postgresql://..., duckdb:///...)"
                                     )] = "ordersync-demo.db",
     seed: Annotated[int, typer.Option(help="seed of the generated data")] = 7,
+    live: Annotated[float, typer.Option(help="the sandboxes keep selling while the demo syncs: orders created, "
+                                             "paid, changed and cancelled, this many events per minute (0: off)",
+                                        min=0)] = 0.0,
 ) -> None:
     """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file (or --db URL). Offline."""
     from ordersync.demo import run_demo
     from ordersync.progress import reporter
 
+    check_live(live)
     progress = reporter(err)
     try:
-        store, results, seconds = run_demo(db, orders, seed, progress)
+        store, results, seconds = run_demo(db, orders, seed, progress, live)
     except OrdersyncError as exc:
         raise failed(exc) from None
     finally:
@@ -364,6 +374,7 @@ def serve(
 
     if api not in apis.registry():
         raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}", EXIT_USAGE)
+    check_live(live)
     extra: dict[str, str] = {}
     for item in option or []:
         name, sep, value = item.partition("=")

@@ -43,10 +43,11 @@ def _anchor(folder: Path) -> datetime:
 
 
 @contextlib.contextmanager
-def running_sandboxes(db: Path | str, orders: int, seed: int,
-                      started: dict[str, Sandbox] | None = None) -> Iterator[dict[str, SourceSettings]]:
+def running_sandboxes(db: Path | str, orders: int, seed: int, started: dict[str, Sandbox] | None = None,
+                      live: float = 0.0) -> Iterator[dict[str, SourceSettings]]:
     """Start every API's sandbox and yield the source settings that sync from them (``started`` gets the
-    sandboxes themselves)."""
+    sandboxes themselves); ``live``: each is a shop that keeps selling, this many events per minute (``serve
+    --live``)."""
     folder = destination(str(db))[1]
     folder.mkdir(parents=True, exist_ok=True)
     anchor = _anchor(folder)
@@ -54,7 +55,8 @@ def running_sandboxes(db: Path | str, orders: int, seed: int,
     sources: dict[str, SourceSettings] = {}
     try:
         for name, spec in apis.registry().items():
-            options = SandboxOptions(orders=orders, seed=seed, data_path=str(folder / f"{name}.sqlite"), anchor=anchor)
+            options = SandboxOptions(orders=orders, seed=seed, data_path=str(folder / f"{name}.sqlite"), anchor=anchor,
+                                     live=live)
             sandbox = spec.load_sandbox(options)
             server = start_in_thread(sandbox.app())
             servers.append(server)
@@ -81,8 +83,10 @@ def change_some_orders(sandboxes: dict[str, Sandbox], seed: int, share: float = 
     return changed
 
 
-def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tuple[Store, list[api.StreamResult], float]:
-    """Sync every sandbox; the first time, then change a few orders and sync again (their history)."""
+def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter,
+             live: float = 0.0) -> tuple[Store, list[api.StreamResult], float]:
+    """Sync every sandbox; the first time, then change a few orders and sync again (their history). ``live``:
+    the sandboxes keep selling meanwhile (events per minute)."""
     url, folder = destination(str(db))
     problem = destination_problem(url)
     if problem:
@@ -93,7 +97,7 @@ def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter) -> tupl
     store = Store(url)
     fresh = store.count("orders") == 0
     sandboxes: dict[str, Sandbox] = {}
-    with running_sandboxes(db, orders, seed, sandboxes) as sources:
+    with running_sandboxes(db, orders, seed, sandboxes, live=live) as sources:
         config = Config(None, url, sources)
         result = api.sync(config, progress=progress)
         streams, seconds = list(result.streams), result.seconds
