@@ -25,6 +25,14 @@ figure is zero.
 
     .venv/bin/python benchmarks/chaos.py --quick     # bounded (runs in make test)
     .venv/bin/python benchmarks/chaos.py             # 25,000 orders per API, 10 kills per API
+    .venv/bin/python benchmarks/chaos.py --hostile   # hostile answers instead (a minute; see below)
+
+``--hostile`` (issue 24) runs, per API (``--apis``), one short ``ordersync sync`` against a tiny hostile server on
+127.0.0.1 (a random port) instead of the sandbox (:mod:`hostile`): a gzip-of-gzip bomb (256 MB of zeros in a few
+hundred bytes) must fail with one line, the sync's peak memory (``ru_maxrss``) under 256 MB; an answer dripped
+one byte per 50 ms to a source with ``timeout = 1`` must fail with one line within 20 s; and (Frontcore,
+Firespring) a page holding a ``null`` element, a lone surrogate escape and a ``1e400`` amount must store the good
+orders and keep each bad one in ``_ordersync_rejects``. Exit status 0 when every case held.
 """
 
 from __future__ import annotations
@@ -300,7 +308,12 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true", help="also into PostgreSQL (a throwaway server)")
     parser.add_argument("--keep", type=Path, help="keep the databases, sandboxes and sync logs in this folder")
     parser.add_argument("--concurrency", type=int, help="slices in flight (default: each API's own default)")
+    parser.add_argument("--hostile", action="store_true", help="hostile answers (bomb, drip, bad records) instead")
     args = parser.parse_args()
+    if args.hostile:
+        import hostile
+
+        return hostile.main([a.strip() for a in args.apis.split(",") if a.strip()])
     orders = args.orders or (3_000 if args.quick else 25_000)
     kills = args.kills or (5 if args.quick else 10)
     max_delay = 3.0 if args.quick else 6.0
