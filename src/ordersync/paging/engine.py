@@ -48,28 +48,50 @@ class _Reading:
     def __init__(self, plan: SlicePlan, done: list[Span], fetch: Fetch) -> None:
         self.plan, self.fetch, self.done = plan, fetch, done
         self.todo = [Gap(lo, hi) for lo, hi in gaps(plan.span, done)]
-        self.active: dict[Span, asyncio.Task[None]] = {}
-        self.counts: dict[Span, int] = {}
-        self.handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=max(1, plan.concurrency))
+        self.active: dict[Span, asyncio.Task[None]] = {}  # started, not settled: at most twice the concurrency
+        self.fetching: set[Span] = set()  # started, still asking: at most the concurrency
+        self.handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=2 * max(1, plan.concurrency))
         self.up = plan.oldest_first  # slices are cut from the end the API answers first, where its records are
 
     async def read(self, part: Span) -> None:
+        """Read one slice. Once its last answer is in, what it showed sizes the next slices and they start at
+        once, not when the caller has stored this one (the caller may be busy storing while the network idles)."""
+        count = 0
         try:
             async for chunk in self.plan.read(part, self.fetch):
+                count += len(chunk.records)
+                if chunk.last or chunk.denser is not None:
+                    self.learn(part, chunk, count)
+                    self.fetching.discard(part)
+                    self.launch()
                 await self.handed.put((part, chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            self.fetching.discard(part)
             await self.handed.put((part, exc))
 
     def launch(self) -> None:
-        """Start slices until ``concurrency`` are in flight (one alone until the density is known)."""
+        """Start slices until ``concurrency`` are asking (one alone until the density is known) and at most twice
+        as many are not yet stored (what bounds the answers held)."""
         width = self.plan.concurrency if self.plan.carver.rate is not None else 1
-        while self.todo and len(self.active) < width:
+        while self.todo and len(self.fetching) < width and len(self.active) < 2 * width:
             gap = max(self.todo, key=lambda g: (not g.whole, -g.lo if self.up else g.hi))
             self.todo.remove(gap)
             part = self.plan.carver.cut((gap.lo, gap.hi), from_bottom=self.up, whole=gap.whole)
             self.todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
-            self.counts[part] = 0
+            self.fetching.add(part)
             self.active[part] = asyncio.ensure_future(self.read(part))
+
+    def learn(self, part: Span, chunk: Chunk, count: int) -> None:
+        """What a slice's last answer says: a slice too dense goes back as gaps (less what it completed); an
+        empty one makes the stretch beyond it one slice (the records may end there)."""
+        if chunk.denser is not None:
+            self.plan.carver.denser(chunk.denser)
+            self.todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
+            return
+        self.plan.carver.learn(part, count)
+        beyond = [g for g in self.todo if (g.lo >= part[1] if self.up else g.hi <= part[0])]
+        if count == 0 and beyond:
+            (min(beyond, key=lambda g: g.lo) if self.up else max(beyond, key=lambda g: g.hi)).whole = True
 
     def check(self, part: Span, chunk: Chunk) -> None:
         """An answer whose records lie mostly outside their slice: the API ignores the filters."""
@@ -79,21 +101,12 @@ class _Reading:
             check_places(self.plan.path, (below, part[1]), checked, self.plan.place)
 
     def settle(self, part: Span, chunk: Chunk) -> None:
-        """A slice too dense goes back as gaps (less what it completed); a complete one joins ``done``, and when
-        it was empty, the stretch beyond it is read as one slice (the records may end there)."""
+        """A slice's last chunk is being handed over: what it completed joins ``done``."""
         del self.active[part]
-        if chunk.denser is not None:
-            self.plan.carver.denser(chunk.denser)
-            self.todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
-            if chunk.finished is not None:
-                self.done = merge(self.done, chunk.finished)
-            return
-        count = self.counts.pop(part)
-        self.plan.carver.learn(part, count)
-        self.done = merge(self.done, part)
-        beyond = [g for g in self.todo if (g.lo >= part[1] if self.up else g.hi <= part[0])]
-        if count == 0 and beyond:
-            (min(beyond, key=lambda g: g.lo) if self.up else max(beyond, key=lambda g: g.hi)).whole = True
+        if chunk.denser is None:
+            self.done = merge(self.done, part)
+        elif chunk.finished is not None:
+            self.done = merge(self.done, chunk.finished)
 
 
 async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
@@ -111,7 +124,6 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
             if isinstance(item, BaseException):
                 raise item
             reading.check(part, item)
-            reading.counts[part] += len(item.records)
             if item.denser is not None or item.last:
                 reading.settle(part, item)
             reading.launch()  # the next slices are asked before this chunk is stored, not after

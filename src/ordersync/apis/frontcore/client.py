@@ -165,10 +165,10 @@ class FrontcoreClient(SourceClient):
         run = state.run
         assert run is not None
         lo = epoch(utc(s.created_at_min, zone)) if s.created_at_min else None
-        # no slice reaches past the run's start, so no new order enters one read already: orders created since
-        # (on the vendor's clock, whatever its skew) have higher ids than any read, and the next run's since_id
-        # asks for them; a slice open to them would let max_id move past an order that entered a slice read before
-        hi = epoch(run.planned or run.started) or 0
+        # no slice reaches past the second the run started in, so only the newest slice can gain an order while it
+        # is read, and such an order's id is above every id read: the next run's since_id asks for it. (A slice
+        # open to later seconds would let max_id move past an order that entered a slice read before it.)
+        hi = (epoch(run.planned or run.started) or 0) + 1
         if s.created_at_max:
             hi = min(hi, epoch(utc(s.created_at_max, zone)) or hi)
         if kind == "sweep" and run.sweep is not None:
