@@ -42,7 +42,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDACTED = "***"
 
 
-RATE_MARGIN = 1.02  # requests are spaced this much wider than the configured rate allows
+RATE_MARGIN = 1.04  # requests are spaced this much wider than the configured rate allows: a request that leaves
+# a little late (the event loop was busy) must not land within one window of the last one the window allows
 
 
 @dataclass(frozen=True)
