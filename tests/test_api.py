@@ -65,8 +65,8 @@ def test_a_set_stop_event_ends_the_stream_after_its_committed_page(tmp_path: Pat
         cfg = config(db, courses=fc.settings(limit=50, concurrency=1))
         result = api.sync(cfg, progress=StopAfterPages(1, stop), stop=stop)
         [(stream, stored)] = [(s.stream, s.orders.new) for s in result.streams]  # customers never started
-        assert stream == "orders" and stored in (50, 100, 150)  # whole pages: the one that stopped it, and up to two
-        # queued
+        # pages hold up to 50 orders (slices are sized for about 42): the one that stopped it, and up to two queued
+        assert stream == "orders" and 0 < stored <= 150
         store = Store(f"sqlite:///{db}")
         assert rows(store, "select count(*) from orders") == [(stored,)]
         assert rows(store, "select stream, status from _ordersync_runs") == [("orders", "interrupted")]

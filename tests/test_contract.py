@@ -61,8 +61,8 @@ def test_next_cursor_never_passes_the_pass_start_and_never_goes_back() -> None:
 
 
 def test_an_order_changed_while_a_pass_pages_is_read_by_the_next_run(store: Store) -> None:
-    """Order A is read on page 1, then changed; order B, on a later page, is changed a second later and read. The
-    cursor must not move past the pass start, or the next run would skip A's change."""
+    """Order A is read by the updated pass's first request, then changed; order B, read later, is changed a second
+    later and read. The cursor must not move past the pass start, or the next run would skip A's change."""
     fc = in_process("frontcore", orders=60, seed=3, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=1, lookback_seconds=0, streams=["orders"])
     fc.sync(store, "c", settings)  # first run: everything; the next runs are incremental
@@ -70,8 +70,12 @@ def test_an_order_changed_while_a_pass_pages_is_read_by_the_next_run(store: Stor
     a, b = first_page[0], sorted(order_ids(store), key=int)[0]  # b is on the last page of the updated pass
     changed: list[str] = []
 
+    updated_pass: list[httpx.Request] = []
+
     def change(request: httpx.Request) -> None:
-        if request.url.params.get("page") == "2" and "updated_at_min" in request.url.params and not changed:
+        if "updated_at_min" in request.url.params:
+            updated_pass.append(request)
+        if len(updated_pass) == 2 and not changed:
             soon = datetime.now(UTC) + timedelta(seconds=30)  # after this run's start, on the vendor's clock
             fc.sandbox._fixed_now = soon
             fc.sandbox.update_order(a, {"is_paid": False})
@@ -123,29 +127,47 @@ def test_a_failure_between_a_pages_rows_and_its_state_leaves_neither(store: Stor
     assert store.load_state("c", "orders") == {"version": 1, "page": 1}
 
 
-def fail_on_page_4(request: httpx.Request) -> httpx.Response | None:
-    """A transport hook: page 4 fails with a client error (not retried), every other request goes through."""
-    if request.url.params.get("page") == "4":
-        return httpx.Response(400, json={"error": "boom on page 4"})
-    return None
+def fail_the_4th() -> Any:
+    """A transport hook: the fourth request fails with a client error (not retried), every other goes through."""
+    seen: list[int] = []
+
+    def hook(request: httpx.Request) -> httpx.Response | None:
+        seen.append(1)
+        return httpx.Response(400, json={"error": "boom on request 4"}) if len(seen) == 4 else None
+    return hook
 
 
-def test_a_failure_on_page_n_leaves_pages_before_it_and_the_next_run_resumes_at_page_n(store: Store) -> None:
+def asked_seconds(request: httpx.Request) -> tuple[int, int]:
+    """The creation seconds ``[min, max)`` a Frontcore request asks (Oslo local time; no minimum: from 2000)."""
+    from zoneinfo import ZoneInfo
+
+    def epoch(text: str | None, default: str) -> int:
+        return int(datetime.fromisoformat(text or default).replace(tzinfo=ZoneInfo("Europe/Oslo")).timestamp())
+    return epoch(request.url.params.get("created_at_min"), "2000-01-01"), \
+        epoch(request.url.params.get("created_at_max"), "2100-01-01")
+
+
+def test_a_failure_leaves_the_complete_slices_and_the_next_run_reads_only_the_others(store: Store) -> None:
     fc = in_process("frontcore", orders=95, seed=4, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=3, streams=["orders"])
 
-    [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_on_page_4))
-    assert not broken.ok and "boom on page 4" in (broken.error or "")
-    assert len(order_ids(store)) == 30  # pages 1-3, not the pages read ahead beyond the failure
-    assert state_of(store)["run"]["position"]["page"] == 4
+    [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_the_4th()))
+    assert not broken.ok and "boom on request 4" in (broken.error or "")
+    kept = len(order_ids(store))
+    assert 0 < kept < 95
+    done = [tuple(span) for span in state_of(store)["run"]["done"]]
+    assert done
     resumed = Hooked(fc.transport(), lambda request: None)
     [ok] = fc.sync(store, "c", settings, transport=resumed)
     assert ok.ok, ok.error
-    assert int(resumed.requests[0].url.params["page"]) == 4  # the resumed pass goes on where it failed
+    resumed_pass = [r for r in resumed.requests if "since_id" not in r.url.params
+                    and "updated_at_min" not in r.url.params]
+    asked = [asked_seconds(r) for r in resumed_pass]
+    assert asked and not [(a, d) for a in asked for d in done if a[0] < d[1] and d[0] < a[1]]  # none complete
     # then the run's own incremental passes: the resumed pass saw changes only up to when it was planned
     assert any("since_id" in r.url.params for r in resumed.requests)
     assert order_ids(store) == {str(d["id"]) for d in fc.sandbox.store.find("orders")}
-    assert ok.orders.new == 65 and state_of(store)["run"] is None
+    assert ok.orders.new == 95 - kept and state_of(store)["run"] is None
 
 
 def test_a_run_that_resumes_a_killed_runs_pass_also_holds_the_changes_made_since(store: Store) -> None:
@@ -154,7 +176,7 @@ def test_a_run_that_resumes_a_killed_runs_pass_also_holds_the_changes_made_since
     fc = in_process("frontcore", orders=95, seed=4, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=1, streams=["orders"])
 
-    [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_on_page_4))
+    [broken] = fc.sync(store, "c", settings, transport=Hooked(fc.transport(), fail_the_4th()))
     assert not broken.ok
     first = min(order_ids(store), key=int)
     before = rows(store, "select is_paid from orders where order_id = ?", first)
@@ -169,21 +191,24 @@ def test_a_failure_while_storing_page_n_keeps_the_state_of_page_n_minus_1(store:
     fc = in_process("frontcore", orders=45, seed=6, api_key=KEY)
     settings = fc.settings(limit=10, concurrency=2, streams=["orders"])
     original = Store.write_page
-    calls = {"n": 0}
+    calls: dict[str, Any] = {"n": 0, "orders": 0, "state": None}
 
     def write_page(self: Store, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("disk unplugged")
+        calls["orders"] += len(args[3].orders)
+        calls["state"] = args[4]
         return original(self, *args)
 
     monkeypatch.setattr(Store, "write_page", write_page)
     [broken] = fc.sync(store, "c", settings)
     assert not broken.ok and "disk unplugged" in (broken.error or "")
-    assert len(order_ids(store)) == 20 and state_of(store)["run"]["position"]["page"] == 3
+    assert len(order_ids(store)) == calls["orders"] > 0  # the two pages stored, with the state of the second
+    assert state_of(store)["run"] == calls["state"]["run"]
     monkeypatch.setattr(Store, "write_page", original)
     [ok] = fc.sync(store, "c", settings)
-    assert ok.ok and ok.orders.new == 25 and len(order_ids(store)) == 45
+    assert ok.ok and ok.orders.new == 45 - calls["orders"] and len(order_ids(store)) == 45
 
 
 # --- typed state: filters ----------------------------------------------------------------------------------------
@@ -238,9 +263,10 @@ def test_status_asks_the_api_to_describe_its_state(store: Store) -> None:
     fc.sync(store, "c", settings)
     shown = status.describe(parse_source("c", settings), "orders", state_of(store))
     assert set(shown) == {"cursor", "max_id", "oldest unswept day", "sweep"} and "resumes" not in shown
-    midway = {**state_of(store), "run": {"passes": ["new", "updated"], "index": 1, "position": {"page": 3},
+    midway = {**state_of(store), "run": {"passes": ["new", "updated"], "index": 1, "done": [[10, 20], [30, 40]],
                                          "started": "2026-06-01T00:00:00Z"}}
-    assert status.describe(parse_source("c", settings), "orders", midway)["resumes"] == "pass updated at page=3"
+    assert status.describe(parse_source("c", settings), "orders", midway)["resumes"] == \
+        "pass updated, 2 stretch(es) of it complete"
     assert "another version" in status.describe(parse_source("c", settings), "orders", {"max_id": 3})["state"]
 
 
@@ -253,10 +279,11 @@ def test_stop_ends_after_the_committed_page_and_starts_nothing_else(store: Store
     results = asyncio.run(sync_source(store, "c", settings, progress=StopAfterPages(1, stop), stop=stop,
                                       transport=fc.transport()))
     assert [(r.stream, r.ok, r.interrupted) for r in results] == [("orders", True, True)]  # customers not started
-    assert len(order_ids(store)) == 10 and state_of(store)["run"]["position"]["page"] == 2
+    kept = len(order_ids(store))
+    assert 0 < kept < 50 and state_of(store)["run"]["done"]  # the first page stored, a slice complete
     assert rows(store, "select stream, status from _ordersync_runs") == [("orders", "interrupted")]
     [orders, customers] = fc.sync(store, "c", fc.settings(limit=10, concurrency=3))
-    assert orders.ok and customers.ok and orders.orders.new == 40
+    assert orders.ok and customers.ok and orders.orders.new == 50 - kept
 
 
 # --- bugs found in review --------------------------------------------------------------------------------------
