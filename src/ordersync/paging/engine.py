@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from ordersync.paging.slices import Span, gaps, merge
 from ordersync.paging.stream import Chunk, Fetch, RunProgress, S, SlicePlan, Stream
 from ordersync.tasks import cancel_all
 
-Handed = tuple[Span, Chunk | BaseException]
+Handed = tuple[int, Span, Chunk | BaseException]  # the slice's ticket, its span, what it handed over
 
 
 @dataclass
@@ -48,12 +49,13 @@ class _Reading:
     def __init__(self, plan: SlicePlan, done: list[Span], fetch: Fetch) -> None:
         self.plan, self.fetch, self.done = plan, fetch, done
         self.todo = [Gap(lo, hi) for lo, hi in gaps(plan.span, done)]
-        self.active: dict[Span, asyncio.Task[None]] = {}  # started, not settled: at most twice the concurrency
-        self.fetching: set[Span] = set()  # started, still asking: at most the concurrency
+        self.active: dict[int, asyncio.Task[None]] = {}  # started, not settled: at most twice the concurrency
+        self.fetching: set[int] = set()  # started, still asking: at most the concurrency
+        self.tickets = itertools.count()  # a slice asked again (too dense) is another slice, with its own ticket
         self.handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=2 * max(1, plan.concurrency))
         self.up = plan.oldest_first  # slices are cut from the end the API answers first, where its records are
 
-    async def read(self, part: Span) -> None:
+    async def read(self, ticket: int, part: Span) -> None:
         """Read one slice. Once its last answer is in, what it showed sizes the next slices and they start at
         once, not when the caller has stored this one (the caller may be busy storing while the network idles)."""
         count = 0
@@ -62,12 +64,12 @@ class _Reading:
                 count += len(chunk.records)
                 if chunk.last or chunk.denser is not None:
                     self.learn(part, chunk, count)
-                    self.fetching.discard(part)
+                    self.fetching.discard(ticket)
                     self.launch()
-                await self.handed.put((part, chunk))
+                await self.handed.put((ticket, part, chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
-            self.fetching.discard(part)
-            await self.handed.put((part, exc))
+            self.fetching.discard(ticket)
+            await self.handed.put((ticket, part, exc))
 
     def launch(self) -> None:
         """Start slices until ``concurrency`` are asking (one alone until the density is known) and at most twice
@@ -78,8 +80,9 @@ class _Reading:
             self.todo.remove(gap)
             part = self.plan.carver.cut((gap.lo, gap.hi), from_bottom=self.up, whole=gap.whole)
             self.todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
-            self.fetching.add(part)
-            self.active[part] = asyncio.ensure_future(self.read(part))
+            ticket = next(self.tickets)
+            self.fetching.add(ticket)
+            self.active[ticket] = asyncio.ensure_future(self.read(ticket, part))
 
     def learn(self, part: Span, chunk: Chunk, count: int) -> None:
         """What a slice's last answer says: a slice too dense goes back as gaps (less what it completed); an
@@ -100,9 +103,9 @@ class _Reading:
             below = -(2**62) if self.plan.open_below and part[0] == self.plan.span[0] else part[0]
             check_places(self.plan.path, (below, part[1]), checked, self.plan.place)
 
-    def settle(self, part: Span, chunk: Chunk) -> None:
+    def settle(self, ticket: int, part: Span, chunk: Chunk) -> None:
         """A slice's last chunk is being handed over: what it completed joins ``done``."""
-        del self.active[part]
+        del self.active[ticket]
         if chunk.denser is None:
             self.done = merge(self.done, part)
         elif chunk.finished is not None:
@@ -120,12 +123,12 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
     try:
         reading.launch()
         while reading.active:
-            part, item = await reading.handed.get()
+            ticket, part, item = await reading.handed.get()
             if isinstance(item, BaseException):
                 raise item
             reading.check(part, item)
             if item.denser is not None or item.last:
-                reading.settle(part, item)
+                reading.settle(ticket, part, item)
             reading.launch()  # the next slices are asked before this chunk is stored, not after
             if item.records or item.last:
                 yield item, reading.done
