@@ -291,7 +291,10 @@ async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_r
             raise failures[0]
         locked = {name: sources[name] for name in sources if name in locked}  # configuration order
         results = await sync_all(store, locked, full_refresh=full_refresh, progress=progress, stop=stop)
-        outstanding = await asyncio.to_thread(store.outstanding_rejects, list(locked))
+        try:
+            outstanding = await asyncio.to_thread(store.outstanding_rejects, list(locked))
+        except StoreError:  # the database failed the run too: its results say so, in one line each
+            outstanding = 0
     finally:
         for name in locked:
             store.unlock(name)

@@ -552,9 +552,12 @@ class Store:
         """Records of ``sources`` kept in ``_ordersync_rejects``: not stored, so every sync says so (exit 3)."""
         if not sources:
             return 0
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)
-                                    .where(rejects.c.source.in_(list(sources)))).scalar() or 0)
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)
+                                        .where(rejects.c.source.in_(list(sources)))).scalar() or 0)
+        except self._errors() as exc:
+            raise StoreError(f"cannot read the rejected records in {self.describe()}: {self._reason(exc)}") from None
 
     # --- run log --------------------------------------------------------------------------------------------
     def start_run(self, source: str, stream: str) -> int:

@@ -71,7 +71,7 @@ def test_a_dense_range_is_read_with_concurrency_requests_in_flight(store: Store)
     assert sorted(stored(store)) == sorted(everything)
     sent = transport.orders_requests()
     # a full first answer completes the stretch before its last order (sorted by creation): about a request a page
-    assert len(sent) <= 300 / 10 * 1.5 + 8
+    assert len(sent) <= 300 / 10 * 1.5 + 12
 
 
 @pytest.mark.parametrize("change", ["leaves", "enters"])
@@ -197,4 +197,4 @@ def test_over_real_http_a_dense_range_read_in_slices_stores_every_order_once(sto
     assert result.ok, result.error
     assert sorted(stored(store)) == sorted(everything)
     sent = recorder.orders_requests()
-    assert len(sent) <= 300 / 10 * 1.5 + 8
+    assert len(sent) <= 300 / 10 * 1.5 + 12
