@@ -323,3 +323,24 @@ def test_the_records_a_pass_has_read_take_a_few_bytes_each() -> None:
         tracemalloc.stop()
     assert held < 200_000 * 16, held  # a set of the same ints: about 12 MB
     assert all(digest in seen for digest in digests[::997]) and hash(b"never read") not in seen
+
+
+def test_a_server_ignoring_page_and_stamping_each_answer_is_stopped_by_record_keys() -> None:
+    """Issue 24, point 4: a server that ignores ``page`` and stamps every record with the moment of its answer
+    makes every answer's text new; the loop guard compares records by key and cursor, so it still stops."""
+    import itertools
+    from datetime import UTC, datetime
+
+    stamps = itertools.count()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        served = f"{datetime.now(UTC).isoformat()}#{next(stamps)}"
+        return httpx.Response(200, json=[{"id": 1000 - n, "created_at": "2024-05-01T10:00:00+02:00",
+                                          "served_at": served, "lines": [], "customer": None} for n in range(10)])
+
+    transport, sent = capped(answer)
+    result = run({"type": "frontcore", "api_key": "k-123", "base_url": "http://fc.test/v2", "limit": 10,
+                  "streams": ["orders"], "requests_per_second": None, "concurrency": 1}, transport)
+    error = result.error or ""
+    assert not result.ok and "test cap" not in error and "same records" in error and "\n" not in error
+    assert len(sent) < 60
