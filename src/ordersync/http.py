@@ -420,8 +420,8 @@ class HttpClient:
 
     async def _finished(self, exchange: Coroutine[Any, Any, tuple[httpx.Response, bytes]],
                         ) -> tuple[httpx.Response, bytes]:
-        """Run ``exchange`` to its end even when the caller is cancelled (read-ahead drops requests it no longer
-        needs): a request cancelled inside httpcore can keep its pool slot for good (encode/httpcore#1093,
+        """Run ``exchange`` to its end even when the caller is cancelled (a run that fails or stops cancels the
+        slices in flight): a request cancelled inside httpcore can keep its pool slot for good (encode/httpcore#1093,
         httpx#1461), and after ``max_connections`` of those every later request waits for a connection that never
         frees. A dropped request's answer is read and thrown away; its error is not anyone's. Its slot (taken by
         the caller) frees when it ends: never more than ``max_connections`` requests are on the wire, whatever the

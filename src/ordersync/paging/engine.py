@@ -4,8 +4,9 @@
 fits in one answer cannot shift at all. A slice read over several pages is read strictly one page after another
 (page n+1 is asked once page n is answered), and is one that records can enter but never leave while it is read
 (creation-time slices that end before the run started; an update moves no record out of them): a record that
-enters can at worst be read twice. Where a deletion could still shift a multi-page slice, the reader checks what
-it read (the count the API announces, or a second reading) and reads the slice again.
+enters can at worst be read twice. Only a slice of one unit is ever paged (a fuller one is asked again as smaller
+slices), and where a deletion could still shift it, the reader reads its pages from the last one down and the first
+again (new records only join the end), or reads it again until a reading brings nothing older that it lacked.
 
 **The state.** A slice is marked complete (merged into ``run.done``) with the page that completes it, in the same
 transaction; a killed run reads the gaps between complete slices again, in any order. Pages are stored in the
