@@ -42,6 +42,7 @@ class Gap:
     lo: int
     hi: int
     whole: bool = False
+    dense: bool = False  # a slice refused whole (too large, too slow) left it: an empty part says nothing of the rest
 
 
 class _Reading:
@@ -53,6 +54,7 @@ class _Reading:
         self.active: dict[int, asyncio.Task[None]] = {}  # started, not settled: at most twice the concurrency
         self.fetching: set[int] = set()  # started, still asking: at most the concurrency
         self.tickets = itertools.count()  # a slice asked again (too dense) is another slice, with its own ticket
+        self.from_dense: set[int] = set()  # the slices cut from a stretch known to be dense
         self.handed: asyncio.Queue[Handed] = asyncio.Queue(maxsize=2 * max(1, plan.concurrency))
         self.up = plan.oldest_first  # slices are cut from the end the API answers first, where its records are
 
@@ -64,7 +66,7 @@ class _Reading:
             async for chunk in self.plan.read(part, self.fetch):
                 count += len(chunk.records)
                 if chunk.last or chunk.denser is not None:
-                    self.learn(part, chunk, count)
+                    self.learn(ticket, part, chunk, count)
                     self.fetching.discard(ticket)
                     self.launch()
                 await self.handed.put((ticket, part, chunk))
@@ -80,21 +82,27 @@ class _Reading:
             gap = max(self.todo, key=lambda g: (not g.whole, -g.lo if self.up else g.hi))
             self.todo.remove(gap)
             part = self.plan.carver.cut((gap.lo, gap.hi), from_bottom=self.up, whole=gap.whole)
-            self.todo.extend(Gap(lo, hi) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi)) if lo < hi)
+            self.todo.extend(Gap(lo, hi, dense=gap.dense) for lo, hi in ((gap.lo, part[0]), (part[1], gap.hi))
+                             if lo < hi)
             ticket = next(self.tickets)
+            if gap.dense:
+                self.from_dense.add(ticket)
             self.fetching.add(ticket)
             self.active[ticket] = asyncio.ensure_future(self.read(ticket, part))
 
-    def learn(self, part: Span, chunk: Chunk, count: int) -> None:
-        """What a slice's last answer says: a slice too dense goes back as gaps (less what it completed); an
-        empty one makes the stretch beyond it one slice (the records may end there)."""
+    def learn(self, ticket: int, part: Span, chunk: Chunk, count: int) -> None:
+        """What a slice's last answer says: a slice too dense goes back as gaps (less what it completed; refused
+        whole, it is dense throughout); an empty one makes the stretch beyond it one slice (the records may end
+        there), unless it was cut from a stretch known to be dense."""
         if chunk.denser is not None:
             self.plan.carver.denser(chunk.denser)
-            self.todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or [(*part, False)])
+            if chunk.split is None:
+                self.todo.append(Gap(*part, dense=True))
+            self.todo.extend(Gap(lo, hi, whole) for lo, hi, whole in chunk.split or ())
             return
         self.plan.carver.learn(part, count)
         beyond = [g for g in self.todo if (g.lo >= part[1] if self.up else g.hi <= part[0])]
-        if count == 0 and beyond:
+        if count == 0 and beyond and ticket not in self.from_dense:
             (min(beyond, key=lambda g: g.lo) if self.up else max(beyond, key=lambda g: g.hi)).whole = True
 
     def check(self, part: Span, chunk: Chunk) -> None:
