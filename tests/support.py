@@ -203,3 +203,14 @@ class StopAfterPages(Silent):
         self.left -= 1
         if self.left <= 0:
             self.stop.set()
+
+
+async def read_request_head(reader: asyncio.StreamReader) -> bool:
+    """Read one HTTP request's head off a raw socket (for servers that misbehave on purpose); False at its end."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return False
+        head += chunk
+    return True

@@ -19,6 +19,7 @@ import pytest
 
 from ordersync.errors import TooLargeError, TooSlowError, TransportError
 from ordersync.http import MB, HttpClient, HttpSettings
+from tests.support import read_request_head
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]
 
@@ -28,12 +29,8 @@ async def server(serve: Serve) -> AsyncIterator[str]:
     """A raw HTTP/1.1 server on a free port; yields its base URL."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    return
-                head += chunk
+            if not await read_request_head(reader):
+                return
             await serve(reader, writer)  # type: ignore[misc]
         except ConnectionError:
             pass

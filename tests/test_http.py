@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ordersync.errors import ApiError, AuthError, NotJsonError, TooLargeError, TooSlowError, TransportError
 from ordersync.http import HttpClient, HttpSettings, Redactor, parse_retry_after
 from ordersync.sandbox.runner import RunningServer, start_in_thread
+from tests.support import read_request_head
 
 
 async def html(request: Request) -> Response:
@@ -243,12 +244,8 @@ def test_requests_dropped_while_on_the_wire_never_keep_a_connection_from_the_nex
         body = b"[" + b",".join(b'{"id": %d}' % n for n in range(2000)) + b"]"
         try:
             while True:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = await reader.read(65536)
-                    if not chunk:
-                        return
-                    head += chunk
+                if not await read_request_head(reader):
+                    return
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
                              % (len(body), body))
                 await writer.drain()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 Span = tuple[int, int]
 """``[lo, hi)`` on a pass's axis."""
@@ -58,6 +59,13 @@ class Carver:
     largest: int | None = None
     boundaries: tuple[int, ...] = ()
     rate: float | None = None  # records per unit of the axis, as seen last
+
+    FILL = 0.85  # a slice is sized for this share of a page: one that comes back full costs a request more
+
+    @classmethod
+    def for_pages(cls, page_size: int, **options: Any) -> Carver:
+        """A carver for an API with pages: slices sized to fit in one page with room to spare."""
+        return cls(target=max(1, int(page_size * cls.FILL)), **options)
 
     def cut(self, gap: Span, from_bottom: bool = False, whole: bool = False) -> Span:
         """The next slice of ``gap``: its newest stretch, or its oldest (``from_bottom``); as much of it as a slice

@@ -191,9 +191,15 @@ class Store:
         if read_only:
             self.found_version = self._check_readable()
             return
-        try:
+        with self._disposed_on_error():
             self.found_version = migrations.prepare(self.engine, self._migration_lock(), self._migration_tx_lock,
                                                     self.describe())
+
+    @contextlib.contextmanager
+    def _disposed_on_error(self) -> Iterator[None]:
+        """Opening failed: let no connection outlive it, and say why in one line (a database error's own)."""
+        try:
+            yield
         except sa.exc.SQLAlchemyError as exc:
             self.engine.dispose()
             raise self._open_error(exc) from None
@@ -204,15 +210,8 @@ class Store:
     def _check_readable(self) -> int:
         """The schema version of a database opened read-only, or one line saying why there is nothing to read
         there (no ordersync tables: the wrong database or schema, or no sync yet) or why it cannot be read as it is."""
-        try:
-            with self.engine.connect() as conn:
-                found = migrations.read_version(conn)
-        except sa.exc.SQLAlchemyError as exc:
-            self.engine.dispose()
-            raise self._open_error(exc) from None
-        except BaseException:
-            self.engine.dispose()
-            raise
+        with self._disposed_on_error(), self.engine.connect() as conn:
+            found = migrations.read_version(conn)
         problem = None
         if found is None:
             problem = (f"{self.describe()} holds no ordersync tables, so there is nothing to read: check the url "

@@ -43,10 +43,6 @@ from ordersync.values import as_int, utc
 
 FLOOR_DAY = date(2000, 1, 1).toordinal()
 """Where a pass over all history starts on the creation axis; its lowest slice asks no lower bound at all."""
-SLICE_FILL = 0.85
-"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
-
-
 class FirespringState(StreamStateWithRun):
     """``cursor``: the newest ``date_created`` stored; the look-back window of the next run hangs below it."""
 
@@ -129,7 +125,7 @@ class FirespringClient(SourceClient):
         reader = NumberedPages(self.path, query, s.count, place, identity=lambda r: r.get("id"),
                                newest_first=s.sort == "date_created" and s.direction == "desc",
                                appends_only=s.sort == "date_created" and s.direction == "asc")
-        return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.count * SLICE_FILL))),
+        return SlicePlan((span[0], max(span)), reader, Carver.for_pages(s.count),
                          concurrency=s.concurrency, place=place, path=self.path, open_below=lo is None,
                          oldest_first=s.sort == "date_created" and s.direction == "asc")
 

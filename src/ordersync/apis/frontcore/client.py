@@ -83,10 +83,6 @@ def local_param(moment: datetime, zone: ZoneInfo, at_least: bool = False) -> str
 
 FLOOR = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
 """Where a pass over all history starts on the creation axis; its lowest slice asks no lower bound at all."""
-SLICE_FILL = 0.85
-"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
-
-
 def epoch(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
 
@@ -189,7 +185,7 @@ class FrontcoreClient(SourceClient):
         path = STREAMS[stream].path
         reader = NumberedPages(path, query, s.limit, place, identity=lambda r: (r.get("id"), r.get("updated_at")),
                                newest_first=stream == "orders", rank=lambda r: as_int(r.get("id")))
-        return SlicePlan((span[0], max(span)), reader, Carver(target=max(1, int(s.limit * SLICE_FILL))),
+        return SlicePlan((span[0], max(span)), reader, Carver.for_pages(s.limit),
                          concurrency=s.concurrency, place=place, path=path, open_below=lo is None)
 
     def pass_params(self, stream: str, kind: str, state: FrontcoreState) -> dict[str, Any]:

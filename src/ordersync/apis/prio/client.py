@@ -69,10 +69,6 @@ def windows(start: datetime, end: datetime, days: int) -> list[tuple[datetime, d
     return result
 
 
-SLICE_FILL = 0.85
-"""Slices are sized for this share of a page: a slice that comes back full costs a request more."""
-
-
 def millis(at: datetime) -> int:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
@@ -163,7 +159,7 @@ class PrioClient(SourceClient):
         reader = NumberedPages("orders", params, s.items_per_page, created, appends_only=True,
                                identity=lambda r: (r.get("order_reference"), r.get("order_modified")),
                                headers=conditional, memo=memo)
-        carver = Carver(target=max(1, int(s.items_per_page * SLICE_FILL)), boundaries=starts)
+        carver = Carver.for_pages(s.items_per_page, boundaries=starts)
         return SlicePlan((starts[0], millis(run.end) + 1) if ranges else (0, 0), reader, carver,
                          concurrency=s.concurrency, place=created, path="orders", oldest_first=True)
 
