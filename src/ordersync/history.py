@@ -112,32 +112,62 @@ def versions_of(conn: Connection, versions: sa.Table, orders: sa.Table, source: 
     return rows
 
 
+class _Absent:
+    """The side of a change where the key is not in the record at all (told apart from a JSON null)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+    __str__ = __repr__
+
+
+ABSENT: Any = _Absent()
+"""The value of a change's side where the key does not exist: a key added has ``(ABSENT, new)``."""
+
+
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """What differs between two versions: the versioned columns, then the vendor record's leaves as ``raw.PATH``."""
+    """What differs between two versions: the versioned columns, then the vendor record as ``raw.PATH``
+    (see :func:`diff_json`)."""
     diff: dict[str, tuple[Any, Any]] = {
         name: (old[name], new[name]) for name in VERSIONED if name != "raw" and old[name] != new[name]
     }
     if old["raw"] != new["raw"]:
-        before, after = _leaves(orjson.loads(old["raw"])), _leaves(orjson.loads(new["raw"]))
-        for path in sorted(set(before) | set(after)):
-            if before.get(path) != after.get(path):
-                diff[f"raw.{path}"] = (before.get(path), after.get(path))
+        diff.update(diff_json(orjson.loads(old["raw"]), orjson.loads(new["raw"]), "raw"))
     return diff
 
 
-def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}, "c": [2]}`` -> ``{"a.b": 1, "c[0]": 2}``."""
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_leaves(item, f"{prefix}.{key}" if prefix else str(key)))
+def diff_json(before: Any, after: Any, path: str) -> dict[str, tuple[Any, Any]]:
+    """Every difference between two JSON values as ``path -> (old, new)``, keys in path order.
+
+    Objects are compared key by key (``raw.customer.email``), a key that is not on one side has :data:`ABSENT`
+    there; lists of the same length item by item (``raw.lines[0].qty``); a list whose length changed is one
+    change holding both lists whole, because its items cannot be paired by position (a note added at the front
+    would otherwise read as every note changed). ``1``, ``1.0`` and ``true`` are different values, as in JSON.
+    """
+    if _same(before, after):
+        return {}
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: dict[str, tuple[Any, Any]] = {}
+        for key in sorted(before.keys() | after.keys()):
+            out.update(diff_json(before.get(key, ABSENT), after.get(key, ABSENT), f"{path}.{key}"))
         return out
-    if isinstance(value, list) and value:
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         out = {}
-        for index, item in enumerate(value):
-            out.update(_leaves(item, f"{prefix}[{index}]"))
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            out.update(diff_json(old, new, f"{path}[{index}]"))
         return out
-    return {prefix: value}
+    return {path: (before, after)}
+
+
+def _same(before: Any, after: Any) -> bool:
+    """Equal as JSON values: Python's ``True == 1 == 1.0`` does not hold for what a vendor sent."""
+    if type(before) is not type(after):
+        return False
+    if isinstance(before, dict):
+        return before.keys() == after.keys() and all(_same(before[k], after[k]) for k in before)
+    if isinstance(before, list):
+        return len(before) == len(after) and all(_same(a, b) for a, b in zip(before, after, strict=True))
+    return bool(before == after)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -146,17 +176,29 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def render_changes(diff: dict[str, tuple[Any, Any]], separator: str = "; ") -> str:
-    """``status: paid -> cancelled; total_minor: 100 -> 0`` (``-`` for a missing value)."""
-    def show(value: Any) -> str:
-        return "-" if value is None else str(value)
+    """``status: paid -> cancelled; raw.order_notes: [] -> [{"text":"Called"}]``: text as it is, other values as
+    compact JSON (``null``, ``true``, lists, objects), ``(absent)`` for a key that is not there."""
+    return separator.join(f"{name}: {_shown(old)} -> {_shown(new)}" for name, (old, new) in diff.items()) or "(none)"
 
-    return separator.join(f"{name}: {show(old)} -> {show(new)}" for name, (old, new) in diff.items()) or "(none)"
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str | _Absent):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}Z"
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def versions_jsonl(versions: Sequence[dict[str, Any]]) -> str:
-    """One JSON object per version (times ISO 8601 UTC, ``raw`` as an object, ``changes`` as field -> [old, new])."""
+    """One JSON object per version (times ISO 8601 UTC, ``raw`` as an object, ``changes`` as field -> [old, new]).
+    JSON has no "absent": a side that is absent is null there, and ``added`` / ``removed`` list the fields that
+    were not in the version before / are not in this one."""
     lines = []
     for v in versions:
-        item = {**v, "raw": orjson.loads(v["raw"]), "changes": {k: list(pair) for k, pair in v["changes"].items()}}
+        pairs = v["changes"].items()
+        item = {**v, "raw": orjson.loads(v["raw"]),
+                "changes": {k: [None if side is ABSENT else side for side in pair] for k, pair in pairs},
+                "added": [k for k, (old, _) in pairs if old is ABSENT],
+                "removed": [k for k, (_, new) in pairs if new is ABSENT]}
         lines.append(orjson.dumps(item, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC).decode())
     return "".join(line + "\n" for line in lines)
