@@ -133,13 +133,13 @@ def main() -> None:
     parser.add_argument("--held-seconds", type=float, default=0.5)
     args = parser.parse_args()
 
-    from ordersync import apis
+    from ordersync.sandbox import load_sandbox
     from ordersync.sandbox.app import SandboxOptions
     from ordersync.sandbox.faults import FaultMiddleware, FaultSpec
     from ordersync.sandbox.runner import start_in_thread
 
-    sandbox = apis.get(args.api).load_sandbox(SandboxOptions(orders=args.orders, seed=args.seed, api_key=KEY,
-                                                             data_path=args.data, rate_limit=False))
+    sandbox = load_sandbox(args.api, SandboxOptions(orders=args.orders, seed=args.seed, api_key=KEY,
+                                                    data_path=args.data, rate_limit=False))
     clean = sandbox.app()
 
     def drift(rng: random.Random) -> None:

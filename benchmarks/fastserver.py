@@ -48,7 +48,7 @@ TOKEN = "fast-server-token"
 
 def render(api: str, orders: int, cache: Path, seed: int = 1) -> Path:
     """The sandbox's records for ``orders`` orders as JSON lines, rendered once through its own HTTP API and kept."""
-    from ordersync import apis
+    from ordersync.sandbox import load_sandbox
     from ordersync.sandbox.app import SandboxOptions
     from ordersync.sandbox.runner import start_in_thread
 
@@ -58,8 +58,8 @@ def render(api: str, orders: int, cache: Path, seed: int = 1) -> Path:
     if target.exists():
         return target
     generate = orders * 2 if api == "firespring" else orders  # Firespring's orders spread over three websites
-    sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=generate, seed=seed, api_key=KEY, rate_limit=False,
-                                                        data_path=str(cache / f"{api}-{generate}-{seed}.sqlite")))
+    sandbox = load_sandbox(api, SandboxOptions(orders=generate, seed=seed, api_key=KEY, rate_limit=False,
+                                               data_path=str(cache / f"{api}-{generate}-{seed}.sqlite")))
     server = start_in_thread(sandbox.app())
     try:
         partial = target.with_suffix(".part")

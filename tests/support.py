@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from ordersync import apis
 from ordersync.config import parse_source
 from ordersync.progress import Silent
+from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
@@ -50,7 +50,7 @@ def running(api: str, **options: Any) -> Iterator[Running]:
     """A sandbox on a thread-served socket; tests lift the vendor's rate limit unless they pass ``rate_limit``."""
     options.setdefault("anchor", ANCHOR)
     options.setdefault("rate_limit", False)
-    sandbox = apis.get(api).load_sandbox(SandboxOptions(**options))
+    sandbox = load_sandbox(api, SandboxOptions(**options))
     server = start_in_thread(sandbox.app())
     try:
         yield Running(sandbox, server)
@@ -151,7 +151,7 @@ def in_process(api: str, **options: Any) -> InProcess:
     """A sandbox called in-process; tests lift the vendor's rate limit unless they pass ``rate_limit``."""
     options.setdefault("anchor", ANCHOR)
     options.setdefault("rate_limit", False)
-    return InProcess(apis.get(api).load_sandbox(SandboxOptions(**options)))
+    return InProcess(load_sandbox(api, SandboxOptions(**options)))
 
 
 def sync(store: Store, name: str, settings: dict[str, Any], full_refresh: bool = False,

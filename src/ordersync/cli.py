@@ -368,12 +368,12 @@ def serve(
                                              "cancelled, this many events per minute (0: off)", min=0)] = 0.0,
 ) -> None:
     """Run one sandbox until interrupted."""
-    from ordersync import apis
+    from ordersync.sandbox import load_sandbox, registry
     from ordersync.sandbox.app import SandboxOptions
     from ordersync.sandbox.runner import listen, serve_forever
 
-    if api not in apis.registry():
-        raise fail(f"unknown API '{api}'; use one of: {', '.join(apis.registry())}", EXIT_USAGE)
+    if api not in registry():
+        raise fail(f"unknown API '{api}'; use one of: {', '.join(registry())}", EXIT_USAGE)
     check_live(live)
     extra: dict[str, str] = {}
     for item in option or []:
@@ -393,9 +393,9 @@ def serve(
     except OrdersyncError as exc:
         raise failed(exc) from None
     try:
-        sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
-                                                            data_path=data, extra=extra, anchor=moment,
-                                                            rate_limit=rate_limit, live=live))
+        sandbox = load_sandbox(api, SandboxOptions(orders=orders, seed=seed, api_key=api_key, faults=faults,
+                                                   data_path=data, extra=extra, anchor=moment,
+                                                   rate_limit=rate_limit, live=live))
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     port = sock.getsockname()[1]

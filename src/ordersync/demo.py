@@ -17,6 +17,7 @@ from ordersync.apis.base import SourceSettings
 from ordersync.config import Config, parse_source
 from ordersync.errors import StoreError
 from ordersync.progress import Reporter
+from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
 from ordersync.store import Store
@@ -54,10 +55,10 @@ def running_sandboxes(db: Path | str, orders: int, seed: int, started: dict[str,
     servers: list[RunningServer] = []
     sources: dict[str, SourceSettings] = {}
     try:
-        for name, spec in apis.registry().items():
+        for name in apis.registry():
             options = SandboxOptions(orders=orders, seed=seed, data_path=str(folder / f"{name}.sqlite"), anchor=anchor,
                                      live=live)
-            sandbox = spec.load_sandbox(options)
+            sandbox = load_sandbox(name, options)
             server = start_in_thread(sandbox.app())
             servers.append(server)
             settings = sandbox.demo_settings(server.base_url)

@@ -20,7 +20,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from ordersync import api, apis
+from ordersync import api
 from ordersync.errors import ConfigError
 from ordersync.integrations.dagster import (
     JOB,
@@ -32,6 +32,7 @@ from ordersync.integrations.dagster import (
     definitions,
     ordersync_assets,
 )
+from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import start_in_thread
 from ordersync.store import PUBLISHED, Store, published_columns, rejects
@@ -299,8 +300,8 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
     """Two runs of the same source started together, with the README's dagster.yaml: while the first syncs, the
     second waits for the pool slot; then it runs, after the first has finished."""
     home = dagster_home(tmp_path)
-    sandbox = apis.get("frontcore").load_sandbox(SandboxOptions(orders=100, seed=3, api_key="k", anchor=ANCHOR,
-                                                                  rate_limit=False))
+    sandbox = load_sandbox("frontcore", SandboxOptions(orders=100, seed=3, api_key="k", anchor=ANCHOR,
+                                                       rate_limit=False))
     gate = Gate(sandbox.app())
     server = start_in_thread(gate)
     try:

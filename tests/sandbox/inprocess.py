@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ordersync import apis
+from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import SandboxOptions
 from tests import support
 from tests.support import ANCHOR
@@ -24,7 +24,7 @@ class InProcess(support.InProcess):
     def __init__(self, api: str, **options: Any) -> None:
         options.setdefault("anchor", ANCHOR)
         options.setdefault("orders", 40)
-        super().__init__(apis.get(api).load_sandbox(SandboxOptions(**options)))
+        super().__init__(load_sandbox(api, SandboxOptions(**options)))
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transport(), base_url="http://sandbox")

@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
-from ordersync import apis
+from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from tests.support import ANCHOR
 
@@ -48,7 +48,7 @@ async def _token(app: Any, authorization: str) -> str:
 
 @pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
 def test_schemathesis_finds_nothing(api: str) -> None:
-    sandbox = apis.get(api).load_sandbox(SandboxOptions(orders=60, anchor=ANCHOR, rate_limit=False))
+    sandbox = load_sandbox(api, SandboxOptions(orders=60, anchor=ANCHOR, rate_limit=False))
     app = sandbox.app()
     auth = credentials(sandbox, app)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

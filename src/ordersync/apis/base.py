@@ -2,14 +2,13 @@
 
 An API folder provides a :class:`SourceSettings` model (every documented filter as a validated setting), a
 :class:`SourceClient` that *declares* its streams (:class:`ordersync.paging.Stream`: paginator, passes, cursor,
-typed state, normalizer) and turns one request into an :class:`~ordersync.paging.Answer`, and a sandbox named
-by an import string, loaded only by ``serve`` and ``demo``. It registers them as one :class:`ApiSpec` named
-``API``. Nothing here imports the sandboxes, Starlette or Faker: the sync path never loads them.
+typed state, normalizer) and turns one request into an :class:`~ordersync.paging.Answer`. It registers them as
+one :class:`ApiSpec` named ``API``. The API's sandbox lives apart, in ``ordersync.sandbox.<name>``, and nothing in
+``ordersync.apis`` refers to it: the sync path never loads a sandbox, Starlette or Faker.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 import urllib.parse
@@ -27,7 +26,6 @@ from ordersync.schedule import Schedule
 
 if TYPE_CHECKING:
     from ordersync.paging import Answer, Request, Stream
-    from ordersync.sandbox.app import Sandbox, SandboxOptions
 
 
 def _zone_name(value: str) -> str:
@@ -250,10 +248,4 @@ class ApiSpec:
     settings: type[SourceSettings]
     client: type[SourceClient]
     state: type[StreamState]  # the typed state of its streams (``ordersync status`` asks it to describe itself)
-    sandbox: str  # "module:Class" of the emulated API, imported only by ``serve`` and ``demo``
     config_example: str  # the commented TOML section written by ``ordersync init``
-
-    def load_sandbox(self, options: SandboxOptions) -> Sandbox:
-        module, _, name = self.sandbox.partition(":")
-        factory = getattr(importlib.import_module(module), name)
-        return factory(options)  # type: ignore[no-any-return]

@@ -26,6 +26,5 @@ API = ApiSpec(
     settings=EgumaSettings,
     client=EgumaClient,
     state=EgumaState,
-    sandbox="ordersync.apis.eguma.sandbox:EgumaSandbox",
     config_example=CONFIG_EXAMPLE,
 )

@@ -29,6 +29,5 @@ API = ApiSpec(
     settings=FirespringSettings,
     client=FirespringClient,
     state=FirespringState,
-    sandbox="ordersync.apis.firespring.sandbox:FirespringSandbox",
     config_example=CONFIG_EXAMPLE,
 )

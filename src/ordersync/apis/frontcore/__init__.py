@@ -30,6 +30,5 @@ API = ApiSpec(
     settings=FrontcoreSettings,
     client=FrontcoreClient,
     state=FrontcoreState,
-    sandbox="ordersync.apis.frontcore.sandbox:FrontcoreSandbox",
     config_example=CONFIG_EXAMPLE,
 )

@@ -29,6 +29,5 @@ API = ApiSpec(
     settings=PrioSettings,
     client=PrioClient,
     state=PrioState,
-    sandbox="ordersync.apis.prio.sandbox:PrioSandbox",
     config_example=CONFIG_EXAMPLE,
 )

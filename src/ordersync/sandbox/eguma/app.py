@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ordersync.apis.eguma.fake import ZURICH, EgumaFaker, new_uuid, recompute_total
-from ordersync.apis.eguma.localtime import EXAMPLE, local_text, parse_local
 from ordersync.sandbox.app import JSON, Sandbox
+from ordersync.sandbox.eguma.fake import EgumaFaker, new_uuid, recompute_total
+from ordersync.sandbox.eguma.localtime import EXAMPLE, is_wall_clock, wall_clock
 from ordersync.sandbox.errors import ApiError, BadParam, PlainText
 from ordersync.sandbox.faults import pause
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
@@ -61,7 +61,7 @@ def parse_filters(request: Request) -> tuple[list[str], list[Any]]:
         value = request.query_params[name]
         if not value:
             raise BadParam(name, f"Missing value for parameter {name} (format: {EXAMPLE})")
-        if parse_local(value) is None:
+        if not is_wall_clock(value):
             raise BadParam(name, f"Invalid value for parameter {name}: '{value}' (format: {EXAMPLE})")
         where.append(f"{column} {op} ?")
         params.append(value)
@@ -114,7 +114,7 @@ class EgumaSandbox(Sandbox):
         customers: dict[str, dict[str, Any]] = {}
         by_customer: dict[str, list[int]] = {}
         for moment, _, kind, index in events:
-            stamp = local_text(moment, ZURICH)
+            stamp = wall_clock(moment)
             if kind == "create":
                 if customers and rng.random() < 0.15:
                     customer = dict(customers[rng.choice(sorted(customers))])
@@ -192,7 +192,7 @@ class EgumaSandbox(Sandbox):
         if doc is None:
             return None
         check_fields(data, CONTROL)
-        stamp = local_text(self.now(), ZURICH)
+        stamp = wall_clock(self.now())
         if not data:
             rng = self.faker.rng
             kinds = ["customer"] + (["cancel"] if doc["status"] == "completed" else []) + \
@@ -219,10 +219,10 @@ class EgumaSandbox(Sandbox):
             return None
         check_fields(data, CUSTOMER_CONTROL)
         before = dict(customer)
-        apply_customer_change(customer, data, local_text(self.now(), ZURICH))
+        apply_customer_change(customer, data, wall_clock(self.now()))
         if customer == before:
             return customer
-        stamp = local_text(self.now(), ZURICH)
+        stamp = wall_clock(self.now())
         orders = self.store.find("orders", [self.store.tag_filter("orders", "customer")], [customer_id])
         for doc in orders:
             doc["customer"] = dict(customer)

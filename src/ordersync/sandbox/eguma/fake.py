@@ -11,12 +11,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ordersync.apis.eguma.localtime import local_text
+from ordersync.sandbox.eguma.localtime import wall_clock
 from ordersync.sandbox.fake import People, email_for, moment_between
 
-ZURICH = ZoneInfo("Europe/Zurich")
 DOMAINS = ("bluewin.ch", "gmx.ch", "sunrise.ch", "gmail.com", "hispeed.ch", "beispiel.ch")
 COUNTRIES = ("CH",) * 17 + ("DE", "AT", "LI")
 LANGUAGES = ("de",) * 16 + ("fr", "fr", "it", "en")
@@ -77,7 +75,7 @@ class EgumaFaker:
         first, last = rng.choice(p.first_names), rng.choice(p.last_names)
         company = rng.choice(p.companies) if title == "Company" or rng.random() < 0.1 else ""
         marketing = rng.random() < 0.35
-        opt_in = local_text(moment_between(rng, created - timedelta(days=700), created), ZURICH) if marketing else None
+        opt_in = wall_clock(moment_between(rng, created - timedelta(days=700), created)) if marketing else None
         return {
             "id": new_uuid(rng),
             "title": title,
@@ -128,7 +126,7 @@ class EgumaFaker:
         discount = 0
         if rng.random() < 0.12:
             discount = min(subtotal, rng.choice((500, 1000, 2000, subtotal // 10)))
-        stamp = local_text(created, ZURICH)
+        stamp = wall_clock(created)
         return {
             "id": order_id,
             "created_at": stamp,

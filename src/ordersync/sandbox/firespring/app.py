@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ordersync.apis.firespring.fake import STATUSES, WEBSITES, FirespringFaker, iso
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorList
+from ordersync.sandbox.firespring.fake import STATUSES, WEBSITES, FirespringFaker, iso
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import choice_param, db_time, int_param
 from ordersync.sandbox.schema import (

@@ -29,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ordersync.apis.frontcore.fake import OSLO, FrontcoreFaker, local_iso, product_of
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.docstore import Item
 from ordersync.sandbox.errors import ApiError, BadParam, ErrorField
+from ordersync.sandbox.frontcore.fake import OSLO, FrontcoreFaker, local_iso, product_of
 from ordersync.sandbox.openapi import error_answers, json_answer, query_param
 from ordersync.sandbox.params import CALENDAR_DATE, CLOCK_TIME, bool_param, datetime_param, db_time, int_param
 from ordersync.sandbox.schema import (

@@ -45,8 +45,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ordersync.apis.prio.fake import PrioFaker, stamp
-from ordersync.apis.prio.settings import ORDER_STATUSES
 from ordersync.sandbox.app import JSON, Sandbox
 from ordersync.sandbox.docstore import where_sql
 from ordersync.sandbox.errors import ApiError, BadParam, OAuthErrors
@@ -60,6 +58,7 @@ from ordersync.sandbox.params import (
     datetime_param,
     int_param,
 )
+from ordersync.sandbox.prio.fake import ORDER_STATUSES, PrioFaker, stamp
 from ordersync.sandbox.schema import BOOLEAN, INTEGER, STRING, Schema, array, check_fields, nullable, obj
 
 PREFIXES = ("", "/v3.4/distributor")

@@ -15,8 +15,11 @@ from typing import Any
 from ordersync.sandbox.fake import People, email_for, moment_between
 
 DOMAINS = ("example.nl", "mail.com", "gmail.com", "outlook.com", "ziggo.nl")
+# How often each order status occurs. The documentation shows ORDER_CONFIRMED; the other four are the rest of the
+# vocabulary as we read the vendor's material (the client keeps its own list of them, on purpose).
 STATUS_WEIGHTS = (("ORDER_CONFIRMED", 80), ("ORDER_PENDING", 5), ("ORDER_CANCELLED", 8),
                   ("ORDER_PARTIALLY_CANCELLED", 4), ("ORDER_BLOCKED", 3))
+ORDER_STATUSES = tuple(status for status, _ in STATUS_WEIGHTS)
 RESELLERS = (("1300", "Demo reseller"), ("1301", "Canal Tours Reseller"), ("1302", "City Passes BV"))
 DISTRIBUTORS = (("501", "Demo Distributor"), ("502", "Museum Shop Distributor"))
 MARKET_ADMINS = (("77", "Prio Netherlands"), ("78", "Prio Spain"))
