@@ -22,7 +22,7 @@ from ordersync.errors import StoreError
 from ordersync.history import versions_of
 from ordersync.store import Store, order_versions, orders
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "history.md"  # its SQL examples
 
 
 def order(order_id: str, status: str = "paid", total: int = 1000, paid: bool = True, currency: str = "NOK",

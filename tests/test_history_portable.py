@@ -18,7 +18,7 @@ from ordersync import history
 from ordersync.dashboard import db as dash
 from ordersync.store import metadata, order_lines, order_versions, orders, payments, stream_state
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "history.md"  # its SQL examples
 TABLES = [orders, order_versions, order_lines, payments, stream_state]
 
 

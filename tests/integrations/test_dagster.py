@@ -350,8 +350,8 @@ def write_toml(path: Path, cfg: dict[str, Any]) -> None:
 
 
 def readme_block(first_line: str) -> str:
-    """The fenced code block of the README whose first line is ``first_line``."""
-    text = (Path(__file__).parents[2] / "README.md").read_text()
+    """The fenced code block of docs/operations.md (the README's before) whose first line is ``first_line``."""
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     for block in text.split("```")[1::2]:
         body = block.split("\n", 1)[1]
         if body.startswith(first_line):

@@ -16,14 +16,14 @@ from tests.pg_server import PgServer
 from tests.store.helpers import published
 from tests.support import running, sync
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "destinations.md"  # its SQL examples
 CENT = Decimal("0.01")  # PostgreSQL rounds halves away from zero
 RATES = {"EUR": Decimal("1.0"), "CHF": Decimal("1.05"), "NOK": Decimal("0.085"), "USD": Decimal("0.92")}
 
 
 def readme_queries() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    section = text.split("### Useful queries (PostgreSQL)", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Useful queries (PostgreSQL)", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
 
