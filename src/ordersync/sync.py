@@ -1,11 +1,11 @@
 """The engine: for each declared stream, pages (:func:`ordersync.paging.read_stream`) -> normalized rows -> one
 transaction per page, with the state that covers it.
 
-The engine knows nothing about any API: the client declares its streams and answers requests; the engine loads
-and checks the typed state, stores each page with its state, keeps the run log and counts what changed. Sources
-run concurrently; a failing source does not stop the others. ``stop`` (a ``threading.Event``) ends a sync
-cleanly after the page being stored: its state is kept, the run is logged as ``interrupted``, and no further
-stream or source starts.
+The engine knows nothing about any API: the client declares its streams (one :class:`ordersync.paging.Stream`
+subclass each) and answers requests; the engine loads and checks the typed state, stores each page with its state,
+keeps the run log and counts what changed. Sources run concurrently; a failing source does not stop the others.
+``stop`` (a ``threading.Event``) ends a sync cleanly after the page being stored: its state is kept, the run is
+logged as ``interrupted``, and no further stream or source starts.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def _failed(result: StreamResult, exc: BaseException, redact: Any) -> None:
 
 async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Stream[Any], full_refresh: bool,
                        progress: Reporter, result: StreamResult, stop: threading.Event | None) -> None:
+    """One stream, the top of the path of a page (see :mod:`ordersync.paging.engine`): the typed state loaded and
+    checked against the stream's filters, its pages read by :func:`ordersync.paging.read_stream` and handed to
+    :func:`_pipeline`, the run logged whatever happens."""
     source = result.source
     started = time.monotonic()
     requests_before = client.requests_sent
@@ -147,7 +150,9 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
 
 async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIterator[Page], progress: Reporter,
                     result: StreamResult, stop: threading.Event | None) -> None:
-    """Read and normalize the next page while earlier ones are written, so that both cores are busy. Writes stay
+    """Each page normalized by the stream (``stream.normalize``) and stored with its state in one transaction.
+
+    Read and normalize the next page while earlier ones are written, so that both cores are busy. Writes stay
     strictly in page order, each page's rows and state in one transaction. In a thread (the databases' drivers
     release the GIL while they work) one page is written at a time; with a writer process (another core) up to
     three are queued (PostgreSQL's writer has two in flight), so that it never waits for this process, and it

@@ -1,7 +1,7 @@
 """The contract between the engine and one API folder.
 
 An API folder provides a :class:`SourceSettings` model (every documented filter as a validated setting), a
-:class:`SourceClient` that *declares* its streams (:class:`ordersync.paging.Stream`: paginator, passes, cursor,
+:class:`SourceClient` that *declares* its streams (a :class:`ordersync.paging.Stream` subclass each: passes, cursor,
 typed state, normalizer) and turns one request into an :class:`~ordersync.paging.Answer`. It registers them as
 one :class:`ApiSpec` named ``API``. The API's sandbox lives apart, in ``ordersync.sandbox.<name>``, and nothing in
 ``ordersync.apis`` refers to it: the sync path never loads a sandbox, Starlette or Faker.
@@ -219,7 +219,8 @@ class SourceClient(ABC):
 
     @abstractmethod
     def streams(self) -> dict[str, Stream[Any]]:
-        """Every stream this source can read, declared (see :class:`ordersync.paging.Stream`)."""
+        """Every stream this source can read, by name: an instance of each of the API's stream classes (see
+        :class:`ordersync.paging.Stream`), which reads the settings and the client's notes through this client."""
 
     @abstractmethod
     async def fetch(self, request: Request) -> Answer:

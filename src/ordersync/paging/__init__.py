@@ -6,7 +6,8 @@
   (the slice rule is stated there);
 * :mod:`.guard`: the checks every answer passes (a pass that never ends, a record too large, filters ignored);
 * :mod:`.sweep`: the rolling sweep over older creation days;
-* :mod:`.stream`: what an API declares per stream.
+* :mod:`.stream`: the :class:`Stream` base class an API's stream classes derive from, and the terms they share
+  with the engine (requests, answers, chunks, slice plans, the run in progress).
 """
 
 from ordersync.paging.engine import read_slices, read_stream

@@ -11,6 +11,24 @@ again (new records only join the end), or reads it again until a reading brings 
 **The state.** A slice is marked complete (merged into ``run.done``) with the page that completes it, in the same
 transaction; a killed run reads the gaps between complete slices again, in any order. Pages are stored in the
 order they are handed over, so a slice's earlier pages are always stored before the one that completes it.
+
+**The path of one page**, from the sync down to the network and back, one level per job:
+
+1. :func:`ordersync.sync._sync_stream` loads the typed state and iterates :func:`read_stream`; its ``_pipeline``
+   normalizes each page (``stream.normalize``) and stores it with its state in one transaction.
+2. :func:`read_stream`, *the passes*: ``stream.passes`` names them, ``stream.plan`` turns each into a
+   :class:`SlicePlan`; each chunk read becomes a :class:`~ordersync.model.Page` with the state that is true once
+   it is stored (what the pass has seen through ``stream.cursor``, ``record_id``, ``created``; the complete
+   slices); a pass's end goes through ``stream.finish``.
+3. :func:`read_slices`, *the slices*: cuts the span into slices (the plan's carver), reads ``concurrency`` of them
+   at once, each in its own task, and hands their chunks on in the order they arrive, checked, with the slices
+   they complete.
+4. :meth:`_Reading.read`, *one slice*: runs the plan's reader (:mod:`ordersync.paging.readers`), which asks
+   ``fetch`` (the client's: one request, one :class:`Answer`) page after page.
+
+Levels 3 and 4 cannot be one loop: a slice's reader awaits its own answers while the others await theirs, and a
+queue as long as the concurrency joins them (and holds the readers back when storing is slower). Level 2 is apart
+from level 3 so that the slices know nothing of passes and state (the tests read slices alone).
 """
 
 from __future__ import annotations
@@ -59,8 +77,9 @@ class _Reading:
         self.up = plan.oldest_first  # slices are cut from the end the API answers first, where its records are
 
     async def read(self, ticket: int, part: Span) -> None:
-        """Read one slice. Once its last answer is in, what it showed sizes the next slices and they start at
-        once, not when the caller has stored this one (the caller may be busy storing while the network idles)."""
+        """Read one slice (level 4, in its own task): its reader's chunks go on the queue. Once its last answer is
+        in, what it showed sizes the next slices and they start at once, not when the caller has stored this one
+        (the caller may be busy storing while the network idles)."""
         count = 0
         try:
             async for chunk in self.plan.read(part, self.fetch):
@@ -123,7 +142,8 @@ class _Reading:
 
 async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
                       ) -> AsyncGenerator[tuple[Chunk, list[Span]], None]:
-    """Every chunk of the gaps of ``plan.span`` not in ``done``, each with the complete slices once it is stored.
+    """Every chunk of the gaps of ``plan.span`` not in ``done``, each with the complete slices once it is stored
+    (level 3, the slices: it knows nothing of passes or state).
 
     One slice is read alone until the density is known (its answer sizes the others), then up to
     ``plan.concurrency`` at once; each hands its chunks over a queue as long as the concurrency, so a slow caller
@@ -148,7 +168,8 @@ async def read_slices(plan: SlicePlan, done: list[Span], fetch: Fetch,
 async def read_stream(
     stream: Stream[S], fetch: Fetch, state: S, max_record_bytes: int | None = None,
 ) -> AsyncGenerator[Page, None]:
-    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored.
+    """Every page of ``stream`` from ``state`` on, each with the state that is true once the page is stored
+    (level 2, the passes: each pass's slices come from :func:`read_slices`).
 
     A run that resumes passes an earlier (killed) run planned reads them to the end, then plans and reads its own
     incremental passes too: the resumed passes only see changes up to the moment they were planned, and a run
@@ -203,22 +224,21 @@ def _observe(stream: Stream[Any], run: RunProgress, records: list[Record]) -> No
     cursor, record_id, created_of = stream.cursor, stream.record_id, stream.created
     seen_max, seen_max_id, next_id, oldest = run.seen_max, run.seen_max_id, run.seen_next_id, run.oldest
     for record in records:
-        if cursor is not None:
-            seen_max = later(seen_max, cursor(record))
-        if record_id is not None:
-            rid = record_id(record)
-            if rid is not None and (seen_max_id is None or rid > seen_max_id):
-                seen_max_id, next_id = rid, seen_max_id
-            elif rid is not None and rid != seen_max_id and (next_id is None or rid > next_id):
-                next_id = rid
-        if created_of is not None:
-            created = created_of(record)
-            if created is not None and (oldest is None or created < oldest):
-                oldest = created
+        seen_max = later(seen_max, cursor(record))
+        rid = record_id(record)
+        if rid is not None and (seen_max_id is None or rid > seen_max_id):
+            seen_max_id, next_id = rid, seen_max_id
+        elif rid is not None and rid != seen_max_id and (next_id is None or rid > next_id):
+            next_id = rid
+        created = created_of(record)
+        if created is not None and (oldest is None or created < oldest):
+            oldest = created
     run.seen_max, run.seen_max_id, run.seen_next_id, run.oldest = seen_max, seen_max_id, next_id, oldest
 
 
 def _finish_pass(stream: Stream[S], state: S, run: RunProgress) -> S:
+    """The state once the current pass is complete: the stream's own fold, then the sweep's; the next pass of the
+    run, or no run in progress after the last one."""
     state = stream.finish(run.current, state.model_copy(update={"run": run}))
     if stream.sweep is not None and run.current in (stream.full_pass, "sweep"):
         state = state.model_copy(update={"sweep": stream.sweep.fold(state.sweep, run, run.current != "sweep")})

@@ -1,7 +1,10 @@
-"""What an API declares for each stream: its passes, the slice plan of each pass, its typed state, its cursor."""
+"""What an API declares for each stream: the :class:`Stream` base class (its passes, the slice plan of each pass,
+its typed state, its cursor, its normalizer), and the terms a stream and the engine share (requests, answers,
+chunks, the run in progress)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from ordersync.model import Record, Rows, StreamState
+from ordersync.paging.guard import by_text
 from ordersync.paging.slices import Carver, Span
 from ordersync.paging.sweep import RollingSweep, Sweep, SweepSlice
 
@@ -132,32 +136,81 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass
-class Stream(Generic[S]):
-    """One stream, declared by its API; :func:`ordersync.paging.read_stream` does the rest.
+class Stream(ABC, Generic[S]):
+    """One stream of one source, declared by its API as a class with named methods (the Singer SDK's ``Stream``
+    is the model); :func:`ordersync.paging.read_stream` reads it. Each API's client subclasses it once per stream
+    (``class FrontcoreOrders(FrontcoreStream)``) and hands out instances from ``SourceClient.streams()``.
 
-    ``passes`` names the passes of a new run given the stored state (e.g. ``["all"]`` on the first run,
-    ``["new", "updated"]`` later); ``plan`` builds the slice plan of one pass from the state (whose ``run`` is
-    the run in progress); ``finish`` folds a completed pass (``state.run`` holds what it saw) into the state;
-    ``cursor`` reads a record's cursor-field value, ``record_id`` its numeric id and ``key`` its identity (what the
-    loop guard compares).
+    A run of a stream, top to bottom: :meth:`passes` names the passes of a new run from the stored state (e.g.
+    ``["all"]`` on the first run, ``["new", "updated"]`` later); :meth:`plan` gives each pass its slices (its span,
+    how one slice is read, how slices are sized); each record read passes :meth:`cursor`, :meth:`record_id` and
+    :meth:`created`, whose values the run keeps; :meth:`finish` folds a completed pass (``state.run`` holds what it
+    saw) into the state; :meth:`normalize` turns each record into rows. The abstract methods are what every stream
+    must say; the others default to what most streams need (no cursor field, no look-back, no sweep).
     """
 
-    name: str
-    state: type[S]
-    filters: dict[str, Any]
-    passes: Callable[[S], list[str]]
-    plan: Callable[[str, S], SlicePlan]
-    finish: Callable[[str, S], S]
-    normalize: Callable[[Record], Rows]
-    lookback: timedelta = timedelta(0)
-    cursor: Callable[[Record], datetime | None] | None = None
-    record_id: Callable[[Record], int | None] | None = None
-    created: Callable[[Record], datetime | None] | None = None  # a record's creation time (where history begins)
-    sweep: RollingSweep | None = None  # adds a ``sweep`` pass to incremental runs (see :class:`RollingSweep`)
+    name: str  # the stream's name, as settings and the store know it
+    state: type[S]  # its typed state (stored with every page)
     full_pass: str = "all"  # the pass that reads everything (a run with it needs no sweep)
-    run_end: Callable[[], datetime | None] = lambda: None
-    now: Callable[[], datetime] = field(default=lambda: utc_now())  # late: a test may set the clock
+
+    # --- what every stream must say ---------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def filters(self) -> dict[str, Any]:
+        """The settings that decide what the stream covers: its state is valid for these values only."""
+
+    @abstractmethod
+    def passes(self, state: S) -> list[str]:
+        """The passes of a new run, given the stored state."""
+
+    @abstractmethod
+    def plan(self, kind: str, state: S) -> SlicePlan:
+        """Pass ``kind`` as slices; ``state.run`` is the run in progress (when it started, its sweep slice)."""
+
+    @abstractmethod
+    def finish(self, kind: str, state: S) -> S:
+        """The state once pass ``kind`` is complete: ``state.run`` holds what the pass saw."""
+
+    @abstractmethod
+    def normalize(self, record: Record) -> Rows:
+        """One record as the rows it is stored as."""
+
+    # --- what most streams agree on ---------------------------------------------------------------------------
+    @property
+    def lookback(self) -> timedelta:
+        """How far before its start a run's cursors stop (``run.started`` is the start less this), so that a change
+        written late, or stamped by a clock a little behind ours, is read again by the next run."""
+        return timedelta(0)
+
+    @property
+    def sweep(self) -> RollingSweep | None:
+        """The rolling sweep, which adds a ``sweep`` pass to incremental runs (see :class:`RollingSweep`)."""
+        return None
+
+    def cursor(self, record: Record) -> datetime | None:
+        """A record's cursor-field value (the run keeps the latest)."""
+        return None
+
+    def record_id(self, record: Record) -> int | None:
+        """A record's numeric id (the run keeps the two highest)."""
+        return None
+
+    def created(self, record: Record) -> datetime | None:
+        """A record's creation time (the run keeps the earliest: where the history begins)."""
+        return None
+
+    def identity(self, record: Record) -> object:
+        """What makes two answers' records the same record, for the loop guard: its keys and its cursor value
+        where the stream has them, never its text where a server could stamp each answer."""
+        return by_text(record)
+
+    def run_end(self) -> datetime | None:
+        """Where a pass over the API's own time axis stops (None: the stream's passes need no end)."""
+        return None
+
+    def now(self) -> datetime:
+        """The run's clock (read late: a test may set it)."""
+        return utc_now()
 
     def rows(self, records: list[Record]) -> Rows:
         return Rows.latest(self.normalize(r) for r in records)

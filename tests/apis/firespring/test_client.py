@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ordersync.apis.firespring.client import FirespringClient
+from ordersync.apis.firespring.client import FirespringClient, FirespringOrders
 from ordersync.apis.firespring.normalize import order_rows
 from ordersync.config import parse_source
 from ordersync.errors import ConfigError
@@ -54,9 +54,9 @@ def test_bad_settings_are_refused_before_any_request(override: dict[str, Any], w
 
 def test_defaults() -> None:
     s = parse_source("web", {"type": "firespring", "api_key": "k", "website_id": 4})
-    client = FirespringClient("web", s)
+    orders = FirespringOrders(FirespringClient("web", s))
     assert s.base_url == "https://api.firespring.com"
-    filters = client.filters()
+    filters = orders.shared_params()
     assert filters["count"] == 100 and filters["sort"] == "date_created" and filters["direction"] == "asc"
     assert set(filters["includes"].split(",")) == REQUIRED
     assert s.lookback_days == 30 and s.api_version == 1
@@ -209,7 +209,8 @@ def test_interrupted_run_resumes_with_the_days_not_complete(store: Store) -> Non
         assert resumed.ok, resumed.error
         assert resumed.orders.new == len(everything) - kept and resumed.orders.changed == 0
         cursor = json.loads(rows(store, "SELECT state FROM _ordersync_state")[0][0])["cursor"]
-        lookback = FirespringClient("web", parse_source("web", settings)).window_start(datetime.fromisoformat(cursor))
+        orders = FirespringOrders(FirespringClient("web", parse_source("web", settings)))
+        lookback = orders.window_start(datetime.fromisoformat(cursor))
         assert lookback and any(date.fromordinal(lo).isoformat() < lookback for lo, _hi in done)
 
         def days(p: dict[str, str]) -> tuple[int, int]:

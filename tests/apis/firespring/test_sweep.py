@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ordersync import paging, status
-from ordersync.apis.firespring.client import FirespringClient
+from ordersync.apis.firespring.client import FirespringClient, FirespringOrders
 from ordersync.config import parse_source
 from ordersync.store import Store
 from tests.apis.firespring.conftest import Recorder, fetch_all, sync_recorded
@@ -35,7 +35,7 @@ def state_of(store: Store) -> dict[str, Any]:
 
 def lookback_start(store: Store, settings: dict[str, Any]) -> str:
     """The first day of the look-back window the next run reads (from the stored cursor): the sweep reads below."""
-    start = FirespringClient("web", parse_source("web", settings)).window_start(
+    start = FirespringOrders(FirespringClient("web", parse_source("web", settings))).window_start(
         datetime.fromisoformat(state_of(store)["cursor"]))
     assert start is not None
     return start

@@ -10,12 +10,13 @@ Only a window that takes longer than ``timeout`` or answers more than ``max_body
 Windows are slices that fit in one answer, so they cannot shift, and ``concurrency`` of them are read at once. The
 state keeps the windows complete, so a run killed half way reads the rest; once the last window is read the cursor
 is its end, and the next run continues from it: an order cancelled since then comes back through its new
-``updated_at``. The windows are a :class:`ordersync.paging.SlicePlan` of :class:`ordersync.paging.WholeAnswer`.
+``updated_at``. The stream is a class, :class:`EgumaOrders` (an :class:`ordersync.paging.Stream`): its one pass,
+its windows (a :class:`ordersync.paging.SlicePlan` of :class:`ordersync.paging.WholeAnswer`), how a pass is folded
+into the state; the client answers its requests.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from ordersync.apis.eguma import localtime, normalize
 from ordersync.apis.eguma.localtime import FORMAT, parse_local, safe_end
 from ordersync.apis.eguma.settings import EgumaSettings
 from ordersync.errors import ApiError, TooLargeError, TooSlowError
-from ordersync.model import Record
+from ordersync.model import Record, Rows
 from ordersync.paging import Answer, Carver, Request, SlicePlan, Span, Stream, StreamStateWithRun, WholeAnswer
 
 PATH = "vouchers/orders.json"
@@ -80,6 +81,9 @@ class EgumaState(StreamStateWithRun):
 
 
 class EgumaClient(SourceClient):
+    """e-guma's key in the query, its one stream, and one window answered whole (or refused as too slow or too
+    large)."""
+
     settings: EgumaSettings
 
     def http_options(self) -> HttpOptions:
@@ -88,60 +92,7 @@ class EgumaClient(SourceClient):
                            auth_hint=f"check api_key in [sources.{self.source}]")
 
     def streams(self) -> dict[str, Stream[Any]]:
-        s = self.settings
-        return {"orders": Stream(
-            name="orders",
-            state=EgumaState,
-            filters={k: getattr(s, k) for k in ("created_at_after", "created_at_before", "updated_at_after",
-                                                "updated_at_before", "start_date")},
-            passes=lambda _state: ["windows"],
-            plan=self.windows,
-            finish=self.finish,
-            normalize=functools.partial(normalize.order_rows, zone=ZoneInfo(s.timezone)),
-            run_end=self.window_end,
-        )}
-
-    def windows(self, _kind: str, state: EgumaState) -> SlicePlan:
-        """Windows on the API's local axis (whole seconds), from the cursor to the run's end."""
-        s = self.settings
-        assert state.run is not None and state.run.end is not None
-        begin = max(state.cursor or s.lower_bound(), s.lower_bound())
-        first = min(timedelta(seconds=state.window_seconds or s.window_days * 86400),
-                    timedelta(days=s.max_window_days))
-        target = max(1, s.split_threshold // 2)
-
-        def query(part: Span) -> dict[str, Any]:
-            return self.window_params(EPOCH + timedelta(seconds=part[0]), EPOCH + timedelta(seconds=part[1]))
-
-        reader = WholeAnswer(PATH, query, target=target, part_size=target,
-                             too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.source}]")
-        carver = Carver(target=target, first=max(1, int(first.total_seconds())),
-                        largest=int(s.max_window_days * 86400))
-        return SlicePlan((seconds(begin), max(seconds(begin), seconds(state.run.end))), reader, carver,
-                         concurrency=s.concurrency, place=place, path=PATH)
-
-    def finish(self, _kind: str, state: EgumaState) -> EgumaState:
-        """The next run starts ``lookback_seconds`` before this run's end (a late write, a clock a little behind
-        ours), never before the cursor it had; its first window is sized by the density this run saw."""
-        run = state.run
-        assert run is not None and run.end is not None
-        target = max(1, self.settings.split_threshold // 2)
-        largest = self.settings.max_window_days * 86400
-        window = max(1, int(min(target / run.rate, largest))) if run.rate else None
-        cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
-        cursor = max(state.cursor, cursor) if state.cursor else cursor
-        return state.model_copy(update={"cursor": cursor, "window_seconds": window or state.window_seconds})
-
-    def window_params(self, after: datetime, before: datetime) -> dict[str, Any]:
-        """The query of one window: the key, the configured creation filters and the window on ``updated_at``."""
-        s = self.settings
-        return {
-            "apikey": s.api_key.get_secret_value(),
-            "created_at_after": s.created_at_after,
-            "created_at_before": s.created_at_before,
-            "updated_at_after": local(after),
-            "updated_at_before": local(before),
-        }
+        return {EgumaOrders.name: EgumaOrders(self)}
 
     async def fetch(self, request: Request) -> Answer:
         # A window too slow once will be too slow again: hear of it at once and split it (5xx are still retried).
@@ -162,13 +113,81 @@ class EgumaClient(SourceClient):
         # an element that is not an order (null, a number, one no parser keeps exactly) is rejected alone
         return Answer(response.records(body), size=len(response.content))
 
-    def window_end(self) -> datetime:
+
+class EgumaOrders(Stream[EgumaState]):
+    """The orders, read by windows on ``updated_at`` (the plan in the module's docstring)."""
+
+    name = "orders"
+    state = EgumaState
+
+    def __init__(self, client: EgumaClient) -> None:
+        self.client, self.settings = client, client.settings
+        self.zone = ZoneInfo(self.settings.timezone)
+
+    # --- what the state is valid for, and the passes of a run ---------------------------------------------
+    @property
+    def filters(self) -> dict[str, Any]:
+        return {k: getattr(self.settings, k) for k in ("created_at_after", "created_at_before", "updated_at_after",
+                                                       "updated_at_before", "start_date")}
+
+    def passes(self, state: EgumaState) -> list[str]:
+        return ["windows"]
+
+    def run_end(self) -> datetime:
         """Now on the local axis (held at the start of a repeated autumn hour), or the configured
         ``updated_at_before`` if earlier: a run holds every change the API had when it started."""
         s = self.settings
         # e-guma stamps whole seconds and ``updated_at_before`` is strict: end one second after now, so that a
         # change stamped in the second the run starts is in this run (re-reading the rest of it is harmless)
-        end = safe_end(localtime.utc_now() + timedelta(seconds=1), ZoneInfo(s.timezone))
+        end = safe_end(localtime.utc_now() + timedelta(seconds=1), self.zone)
         if s.updated_at_before:
             end = min(end, parse_local(s.updated_at_before) or end)
         return end
+
+    # --- the pass as windows, and the request of a window -------------------------------------------------
+    def plan(self, kind: str, state: EgumaState) -> SlicePlan:
+        """Windows on the API's local axis (whole seconds), from the cursor to the run's end."""
+        s = self.settings
+        assert state.run is not None and state.run.end is not None
+        begin = max(state.cursor or s.lower_bound(), s.lower_bound())
+        first = min(timedelta(seconds=state.window_seconds or s.window_days * 86400),
+                    timedelta(days=s.max_window_days))
+        target = max(1, s.split_threshold // 2)
+        reader = WholeAnswer(PATH, self.query, target=target, part_size=target,
+                             too_slow_hint=f"raise timeout (now {s.timeout:g}s) in [sources.{self.client.source}]")
+        carver = Carver(target=target, first=max(1, int(first.total_seconds())),
+                        largest=int(s.max_window_days * 86400))
+        return SlicePlan((seconds(begin), max(seconds(begin), seconds(state.run.end))), reader, carver,
+                         concurrency=s.concurrency, place=self.place, path=PATH)
+
+    def query(self, part: Span) -> dict[str, Any]:
+        """The query of one window: the key, the configured creation filters and the window on ``updated_at``."""
+        s = self.settings
+        return {
+            "apikey": s.api_key.get_secret_value(),
+            "created_at_after": s.created_at_after,
+            "created_at_before": s.created_at_before,
+            "updated_at_after": local(EPOCH + timedelta(seconds=part[0])),
+            "updated_at_before": local(EPOCH + timedelta(seconds=part[1])),
+        }
+
+    # --- what a record says --------------------------------------------------------------------------------
+    def place(self, record: Record) -> int | None:
+        """An order's place on the window axis: its ``updated_at``."""
+        return place(record)
+
+    def normalize(self, record: Record) -> Rows:
+        return normalize.order_rows(record, zone=self.zone)
+
+    # --- a pass's end ----------------------------------------------------------------------------------------
+    def finish(self, kind: str, state: EgumaState) -> EgumaState:
+        """The next run starts ``lookback_seconds`` before this run's end (a late write, a clock a little behind
+        ours), never before the cursor it had; its first window is sized by the density this run saw."""
+        run = state.run
+        assert run is not None and run.end is not None
+        target = max(1, self.settings.split_threshold // 2)
+        largest = self.settings.max_window_days * 86400
+        window = max(1, int(min(target / run.rate, largest))) if run.rate else None
+        cursor = run.end - timedelta(seconds=self.settings.lookback_seconds)
+        cursor = max(state.cursor, cursor) if state.cursor else cursor
+        return state.model_copy(update={"cursor": cursor, "window_seconds": window or state.window_seconds})

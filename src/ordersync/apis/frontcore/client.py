@@ -13,13 +13,14 @@ Every pass is read in slices of creation time (``created_at_min``/``created_at_m
 time) that end when the run started, so no new order enters a slice at the head; an order updated while its
 slice is read stays in it (``updated_at_min`` is open above). Slices are sized to fit in one page; a slice of
 one second that holds more is read page after page and confirmed by a second reading (Frontcore announces no
-count, and a deletion shifts pages). The stream is declared (:class:`ordersync.paging.Stream`);
-:func:`ordersync.paging.read_stream` walks it.
+count, and a deletion shifts pages). Each stream is a class (:class:`FrontcoreOrders`, :class:`FrontcoreCustomers`,
+both a :class:`FrontcoreStream`, an :class:`ordersync.paging.Stream`): its passes, the slices of a pass, how a pass
+is folded into the state; :func:`ordersync.paging.read_stream` reads it, and the client answers its requests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import abstractmethod
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from ordersync.apis.frontcore import normalize
 from ordersync.apis.frontcore.settings import FrontcoreSettings
 from ordersync.cursor import next_cursor
 from ordersync.errors import ApiError
+from ordersync.model import Record, Rows
 from ordersync.paging import (
     Answer,
     Carver,
@@ -43,13 +45,6 @@ from ordersync.paging import (
 from ordersync.values import as_int, utc
 
 
-@dataclass(frozen=True)
-class StreamSpec:
-    path: str
-    date_filters: tuple[str, ...]
-    normalize: Any
-
-
 class FrontcoreState(StreamStateWithRun):
     """``cursor``: the time cursor of the ``updated`` pass; ``max_id``: the highest id stored (``new`` pass)."""
 
@@ -60,12 +55,6 @@ class FrontcoreState(StreamStateWithRun):
         if legacy.get("pending") or legacy.get("max_id") is None:
             return None  # a run stopped half way: its page positions meant something else
         return {"max_id": legacy["max_id"], "cursor": legacy.get("time_cursor")}
-
-
-STREAMS = {
-    "orders": StreamSpec("orders", ("created_at", "updated_at", "exported_at"), normalize.order_rows),
-    "customers": StreamSpec("customers", ("created_at", "updated_at"), normalize.customer_rows),
-}
 
 
 def local_param(moment: datetime, zone: ZoneInfo, at_least: bool = False) -> str:
@@ -92,6 +81,8 @@ def moment_of(seconds: int) -> datetime:
 
 
 class FrontcoreClient(SourceClient):
+    """Frontcore's key header, its streams, and one request answered as a list of records."""
+
     settings: FrontcoreSettings
 
     def http_options(self) -> HttpOptions:
@@ -100,51 +91,7 @@ class FrontcoreClient(SourceClient):
                            auth_hint=f"check api_key in [sources.{self.source}]")
 
     def streams(self) -> dict[str, Stream[Any]]:
-        return {name: self.stream(name) for name in STREAMS}
-
-    def stream(self, name: str) -> Stream[FrontcoreState]:
-        s = self.settings
-        return Stream(
-            name=name,
-            state=FrontcoreState,
-            filters=self.filters(name),
-            passes=lambda state: ["all"] if state.max_id is None else ["new", "updated"],
-            plan=lambda kind, state: self.plan(name, kind, state),
-            finish=self.finish_pass,
-            normalize=STREAMS[name].normalize,
-            lookback=timedelta(seconds=s.lookback_seconds),
-            cursor=lambda record: utc(record.get("updated_at")) or utc(record.get("created_at")),
-            record_id=lambda record: as_int(record.get("id")),
-            created=lambda record: utc(record.get("created_at")),
-            sweep=RollingSweep(period=timedelta(days=s.sweep_days), horizon=self.sweep_horizon,
-                               day=lambda moment: moment.astimezone(ZoneInfo(s.timezone)).date())
-            if s.sweep_days else None,
-        )
-
-    def sweep_horizon(self, state: FrontcoreState, now: datetime) -> date | None:
-        """The sweep covers every creation day up to today (local): no pass re-reads a creation window."""
-        return (now.astimezone(ZoneInfo(self.settings.timezone)).date() + timedelta(days=1)) if state.max_id \
-            is not None else None
-
-    def filters(self, stream: str) -> dict[str, Any]:
-        """The settings that decide what ``stream`` covers: the state is valid for these values only."""
-        params = self.filter_params(stream)
-        return {k: v for k, v in params.items() if k not in ("limit", "user_data", "include[]")}
-
-    def filter_params(self, stream: str) -> dict[str, Any]:
-        s = self.settings
-        params: dict[str, Any] = {"limit": s.limit}
-        for field in STREAMS[stream].date_filters:
-            for suffix in ("min", "max"):
-                params[f"{field}_{suffix}"] = getattr(s, f"{field}_{suffix}")
-        if s.since_id is not None:
-            params["since_id"] = s.since_id
-        if stream == "orders":
-            params.update({"course_id": s.course_id, "user_data": s.user_data, "exported": s.exported,
-                           "include[]": list(s.include) or None})
-        else:
-            params["include[]"] = list(s.customer_include) or None
-        return params
+        return {stream.name: stream for stream in (FrontcoreOrders(self), FrontcoreCustomers(self))}
 
     async def fetch(self, request: Request) -> Answer:
         response = await self.http.request("GET", request.path, params=request.params)
@@ -154,10 +101,41 @@ class FrontcoreClient(SourceClient):
             raise ApiError(f"{response.where} answered a JSON {kind}, not the documented list of records")
         return Answer(response.records(body), size=len(response.content))
 
-    def plan(self, stream: str, kind: str, state: FrontcoreState) -> SlicePlan:
+
+class FrontcoreStream(Stream[FrontcoreState]):
+    """A Frontcore list read by creation-time slices (the plan in the module's docstring); a subclass names its
+    path, its date filters, its own query and its normalizer."""
+
+    state = FrontcoreState
+    path: str
+    date_filters: tuple[str, ...]  # the ``<field>_min``/``<field>_max`` filters the list documents
+    newest_first = False  # the order the list answers in
+
+    def __init__(self, client: FrontcoreClient) -> None:
+        self.client, self.settings = client, client.settings
+        self.zone = ZoneInfo(self.settings.timezone)
+
+    @abstractmethod
+    def own_params(self) -> dict[str, Any]:
+        """The filters and options only this list has."""
+
+    # --- what the state is valid for, and the passes of a run ---------------------------------------------
+    @property
+    def filters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.filter_params().items() if k not in ("limit", "user_data", "include[]")}
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(seconds=self.settings.lookback_seconds)
+
+    def passes(self, state: FrontcoreState) -> list[str]:
+        return ["all"] if state.max_id is None else ["new", "updated"]
+
+    # --- one pass as slices, and the requests of a slice --------------------------------------------------
+    def plan(self, kind: str, state: FrontcoreState) -> SlicePlan:
         """The pass as slices of creation time, from the configured (or the history's) start to the run's start,
         or over the run's sweep days."""
-        s, zone = self.settings, ZoneInfo(self.settings.timezone)
+        s, zone = self.settings, self.zone
         run = state.run
         assert run is not None
         lo = epoch(utc(s.created_at_min, zone)) if s.created_at_min else None
@@ -171,7 +149,7 @@ class FrontcoreClient(SourceClient):
             days = (datetime.combine(run.sweep.start, time(), zone), datetime.combine(run.sweep.end, time(), zone))
             lo, hi = max(lo or 0, epoch(days[0]) or 0), min(hi, epoch(days[1]) or hi)
         span = (lo if lo is not None else FLOOR, hi)
-        params = self.pass_params(stream, kind, state)
+        params = self.pass_params(kind, state)
 
         def query(part: Span) -> dict[str, Any]:
             bounds = {"created_at_max": local_param(moment_of(part[1]), zone, at_least=True)}
@@ -179,42 +157,113 @@ class FrontcoreClient(SourceClient):
                 bounds["created_at_min"] = local_param(moment_of(part[0]), zone)
             return {**params, "created_at_min": None, **bounds}
 
-        def place(record: dict[str, Any]) -> int | None:
-            return epoch(utc(record.get("created_at")))
-
-        path = STREAMS[stream].path
-        reader = NumberedPages(path, query, s.limit, place, identity=lambda r: (r.get("id"), r.get("updated_at")),
-                               newest_first=stream == "orders", rank=lambda r: as_int(r.get("id")))
+        reader = NumberedPages(self.path, query, s.limit, self.place, identity=self.identity,
+                               newest_first=self.newest_first, rank=self.record_id)
         return SlicePlan((span[0], max(span)), reader, Carver.for_pages(s.limit),
-                         concurrency=s.concurrency, place=place, path=path, open_below=lo is None)
+                         concurrency=s.concurrency, place=self.place, path=self.path, open_below=lo is None)
 
-    def pass_params(self, stream: str, kind: str, state: FrontcoreState) -> dict[str, Any]:
+    def pass_params(self, kind: str, state: FrontcoreState) -> dict[str, Any]:
         """The query every slice of a pass shares: the filters, and the pass's own (``since_id``, the cursor)."""
-        zone = ZoneInfo(self.settings.timezone)
-        params = self.filter_params(stream)
+        params = self.filter_params()
         if kind == "new":
             params["since_id"] = max(state.max_id or 0, self.settings.since_id or 0)
         elif kind == "updated":
-            configured = utc(params.get("updated_at_min"), zone)
+            configured = utc(params.get("updated_at_min"), self.zone)
             if state.cursor and (configured is None or state.cursor > configured):
-                params["updated_at_min"] = local_param(state.cursor, zone)
+                params["updated_at_min"] = local_param(state.cursor, self.zone)
         return params
 
-    def finish_pass(self, kind: str, state: FrontcoreState) -> FrontcoreState:
+    def filter_params(self) -> dict[str, Any]:
+        """The configured filters as query parameters, with the page size."""
+        s = self.settings
+        params: dict[str, Any] = {"limit": s.limit}
+        for field in self.date_filters:
+            for suffix in ("min", "max"):
+                params[f"{field}_{suffix}"] = getattr(s, f"{field}_{suffix}")
+        if s.since_id is not None:
+            params["since_id"] = s.since_id
+        return {**params, **self.own_params()}
+
+    # --- what a record says --------------------------------------------------------------------------------
+    def place(self, record: Record) -> int | None:
+        """A record's place on the slice axis: its creation second."""
+        return epoch(utc(record.get("created_at")))
+
+    def identity(self, record: Record) -> object:
+        return record.get("id"), record.get("updated_at")
+
+    def cursor(self, record: Record) -> datetime | None:
+        return utc(record.get("updated_at")) or utc(record.get("created_at"))
+
+    def record_id(self, record: Record) -> int | None:
+        """A record's id: the ``new`` pass asks above the highest; new records rank above every older one."""
+        return as_int(record.get("id"))
+
+    def created(self, record: Record) -> datetime | None:
+        return utc(record.get("created_at"))
+
+    # --- a pass's end, and the sweep -----------------------------------------------------------------------
+    def finish(self, kind: str, state: FrontcoreState) -> FrontcoreState:
+        """``max_id`` after an ``all`` or ``new`` pass (unless its highest id is implausible, see
+        :func:`plausible_max_id`), the cursor after an ``all`` or ``updated`` pass."""
         run = state.run
         assert run is not None
         update: dict[str, Any] = {}
         if kind in ("all", "new"):
             top = plausible_max_id(state.max_id, run.seen_max_id, run.seen_next_id)
             if top != run.seen_max_id:
-                self.notes.append(f"id {run.seen_max_id} is far beyond the other ids (the highest of them is {top}): "
-                                  f"its record is stored, but new records are still asked for above id {top}")
+                self.client.notes.append(
+                    f"id {run.seen_max_id} is far beyond the other ids (the highest of them is {top}): its record "
+                    f"is stored, but new records are still asked for above id {top}")
             ids = [i for i in (state.max_id, top) if i is not None]
             update["max_id"] = max(ids) if ids else 0
         if kind in ("all", "updated"):
             cursor = next_cursor(state.cursor, run.seen_max, run.started)
             update["cursor"] = cursor or (run.started if kind == "all" else None)
         return state.model_copy(update=update)
+
+    @property
+    def sweep(self) -> RollingSweep | None:
+        days = self.settings.sweep_days
+        return RollingSweep(period=timedelta(days=days), horizon=self.sweep_horizon, day=self.local_day) \
+            if days else None
+
+    def sweep_horizon(self, state: FrontcoreState, now: datetime) -> date | None:
+        """The sweep covers every creation day up to today (local): no pass re-reads a creation window."""
+        return (now.astimezone(self.zone).date() + timedelta(days=1)) if state.max_id is not None else None
+
+    def local_day(self, moment: datetime) -> date:
+        """The creation day (Frontcore's local time) of a moment: the sweep's axis."""
+        return moment.astimezone(self.zone).date()
+
+
+class FrontcoreOrders(FrontcoreStream):
+    """``/orders``: answered newest first; filtered by course, export state and the orders' own date fields."""
+
+    name = path = "orders"
+    date_filters = ("created_at", "updated_at", "exported_at")
+    newest_first = True
+
+    def own_params(self) -> dict[str, Any]:
+        s = self.settings
+        return {"course_id": s.course_id, "user_data": s.user_data, "exported": s.exported,
+                "include[]": list(s.include) or None}
+
+    def normalize(self, record: Record) -> Rows:
+        return normalize.order_rows(record)
+
+
+class FrontcoreCustomers(FrontcoreStream):
+    """``/customers``: the customers' own date filters and includes."""
+
+    name = path = "customers"
+    date_filters = ("created_at", "updated_at")
+
+    def own_params(self) -> dict[str, Any]:
+        return {"include[]": list(self.settings.customer_include) or None}
+
+    def normalize(self, record: Record) -> Rows:
+        return normalize.customer_rows(record)
 
 
 ID_LEAP, ID_SLACK = 2, 100_000

@@ -14,8 +14,9 @@ Plan (one stream, ``orders``):
   an unchanged window answers 304 and costs one request.
 
 The state keeps the slices complete and each window's ``Last-Modified``, so an interrupted run reads the rest. It
-never holds a token or a secret. The slices are a :class:`ordersync.paging.SlicePlan` of
-:class:`ordersync.paging.NumberedPages`.
+never holds a token or a secret. The stream is a class, :class:`PrioOrders` (an :class:`ordersync.paging.Stream`):
+its passes, the slices of a pass (a :class:`ordersync.paging.SlicePlan` of :class:`ordersync.paging.NumberedPages`),
+how a pass is folded into the state; the client keeps the token and answers its requests.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ordersync.apis.prio.settings import PrioSettings, rfc3339
 from ordersync.cursor import later, next_cursor
 from ordersync.errors import ApiError, AuthError
 from ordersync.http import Response
+from ordersync.model import Record, Rows
 from ordersync.paging import Answer, Carver, NumberedPages, Request, SlicePlan, Span, Stream, StreamStateWithRun
 from ordersync.values import as_int, utc
 
@@ -109,75 +111,7 @@ class PrioClient(SourceClient):
                            auth_hint=f"check client_id and client_secret in [sources.{self.source}]")
 
     def streams(self) -> dict[str, Stream[Any]]:
-        s = self.settings
-        return {"orders": Stream(
-            name="orders",
-            state=PrioState,
-            filters={"order_created_from": s.order_created_from, "order_created_to": s.order_created_to,
-                     "order_modified": s.order_modified, "window_days": s.window_days, **self.filter_params()},
-            passes=lambda state: ["all" if state.cursor is None else "modified"],
-            plan=self.slices,
-            finish=self.finish,
-            normalize=normalize.order_rows,
-            lookback=timedelta(seconds=s.lookback_seconds),
-            cursor=lambda record: utc(record.get("order_modified")),
-            run_end=lambda: s.created_to() or datetime.now(UTC) + timedelta(seconds=s.lookback_seconds),
-        )}
-
-    def slices(self, kind: str, state: PrioState) -> SlicePlan:
-        """The pass as slices of creation time (milliseconds) from ``order_created_from`` to the run's end, within
-        the windows whose ``Last-Modified`` the state keeps."""
-        s = self.settings
-        run = state.run
-        assert run is not None and run.end is not None
-        incremental = kind == "modified"
-        cursor = later(state.cursor, s.modified_after()) if incremental else s.modified_after()
-        ranges = windows(s.created_from(), run.end, s.window_days)
-        starts = tuple(millis(lo) for lo, _hi in ranges)
-
-        def window(part: Span) -> str:
-            return rfc3339(ranges[bisect.bisect_right(starts, part[0]) - 1][0])
-
-        def params(part: Span) -> dict[str, Any]:
-            return {**self.filter_params(), "order_created_from": rfc3339(moment(part[0])),
-                    "order_created_to": rfc3339(moment(part[1] - 1)),
-                    "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
-                    "order_sort_order": "ASC", "items_per_page": s.items_per_page}
-
-        def conditional(part: Span) -> dict[str, str]:
-            since = http_date(state.ranges.get(window(part))) if incremental else None
-            return {"If-Modified-Since": email.utils.format_datetime(since, usegmt=True)} if since else {}
-
-        def memo(part: Span, last_modified: str | None) -> dict[str, Any]:
-            value = last_modified or state.ranges.get(window(part))
-            return {f"{window(part)}|{part[0]}": value} if value else {}
-
-        def created(record: dict[str, Any]) -> int | None:
-            at = utc(record.get("order_created"))
-            return millis(at) if at else None
-
-        reader = NumberedPages("orders", params, s.items_per_page, created, appends_only=True,
-                               identity=lambda r: (r.get("order_reference"), r.get("order_modified")),
-                               headers=conditional, memo=memo)
-        carver = Carver.for_pages(s.items_per_page, boundaries=starts)
-        return SlicePlan((starts[0], millis(run.end) + 1) if ranges else (0, 0), reader, carver,
-                         concurrency=s.concurrency, place=created, path="orders", oldest_first=True)
-
-    @staticmethod
-    def finish(_kind: str, state: PrioState) -> PrioState:
-        """The cursor, and each window's ``Last-Modified``: the latest of its slices', never past the run's start
-        (a change made while the run read the window is then still newer than it)."""
-        run = state.run
-        assert run is not None
-        cursor = next_cursor(state.cursor, run.seen_max, run.started) or run.started  # never goes back
-        latest: dict[str, datetime] = {}
-        for key, value in run.memo.items():
-            moment_ = http_date(value)
-            name = key.split("|")[0]
-            if moment_ is not None and (name not in latest or moment_ > latest[name]):
-                latest[name] = moment_
-        kept = {k: email.utils.format_datetime(min(v, run.started), usegmt=True) for k, v in latest.items()}
-        return state.model_copy(update={"cursor": cursor, "ranges": {**state.ranges, **kept}})
+        return {PrioOrders.name: PrioOrders(self)}
 
     # --- OAuth2 -------------------------------------------------------------------------------------------
     async def token(self, renew: bool = False, stale: str | None = None) -> str:
@@ -220,9 +154,6 @@ class PrioClient(SourceClient):
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- requests -----------------------------------------------------------------------------------------
-    def filter_params(self) -> dict[str, Any]:
-        return {name: getattr(self.settings, name) for name in FILTERS}
-
     async def fetch(self, request: Request) -> Answer:
         response = await self.get(request.path, request.params, request.headers or None)
         if response.status == 304:
@@ -238,3 +169,102 @@ class PrioClient(SourceClient):
                       last_modified=response.headers.get("last-modified"),
                       size=len(response.content))
 
+
+class PrioOrders(Stream[PrioState]):
+    """The distributor's orders, read by creation windows and slices (the plan in the module's docstring)."""
+
+    name = "orders"
+    state = PrioState
+
+    def __init__(self, client: PrioClient) -> None:
+        self.client, self.settings = client, client.settings
+
+    # --- what the state is valid for, and the passes of a run ---------------------------------------------
+    @property
+    def filters(self) -> dict[str, Any]:
+        s = self.settings
+        return {"order_created_from": s.order_created_from, "order_created_to": s.order_created_to,
+                "order_modified": s.order_modified, "window_days": s.window_days, **self.filter_params()}
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(seconds=self.settings.lookback_seconds)
+
+    def passes(self, state: PrioState) -> list[str]:
+        return ["all" if state.cursor is None else "modified"]
+
+    def run_end(self) -> datetime:
+        """Where the windows end: the configured end of the creation range, or now plus the look-back (the margin
+        for clock skew, here for Prio's clock ahead of ours)."""
+        s = self.settings
+        return s.created_to() or datetime.now(UTC) + timedelta(seconds=s.lookback_seconds)
+
+    # --- one pass as slices, and the requests of a slice --------------------------------------------------
+    def plan(self, kind: str, state: PrioState) -> SlicePlan:
+        """The pass as slices of creation time (milliseconds) from ``order_created_from`` to the run's end, within
+        the windows whose ``Last-Modified`` the state keeps."""
+        s = self.settings
+        run = state.run
+        assert run is not None and run.end is not None
+        incremental = kind == "modified"
+        cursor = later(state.cursor, s.modified_after()) if incremental else s.modified_after()
+        ranges = windows(s.created_from(), run.end, s.window_days)
+        starts = tuple(millis(lo) for lo, _hi in ranges)
+
+        def window(part: Span) -> str:
+            return rfc3339(ranges[bisect.bisect_right(starts, part[0]) - 1][0])
+
+        def params(part: Span) -> dict[str, Any]:
+            return {**self.filter_params(), "order_created_from": rfc3339(moment(part[0])),
+                    "order_created_to": rfc3339(moment(part[1] - 1)),
+                    "order_modified": rfc3339(cursor) if cursor else None, "order_sort_by": "ORDER_CREATED",
+                    "order_sort_order": "ASC", "items_per_page": s.items_per_page}
+
+        def conditional(part: Span) -> dict[str, str]:
+            since = http_date(state.ranges.get(window(part))) if incremental else None
+            return {"If-Modified-Since": email.utils.format_datetime(since, usegmt=True)} if since else {}
+
+        def memo(part: Span, last_modified: str | None) -> dict[str, Any]:
+            value = last_modified or state.ranges.get(window(part))
+            return {f"{window(part)}|{part[0]}": value} if value else {}
+
+        reader = NumberedPages("orders", params, s.items_per_page, self.place, appends_only=True,
+                               identity=self.identity, headers=conditional, memo=memo)
+        carver = Carver.for_pages(s.items_per_page, boundaries=starts)
+        return SlicePlan((starts[0], millis(run.end) + 1) if ranges else (0, 0), reader, carver,
+                         concurrency=s.concurrency, place=self.place, path="orders", oldest_first=True)
+
+    def filter_params(self) -> dict[str, Any]:
+        """The configured filters, as query parameters every request shares."""
+        return {name: getattr(self.settings, name) for name in FILTERS}
+
+    # --- what a record says --------------------------------------------------------------------------------
+    def place(self, record: Record) -> int | None:
+        """An order's place on the slice axis: its creation millisecond."""
+        at = utc(record.get("order_created"))
+        return millis(at) if at else None
+
+    def identity(self, record: Record) -> object:
+        return record.get("order_reference"), record.get("order_modified")
+
+    def cursor(self, record: Record) -> datetime | None:
+        return utc(record.get("order_modified"))
+
+    def normalize(self, record: Record) -> Rows:
+        return normalize.order_rows(record)
+
+    # --- a pass's end ----------------------------------------------------------------------------------------
+    def finish(self, kind: str, state: PrioState) -> PrioState:
+        """The cursor, and each window's ``Last-Modified``: the latest of its slices', never past the run's start
+        (a change made while the run read the window is then still newer than it)."""
+        run = state.run
+        assert run is not None
+        cursor = next_cursor(state.cursor, run.seen_max, run.started) or run.started  # never goes back
+        latest: dict[str, datetime] = {}
+        for key, value in run.memo.items():
+            moment_ = http_date(value)
+            name = key.split("|")[0]
+            if moment_ is not None and (name not in latest or moment_ > latest[name]):
+                latest[name] = moment_
+        kept = {k: email.utils.format_datetime(min(v, run.started), usegmt=True) for k, v in latest.items()}
+        return state.model_copy(update={"cursor": cursor, "ranges": {**state.ranges, **kept}})
