@@ -60,7 +60,9 @@ def test_the_init_template_is_valid_once_its_variables_are_set(monkeypatch: pyte
     import re
     import tomllib
 
-    text = config.template()
+    from ordersync.settings_docs import init_template
+
+    text = init_template()
     for var in set(re.findall(r"\$\{(\w+)\}", text)):
         monkeypatch.setenv(var, "value-of-" + var)
     cfg = config.parse(tomllib.loads(text))

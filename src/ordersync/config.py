@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ordersync import apis
 from ordersync.apis.base import SourceSettings
@@ -21,9 +21,49 @@ from ordersync.store.urls import destination_problem
 
 DEFAULT_PATH = "ordersync.toml"
 DEFAULT_DESTINATION = "sqlite:///orders.db"
+DEFAULT_LOCK_WAIT = 30.0
+MAX_LOCK_WAIT = 86_400
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DESTINATION_SETTINGS = ("url", "schema", "lock_wait_seconds", *bounds.DEFAULTS)
 SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _pg_bound(name: str, description: str) -> Any:
+    """A field of one of PostgreSQL's bounds, its default and limits as :mod:`ordersync.store.bounds` checks them."""
+    low, high = bounds._LIMITS[name]
+    return Field(bounds.DEFAULTS[name], ge=low, le=high, description=description + " PostgreSQL only.")
+
+
+class DestinationSettings(BaseModel):
+    """The ``[destination]`` section: its settings, defaults and descriptions, for the reference page and the
+    ``init`` template. :func:`parse` checks the section itself (each refusal is one line naming the setting)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        DEFAULT_DESTINATION, examples=["postgresql://ordersync@db.example.com:5432/orders?sslmode=require",
+                                       "duckdb:///orders.duckdb"],
+        description="Where the tables are written: SQLite, PostgreSQL or DuckDB. Written sqlite:///PATH, "
+                    "postgresql://USER@HOST:5432/DB or duckdb:///PATH; the default is orders.db in the current "
+                    "folder. A PostgreSQL password is written as ${VAR} (it is %-encoded and never shown), or comes "
+                    "from PGPASSWORD or ~/.pgpass.")
+    schema_name: str | None = Field(
+        None, alias="schema", examples=["ordersync"],
+        description="The schema that holds every table, created on first use. PostgreSQL only. None: the "
+                    "connection's default (public).")
+    lock_wait_seconds: float = Field(DEFAULT_LOCK_WAIT, ge=0, le=MAX_LOCK_WAIT,
+                                     description="Seconds a sync waits for another sync of the same source. "
+                                                 "When they have passed, it refuses to start.")
+    connect_timeout_seconds: float = _pg_bound(
+        "connect_timeout_seconds", "Seconds connecting may take (libpq's connect_timeout).")
+    statement_timeout_seconds: float = _pg_bound(
+        "statement_timeout_seconds", "Seconds one statement may run (the server's statement_timeout). Also how "
+        "long ordersync waits for any answer of the server: a frozen server fails the sync with one line.")
+    lock_timeout_seconds: float = _pg_bound(
+        "lock_timeout_seconds", "Seconds a statement waits for a lock another session holds. The server's "
+        "lock_timeout.")
+
+
+_DESTINATION_SETTINGS = tuple(f.alias or name for name, f in DestinationSettings.model_fields.items())
 
 
 @dataclass(frozen=True)
@@ -32,7 +72,7 @@ class Config:
     destination: str  # the URL, ${VAR} expanded (it may hold a password: show it only through store.redact)
     sources: dict[str, SourceSettings]
     schema: str | None = None  # PostgreSQL schema for every table (created on first use)
-    lock_wait: float = 30.0  # seconds a sync waits for another sync of the same source before it refuses
+    lock_wait: float = DEFAULT_LOCK_WAIT  # seconds a sync waits for another sync of the same source before it refuses
     bounds: tuple[tuple[str, float], ...] = ()  # PostgreSQL's timeouts as set (see ordersync.store.bounds)
 
     def store_options(self) -> dict[str, Any]:
@@ -84,9 +124,10 @@ def parse(raw: dict[str, Any], path: Path | None = None, *, secrets: bool = True
         raise ConfigError(f"{where}: [destination] schema must be a plain name (letters, digits, _), got {schema!r}")
     if schema is not None and not url.startswith(("postgresql", "postgres:")):
         raise ConfigError(f"{where}: [destination] schema applies to PostgreSQL urls only; remove it")
-    lock_wait = destination.get("lock_wait_seconds", 30.0)
-    if isinstance(lock_wait, bool) or not isinstance(lock_wait, int | float) or not 0 <= lock_wait <= 86400:
-        raise ConfigError(f"{where}: [destination] lock_wait_seconds must be a number of seconds (0 to 86400)")
+    lock_wait = destination.get("lock_wait_seconds", DEFAULT_LOCK_WAIT)
+    if isinstance(lock_wait, bool) or not isinstance(lock_wait, int | float) or not 0 <= lock_wait <= MAX_LOCK_WAIT:
+        raise ConfigError(f"{where}: [destination] lock_wait_seconds must be a number of seconds "
+                          f"(0 to {MAX_LOCK_WAIT})")
     sources_raw = raw.get("sources", {})
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{where}: no sources; add a [sources.NAME] section with a type (see 'ordersync init')")
@@ -179,22 +220,3 @@ def _explain(name: str, model: type[SourceSettings], exc: ValidationError) -> li
             lines.append(f"[sources.{name}] {loc}: {message}{got}")
     return lines
 
-
-def template() -> str:
-    """The commented ``ordersync.toml`` that ``ordersync init`` writes."""
-    parts = [
-        "# ordersync configuration. Secrets: write ${VAR} and export VAR; they are never stored in the database.\n",
-        "[destination]\n",
-        'url = "sqlite:///orders.db"\n',
-        '# url = "postgresql://ordersync@db.example.com:5432/orders?sslmode=require"   # password: ${VAR}, '
-        'PGPASSWORD or ~/.pgpass\n',
-        '# schema = "ordersync"             # PostgreSQL only: the schema that holds every table\n',
-        '# url = "duckdb:///orders.duckdb"\n',
-        "# lock_wait_seconds = 30           # how long a sync waits for another sync of the same source\n",
-        "# connect_timeout_seconds = 10     # PostgreSQL: connecting; statement_timeout_seconds = 300 bounds each\n",
-        "# statement_timeout_seconds = 300  # statement (and the wait for its answer: a frozen server fails the\n",
-        "# lock_timeout_seconds = 60        # sync with one line); lock_timeout_seconds each wait for a lock\n",
-    ]
-    for spec in apis.registry().values():
-        parts.append("\n" + spec.config_example)
-    return "".join(parts)

@@ -47,17 +47,28 @@ class SourceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: str
-    base_url: str
-    timeout: float = Field(30.0, gt=0, description="seconds one whole request (headers and body) may take before it is "
-                           "abandoned and retried")
-    max_retries: int = Field(5, ge=0, le=20, description="retries of a failed request before the run fails")
-    requests_per_second: float | None = Field(None, gt=0, description="request rate limit, evenly spaced")
-    concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once, where the API allows it")
-    schedule: Schedule | None = Field(None, description="when an orchestrator syncs it: 15m, 1h or a cron expression")
-    streams: Sequence[str] = ("orders",)  # an API with more streams narrows this to its own names
-    max_body_mb: float = Field(64, gt=0, description="an answer larger than this is refused (megabytes, decoded)")
-    max_record_mb: float = Field(16, gt=0, description="a single record larger than this is refused (megabytes)")
+    type: str = Field(description="The API this section reads: the name of its folder under ordersync.apis.")
+    base_url: str = Field(description="The API's address; point it at a sandbox (ordersync serve) to try things.")
+    timeout: float = Field(30.0, gt=0, description="Seconds one whole request may take before it is abandoned and "
+                           "retried. Headers and body together, not each read: a server sending a byte a second is "
+                           "cut off too.")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a failed request before the run fails. "
+                             "Connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff "
+                             "and jitter; a Retry-After header is honoured.")
+    requests_per_second: float | None = Field(None, gt=0, examples=[5], description="Requests per second at most, "
+                                              "evenly spaced. The vendor's limit is kept without waiting for 429 "
+                                              "answers. None: no limit of ours.")
+    concurrency: int = Field(4, ge=1, le=32, description="Requests in flight at once, where the API allows reading "
+                             "ahead.")
+    schedule: Schedule | None = Field(None, examples=["15m", "*/15 * * * *"], description="When an orchestrator "
+                                      "syncs this source: an interval or a cron expression. An interval "
+                                      "(15m, 2h, 1d) must divide an hour or a day; a cron expression is in UTC. "
+                                      "None: no schedule of its own.")
+    streams: Sequence[str] = Field(("orders",), description="The streams to sync, in order.")  # each API narrows it
+    max_body_mb: float = Field(64, gt=0, description="An answer larger than this many megabytes is refused, not "
+                               "read whole. As sent or decoded: a gzip bomb is refused while it is inflated.")
+    max_record_mb: float = Field(16, gt=0, description="A single record larger than this, in megabytes, is not "
+                                 "stored. The run stops before its page, naming it.")
 
     @field_validator("*", mode="after")
     @classmethod
@@ -249,4 +260,3 @@ class ApiSpec:
     settings: type[SourceSettings]
     client: type[SourceClient]
     state: type[StreamState]  # the typed state of its streams (``ordersync status`` asks it to describe itself)
-    config_example: str  # the commented TOML section written by ``ordersync init``

@@ -6,9 +6,10 @@ import re
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from ordersync.apis.base import SourceSettings
+from ordersync.settings_fields import FILTER
 
 MAX_COUNT = 100
 STATUS = Literal["pending_approval", "new", "denied", "processing", "canceled", "backordered", "shipped", "completed"]
@@ -23,21 +24,43 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class FirespringSettings(SourceSettings):
-    type: Literal["firespring"]
-    api_key: SecretStr
-    website_id: int = Field(ge=1, description="the website whose orders are read (the path's :website_id)")
-    base_url: str = "https://api.firespring.com"
-    api_version: Literal[1, 2] = Field(1, description="sent as the Firespring-Api-Version header")
-    count: int = Field(MAX_COUNT, ge=1, le=MAX_COUNT, description="orders per page (the API's maximum is 100)")
-    status: STATUS | None = None
-    includes: list[INCLUDE] = Field([], description="extra includes, kept in raw; the client adds what it needs")
-    sort: Literal["date_created", "message.message_tracking_number", "user.username"] = "date_created"
-    direction: Literal["asc", "desc"] = Field("asc", description="asc (ours) keeps new orders at the end while paging")
-    search: str | None = Field(None, min_length=1)
-    date_start: str | None = Field(None, description="YYYY-MM-DD: ignore orders created before this day")
-    date_end: str | None = Field(None, description="YYYY-MM-DD: ignore orders created on or after this day")
-    lookback_days: int = Field(30, ge=0, le=3650, description="creation days re-read on each incremental run")
-    sweep_days: int = Field(7, ge=0, le=3650, description="older history is re-read within this many days (0: off)")
+    model_config = ConfigDict(json_schema_extra={"source_name": "website"})
+
+    type: Literal["firespring"] = Field(description="This section reads the Firespring API.")
+    api_key: SecretStr = Field(description="The Firespring API key, sent as the HTTP Basic user name with an empty "
+                               "password.")
+    website_id: int = Field(ge=1, examples=[4], description="The website whose orders are read (the :website_id of "
+                            "the path). Several websites are several sources.")
+    base_url: str = Field("https://api.firespring.com", description="Firespring's address. Point it at a sandbox "
+                          "(ordersync serve firespring) to try things.")
+    streams: list[Literal["orders"]] = Field(["orders"], description="The streams to sync: Firespring has one, "
+                                             "orders. Each order carries its items, payments and website user.")
+    api_version: Literal[1, 2] = Field(1, description="Sent as the Firespring-Api-Version header.")
+    count: int = Field(MAX_COUNT, ge=1, le=MAX_COUNT, description="Orders per page. The API's maximum is 100.")
+    includes: list[INCLUDE] = Field([], examples=[["notes", "shipments.shipping_carrier"]],
+                                    description="Extra includes, kept in raw. The client always asks for "
+                                                f"{', '.join(REQUIRED_INCLUDES)}: the published tables are made of "
+                                                "them.")
+    sort: Literal["date_created", "message.message_tracking_number", "user.username"] = Field(
+        "date_created", description="The field the pages are sorted by.")
+    direction: Literal["asc", "desc"] = Field("asc", description="The order of the pages. With asc and sort = "
+                                              "date_created, an order created during a run comes after the pages "
+                                              "read, so no page shifts.")
+    lookback_days: int = Field(30, ge=0, le=3650, description="Creation days re-read on each incremental run. This "
+                               "is how status changes of recent orders are seen: Firespring gives orders no "
+                               "modification time.")
+    sweep_days: int = Field(7, ge=0, le=3650, description="Older orders are read again within this many days, to "
+                            "see their late changes. 0: off.")
+    status: STATUS | None = Field(None, json_schema_extra=FILTER, examples=["shipped"],
+                                  description="Only orders with this status.")
+    search: str | None = Field(None, min_length=1, json_schema_extra=FILTER, examples=["xyzcorp"],
+                               description="Only orders whose message tracking number or user name contains this "
+                                           "text.")
+    date_start: str | None = Field(None, json_schema_extra=FILTER, examples=["2024-01-01"],
+                                   description="Only orders created on or after this day, written YYYY-MM-DD.")
+    date_end: str | None = Field(None, json_schema_extra=FILTER, examples=["2025-01-01"],
+                                 description="Only orders created before this day, written YYYY-MM-DD; after "
+                                             "date_start.")
 
     @field_validator("date_start", "date_end")
     @classmethod
