@@ -14,7 +14,12 @@ $(VENV)/.test-deps: $(BIN)/ordersync
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: $(BIN)/ordersync
+# The demo runs the sandboxes (the sandbox extra) and ends by pointing to the dashboard (the dashboard extra).
+$(VENV)/.demo-deps: $(BIN)/ordersync
+	$(BIN)/pip install -q -e '.[sandbox,dashboard]'
+	touch $@
+
+demo: $(VENV)/.demo-deps
 	$(BIN)/ordersync demo
 
 # The tests start a real PostgreSQL server of their own (tests/pg_server.py): install Debian's server where missing.

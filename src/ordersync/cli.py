@@ -6,6 +6,7 @@ and ``ordersync sync`` never loads a sandbox (Starlette, Faker, uvicorn).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -25,6 +26,8 @@ from ordersync.errors import EXIT_FAILED, EXIT_REJECTED, EXIT_USAGE, OrdersyncEr
 from ordersync.shutdown import exit_quickly
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ordersync.api import StreamResult, Tick
 
 class Boundary(TyperGroup):
@@ -75,6 +78,21 @@ def check_live(live: float) -> None:
     """``--live``: a finite rate (typer takes ``inf`` and ``nan`` as floats)."""
     if not 0 <= live < float("inf"):
         raise fail(f"--live is a number of events per minute (0: off), not {live}", EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def extra_needed(extra: str, command: str) -> Iterator[None]:
+    """The imports in this block come from the ``extra`` extra (``ordersync.extras``): one of its libraries missing is
+    one line naming the extra to install (exit status 2), not a traceback."""
+    from ordersync.extras import missing_extra
+
+    try:
+        yield
+    except ImportError as exc:
+        message = missing_extra(exc, extra, command)
+        if message is None:
+            raise
+        raise fail(message, EXIT_USAGE) from None
 
 
 def failed(exc: BaseException) -> typer.Exit:
@@ -139,8 +157,13 @@ def demo(
                                         min=0)] = 0.0,
 ) -> None:
     """Start every sandbox on 127.0.0.1 and sync all of them into a local SQLite file (or --db URL). Offline."""
-    from ordersync.demo import run_demo
     from ordersync.progress import reporter
+
+    with extra_needed("sandbox", "demo"):
+        from ordersync.demo import run_demo
+        from ordersync.sandbox import registry
+
+        registry()  # imports every vendor's sandbox now (Faker among others): a missing library is said first
 
     check_live(live)
     progress = reporter(err)
@@ -173,14 +196,14 @@ def demo(
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="where to write the template")] = Path("ordersync.toml")) -> None:
     """Write a commented ordersync.toml template."""
-    from ordersync.settings_docs import init_template
+    from ordersync import config
 
     if path.exists():
         raise fail(f"{path} exists already; remove it or name another file")
     if not path.parent.is_dir():
         raise fail(f"the folder {path.parent} does not exist; create it first or name another path")
     try:
-        path.write_text(init_template(), encoding="utf-8")
+        path.write_text(config.template(), encoding="utf-8")
     except OSError as exc:
         raise fail(f"{path} could not be written: {exc.strerror or exc}") from None
     out.print(f"wrote {path}: fill in your sources, export their keys, then run 'ordersync sync'")
@@ -368,12 +391,14 @@ def serve(
                                              "cancelled, this many events per minute (0: off)", min=0)] = 0.0,
 ) -> None:
     """Run one sandbox until interrupted."""
-    from ordersync.sandbox import load_sandbox, registry
-    from ordersync.sandbox.app import SandboxOptions
-    from ordersync.sandbox.runner import listen, serve_forever
+    with extra_needed("sandbox", "serve"):
+        from ordersync.sandbox import load_sandbox, registry
+        from ordersync.sandbox.app import SandboxOptions
+        from ordersync.sandbox.runner import listen, serve_forever
 
-    if api not in registry():
-        raise fail(f"unknown API '{api}'; use one of: {', '.join(registry())}", EXIT_USAGE)
+        known = registry()  # imports every vendor's sandbox (Faker among others)
+    if api not in known:
+        raise fail(f"unknown API '{api}'; use one of: {', '.join(known)}", EXIT_USAGE)
     check_live(live)
     extra: dict[str, str] = {}
     for item in option or []:
@@ -510,9 +535,10 @@ def dashboard(
     schema: SchemaOption = None,
 ) -> None:
     """A read-only local web page: sync health, orders and revenue per day, orders, their history, runs."""
-    from ordersync.dashboard import create_app, is_loopback
-    from ordersync.sandbox.runner import listen
-    from ordersync.sandbox.runner import serve_forever as serve_app
+    with extra_needed("dashboard", "dashboard"):
+        from ordersync.dashboard import create_app, is_loopback
+        from ordersync.sandbox.runner import listen
+        from ordersync.sandbox.runner import serve_forever as serve_app
 
     if not is_loopback(host) and not token:
         raise fail(f"binding {host} shows your orders to the network: pass --token (or set "
