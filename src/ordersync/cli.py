@@ -345,23 +345,42 @@ def status(config_path: ConfigOption = None) -> None:
 @app.command()
 def export(
     table: Annotated[str, typer.Argument(help="orders, order_lines, customers or payments")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl, parquet or xlsx (an Excel workbook)")] = "csv",
     out_path: Annotated[Path | None, typer.Option("--out", help="file to write (default: standard output)")] = None,
     source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    amounts: Annotated[str, typer.Option(help="minor: whole minor units as stored (1250 is 12.50); decimal: exact "
+                                              "amounts in major units (12.50), columns named without _minor")
+                       ] = "minor",
+    since: Annotated[str | None, typer.Option(help="from this date or time on, included (2026-09-01, "
+                                                   "2026-09-01T08:00, 2026-09-01T08:00+02:00)")] = None,
+    until: Annotated[str | None, typer.Option(help="up to this date or time, not included")] = None,
+    on: Annotated[str, typer.Option(help="the time --since and --until apply to: created, or updated (the last "
+                                         "change); lines and payments take their order's")] = "created",
+    tz: Annotated[str | None, typer.Option(help="write times in this zone with their offset (Europe/Oslo); dates "
+                                                "and times without an offset in --since and --until are read in "
+                                                "it (default: UTC)")] = None,
     config_path: ConfigOption = None,
     db: Annotated[str | None, typer.Option(help="a SQLite file or a destination URL instead of the configured "
                                                 "destination")] = None,
     schema: SchemaOption = None,
 ) -> None:
-    """Write one published table to a file, from any destination."""
+    """Write one published table to a file, from any destination (docs/exports.md)."""
+    from ordersync.export import ExportOptions
     from ordersync.export import export as run_export
     from ordersync.store import Store
+    from ordersync.timerange import time_range, zone
 
+    try:
+        local = zone(tz)
+        chosen = ExportOptions(source, amounts, time_range(since, until, local), on, local)
+        chosen.check()
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     try:
         url, options = _destination(db, config_path, schema)
         store = Store(url, **options, read_only=True)  # never a new empty database, never a lock file
         try:
-            count = run_export(store, table, fmt, out_path, source)
+            count = run_export(store, table, fmt, out_path, options=chosen)
         finally:
             store.close()
     except OrdersyncError as exc:
