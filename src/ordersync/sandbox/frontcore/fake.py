@@ -22,6 +22,8 @@ CAMPAIGNS = ("Vårkampanje", "Høsttilbud", "Tidlig påmelding", "Bedriftsrabatt
 DEPARTMENTS = ("Salg", "Økonomi", "HR", "IT", "Drift", "Innkjøp")
 NOTES = ("Faktura sendes kvartalsvis", "Ring før levering", "Rammeavtale 2024", "Kontaktperson byttet",
          "Ønsker kurs på engelsk")
+SECOND_LINES = ("2. etasje", "Inngang B", "c/o Regnskap", "Bygg 3", "Postmottak")
+THIRD_LINES = ("Att: Kursansvarlig", "Avd. Vest", "Sentralbord")
 
 
 def local_iso(moment: datetime | None) -> str | None:
@@ -141,6 +143,10 @@ class FrontcoreFaker:
         if rng.random() < 0.3:
             tail["post_address"] = {**blank_address(), "address": f"Postboks {rng.randint(1, 9999)}",
                                     "zipcode": rng.choice(p.postcodes), "city": rng.choice(p.cities)}
+        for name in ("invoice_address", "post_address", "visit_address"):  # the sample fills the 2nd and 3rd lines
+            if tail[name]["address"] and rng.random() < 0.2:
+                third = rng.choice(THIRD_LINES) if rng.random() < 0.3 else None
+                tail[name] = {**tail[name], "address_2": rng.choice(SECOND_LINES), "address_3": third}
 
     def user(self) -> dict[str, Any]:
         rng, p = self.rng, self.people
