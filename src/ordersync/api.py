@@ -19,7 +19,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from ordersync.progress import Reporter
     from ordersync.store import Store
 
-__all__ = ["Config", "Counts", "StreamResult", "SyncResult", "Tick", "load_config", "select", "sync", "sync_async",
-           "watch"]
+__all__ = ["Config", "Counts", "StreamResult", "SyncResult", "Tick", "WatchSummary", "load_config", "select", "sync",
+           "sync_async", "watch"]
 
 ConfigLike = Config | str | Path | Mapping[str, Any] | None
 """A :class:`Config`, a path to an ``ordersync.toml``, a dict shaped like that file, or None (the default file)."""
@@ -202,6 +202,31 @@ class Tick:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class WatchSummary:
+    """What a whole :func:`watch` did, from its first round to its last: the rounds it ran, the orders and
+    customers they wrote, their requests, how long the watch ran, and per source the number of rounds it failed
+    in (``failed_rounds``); rounds whose destination could not be written count in ``destination_failures``."""
+
+    rounds: int = 0
+    orders: Counts = Counts()
+    customers: Counts = Counts()
+    requests: int = 0
+    seconds: float = 0.0
+    failed_rounds: dict[str, int] = field(default_factory=dict)
+    destination_failures: int = 0
+
+    def add(self, tick: Tick) -> WatchSummary:
+        """This summary and one more round."""
+        failed = dict(self.failed_rounds)
+        for source in sorted({s.source for s in tick.result.failed}):
+            failed[source] = failed.get(source, 0) + 1
+        return replace(self, rounds=self.rounds + 1, orders=self.orders + tick.result.orders,
+                       customers=self.customers + tick.result.customers,
+                       requests=self.requests + tick.result.requests, failed_rounds=failed,
+                       destination_failures=self.destination_failures + (tick.error is not None))
+
+
 def watch(
     config: ConfigLike = None,
     sources: Iterable[str] | None = None,
@@ -211,8 +236,10 @@ def watch(
     on_tick: Callable[[Tick], None] | None = None,
     progress: Callable[[], Reporter] | None = None,
     max_backoff: float = 3600.0,
-) -> None:
-    """Sync, wait, sync again, until ``stop`` is set (then the running page commits and this returns).
+    rounds: int | None = None,
+) -> WatchSummary:
+    """Sync, wait, sync again, until ``stop`` is set (then the running page commits and this returns) or, when
+    ``rounds`` is given, until that many rounds have run. Returns what the whole watch did (:class:`WatchSummary`).
 
     A round starts every ``every`` (seconds, or an interval such as ``"5m"``) from the start of the previous one,
     at once when a round took longer. A source that failed is tried again at the next round, then after 2, 4, ...
@@ -225,16 +252,18 @@ def watch(
     seconds = float(interval_seconds(every)) if isinstance(every, str) else float(every)
     if seconds < 0:
         raise ConfigError(f"the watch interval must not be negative (got {every})")
+    if rounds is not None and rounds < 1:
+        raise ConfigError(f"a watch runs at least one round (got rounds={rounds})")
     cfg = load_config(config)
     chosen = select(cfg, sources)
     longest = max(1, int(max_backoff // seconds) if seconds else 64)
     failures: dict[str, int] = {}
     due = dict.fromkeys(chosen, 1)  # source -> first round it runs in
     store = Store(cfg.destination, **cfg.store_options())
-    number = 0
+    number, summary, began = 0, WatchSummary(), time.monotonic()
     try:
         next_start = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() and (rounds is None or number < rounds):
             number += 1
             started_at = datetime.now(UTC)
             running = {name: settings for name, settings in chosen.items() if due[name] <= number}
@@ -256,15 +285,18 @@ def watch(
                     failures[name] = failures.get(name, 0) + 1
                     due[name] = number + min(2 ** (failures[name] - 1), longest)
             next_start = max(next_start + seconds, time.monotonic())
-            interrupted = stop.is_set()
+            interrupted = stop.is_set() or number == rounds  # the last round: no next one to announce
             wait = max(0.0, next_start - time.monotonic())
             next_at = None if interrupted else datetime.now(UTC) + timedelta(seconds=wait)
+            tick = Tick(number, started_at, result, {n: due[n] - number for n in failures}, next_at, error)
+            summary = summary.add(tick)
             if on_tick:
-                on_tick(Tick(number, started_at, result, {n: due[n] - number for n in failures}, next_at, error))
+                on_tick(tick)
             if not interrupted:
                 stop.wait(max(0.0, next_start - time.monotonic()))
     finally:
         store.close()
+    return replace(summary, seconds=time.monotonic() - began)
 
 
 async def _sync_into(store: Store, sources: dict[str, SourceSettings], *, full_refresh: bool = False,

@@ -28,7 +28,7 @@ from ordersync.shutdown import exit_quickly
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ordersync.api import StreamResult, Tick
+    from ordersync.api import Counts, StreamResult, Tick, WatchSummary
 
 class Boundary(TyperGroup):
     """The one place where a command's exception becomes what a user reads: one line naming what to check, and the
@@ -218,14 +218,18 @@ def sync(
     every: Annotated[str | None, typer.Option("--every", metavar="INTERVAL",
                                               help="keep running: sync again every INTERVAL (30s, 5m, 1h) until "
                                                    "SIGTERM or Ctrl-C")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", metavar="N", min=1,
+                                               help="with --every: stop after N rounds")] = None,
 ) -> None:
     """Incremental sync of the named sources (all when none are named)."""
     from ordersync import api
     from ordersync.progress import reporter
 
     if every is not None:
-        watch(sources, config_path, every, quiet, full_refresh)
+        watch(sources, config_path, every, quiet, full_refresh, rounds)
         return
+    if rounds is not None:
+        raise fail("--rounds goes with --every (a sync without --every is one round)", EXIT_USAGE)
     progress = reporter(err, quiet)
     try:
         fewer_collections()
@@ -247,9 +251,12 @@ def sync(
         raise typer.Exit(EXIT_REJECTED)
 
 
-def watch(sources: list[str] | None, config_path: str | None, every: str, quiet: bool, full_refresh: bool) -> None:
+def watch(sources: list[str] | None, config_path: str | None, every: str, quiet: bool, full_refresh: bool,
+          rounds: int | None = None) -> None:
     """``sync --every``: one summary line per round on standard output; SIGTERM or Ctrl-C ends it after the
-    running page is committed, with exit status 0 (a second signal quits at once)."""
+    running page is committed, with exit status 0 (a second signal quits at once), as does the end of its
+    ``--rounds``. Then a closing line on standard error sums up the whole watch (standard output keeps one line
+    per round, for whatever reads it)."""
     from ordersync import api, schedule
     from ordersync.progress import Bars, Reporter
 
@@ -280,23 +287,22 @@ def watch(sources: list[str] | None, config_path: str | None, every: str, quiet:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        api.watch(config_path, sources, every=every, stop=stop, on_tick=on_tick,
-                  progress=progress if err.is_terminal and not quiet else None)
+        summary = api.watch(config_path, sources, every=every, stop=stop, on_tick=on_tick, rounds=rounds,
+                            progress=progress if err.is_terminal and not quiet else None)
     except OrdersyncError as exc:
         raise failed(exc) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    err.print(closing_line(summary, datetime.now(UTC)), highlight=False, soft_wrap=True)
 
 
 def tick_line(tick: Tick) -> str:
     """One line per watch round: when, what it synced, what failed, when the next round starts."""
     result = tick.result
-    orders, customers = result.orders, result.customers
     done = len({s.source for s in result.streams})
-    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), orders {orders.new:,} new "
-            f"{orders.changed:,} changed {orders.unchanged:,} unchanged, customers {customers.new:,} new "
-            f"{customers.changed:,} changed, {result.requests:,} requests, {result.seconds:.1f}s")
+    line = (f"{tick.started_at:%Y-%m-%d %H:%M:%S}Z round {tick.number}: {done} source(s), "
+            f"{_written(result.orders, result.customers)}, {result.requests:,} requests, {result.seconds:.1f}s")
     failed = sorted({s.source for s in result.failed})
     if tick.error:
         line += "; failed: the destination (see the error)"
@@ -306,6 +312,34 @@ def tick_line(tick: Tick) -> str:
         line += "; waiting: " + ", ".join(f"{name} (retry in {n} round{'s' if n > 1 else ''})"
                                           for name, n in sorted(tick.backoff.items()))
     return line + (f"; next at {tick.next_at:%H:%M:%S}Z" if tick.next_at else "; stopped")
+
+
+def closing_line(summary: WatchSummary, now: datetime) -> str:
+    """The watch's last line, in the words of its round lines: how many rounds in how long, what they wrote, and
+    which sources failed in how many rounds."""
+    failed = [f"the destination ({_rounds(summary.destination_failures)})"] if summary.destination_failures else []
+    failed += [f"{name} ({_rounds(n)})" for name, n in sorted(summary.failed_rounds.items())]
+    return (f"{now:%Y-%m-%d %H:%M:%S}Z stopped after {_rounds(summary.rounds)} in {_duration(summary.seconds)}: "
+            f"{_written(summary.orders, summary.customers)}, {summary.requests:,} requests; "
+            + (f"failed: {', '.join(failed)}" if failed else "no failures"))
+
+
+def _written(orders: Counts, customers: Counts) -> str:
+    """``orders 30 new 0 changed 0 unchanged, customers 7 new 0 changed``."""
+    return (f"orders {orders.new:,} new {orders.changed:,} changed {orders.unchanged:,} unchanged, "
+            f"customers {customers.new:,} new {customers.changed:,} changed")
+
+
+def _rounds(n: int) -> str:
+    return f"{n:,} round{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    """``12.3s``, ``4m 05s``, ``2h 03m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 @app.command()
