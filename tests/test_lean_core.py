@@ -25,6 +25,8 @@ from tests.support import Running, running
 # The libraries the sandbox and dashboard extras bring: listed here by hand, so that this test does not follow a
 # change of ordersync.extras that would let one of them back into the core.
 EXTRA_LIBRARIES = ("starlette", "uvicorn", "httptools", "uvloop", "faker", "jinja2")
+# And those of the destination and orchestrator extras: a sync into SQLite needs none of them either.
+OTHER_EXTRAS = ("psycopg", "psycopg_binary", "duckdb", "duckdb_engine", "pyarrow", "dagster")
 
 HOOK = '''\
 import os
@@ -49,14 +51,15 @@ sys.meta_path.insert(0, NotInstalled())
 '''
 
 
-def without_extras(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """``ordersync *args`` with the extras' libraries unimportable; its result and the imports it attempted."""
+def without_extras(tmp_path: Path, *args: str, blocked: tuple[str, ...] = EXTRA_LIBRARIES,
+                   ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``ordersync *args`` with the ``blocked`` libraries unimportable; its result and the imports it attempted."""
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
     log = tmp_path / "attempted.txt"
     log.write_text("", encoding="utf-8")
-    env = {**os.environ, "ORDERSYNC_TEST_BLOCKED": ",".join(EXTRA_LIBRARIES), "ORDERSYNC_TEST_BLOCKED_LOG": str(log),
+    env = {**os.environ, "ORDERSYNC_TEST_BLOCKED": ",".join(blocked), "ORDERSYNC_TEST_BLOCKED_LOG": str(log),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-m", "ordersync", *args], cwd=tmp_path, capture_output=True, text=True,
                             timeout=120, env=env)
@@ -98,6 +101,19 @@ def test_a_sync_without_the_extras_succeeds_and_never_imports_them(tmp_path: Pat
     assert set(synced) == set(apis.registry()) and all(count > 0 for count in synced.values())
 
 
+@pytest.mark.xfail(strict=True, reason="ordersync.config imports ordersync.store.bounds, which imports psycopg when "
+                   "it is loaded: without the postgres extra every command that reads the configuration fails")
+def test_a_sync_into_sqlite_needs_no_extra_at_all(tmp_path: Path) -> None:
+    with running("frontcore", orders=20, seed=5) as server:
+        config = tmp_path / "ordersync.toml"
+        config.write_text(f'[destination]\nurl = "sqlite:///{tmp_path / "orders.db"}"\n\n'
+                          + source_section("frontcore", server), encoding="utf-8")
+        result, attempted = without_extras(tmp_path, "sync", "--config", str(config),
+                                           blocked=EXTRA_LIBRARIES + OTHER_EXTRAS)
+    assert result.returncode == 0, result.stderr
+    assert attempted == []
+
+
 @pytest.mark.parametrize(("args", "extra"), [
     (("serve", "frontcore"), "sandbox"),
     (("demo", "--orders", "5"), "sandbox"),
@@ -106,7 +122,7 @@ def test_a_sync_without_the_extras_succeeds_and_never_imports_them(tmp_path: Pat
 def test_a_command_whose_extra_is_missing_says_which_to_install(tmp_path: Path, args: tuple[str, ...],
                                                                 extra: str) -> None:
     result, attempted = without_extras(tmp_path, *args)
-    assert result.returncode == 2
+    assert result.returncode == 1  # as for a missing destination extra: a failure to fix by installing it
     assert attempted, "the command never tried its extra's libraries"
     [line] = result.stderr.strip().splitlines()
     assert f"pip install 'ordersync[{extra}]'" in line and f"ordersync {args[0]}" in line

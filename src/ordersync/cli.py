@@ -83,7 +83,7 @@ def check_live(live: float) -> None:
 @contextlib.contextmanager
 def extra_needed(extra: str, command: str) -> Iterator[None]:
     """The imports in this block come from the ``extra`` extra (``ordersync.extras``): one of its libraries missing is
-    one line naming the extra to install (exit status 2), not a traceback."""
+    one line naming the extra to install (exit status 1, as for a missing destination extra), not a traceback."""
     from ordersync.extras import missing_extra
 
     try:
@@ -92,7 +92,7 @@ def extra_needed(extra: str, command: str) -> Iterator[None]:
         message = missing_extra(exc, extra, command)
         if message is None:
             raise
-        raise fail(message, EXIT_USAGE) from None
+        raise fail(message, EXIT_FAILED) from None
 
 
 def failed(exc: BaseException) -> typer.Exit:
