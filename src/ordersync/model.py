@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Self, TypedDict
+from typing import Any, ClassVar, Final, Literal, Self, TypedDict, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -20,8 +20,44 @@ State = dict[str, Any]
 """A stream state as the store keeps it: a JSON object (see :class:`StreamState` for its typed form)."""
 
 
+Lifecycle = Literal["pending", "paid", "partially_cancelled", "cancelled"]
+"""Where an order stands, in one vocabulary for every API (``orders.lifecycle``; docs/lifecycle.md):
+
+- ``pending``: it stands, but is not (yet) both confirmed and paid: awaiting approval, confirmation or payment;
+- ``paid``: it stands, confirmed where the API confirms orders, and its money was taken (``is_paid``);
+- ``partially_cancelled``: the vendor says part of it was cancelled; the rest stands;
+- ``cancelled``: the vendor says the whole order was cancelled (or refused).
+
+Each API's normalizer derives it from the vendor's own fields; ``status`` keeps the vendor's word. Null: a status
+word ordersync does not know (it is counted nowhere rather than guessed).
+"""
+
+LIFECYCLES: Final[tuple[Lifecycle, ...]] = get_args(Lifecycle)
+
+BY_PAYMENT: Final = "by payment"
+"""In an API's status table: the status leaves the order standing, so its payment decides ``paid`` or ``pending``."""
+
+StatusTable = dict[str | None, Lifecycle | Literal["by payment"]]
+"""An API's vendor status word -> lifecycle (or :data:`BY_PAYMENT`). ``None`` stands for an API without status."""
+
+
+def lifecycle_of(status: str | None, is_paid: bool | None, table: StatusTable) -> Lifecycle | None:
+    """The lifecycle of an order with this vendor ``status`` and ``is_paid``: ``table``'s rule for the status;
+    ``paid`` only when the money is known to be taken. A status the table does not hold gives None."""
+    rule = table.get(status)
+    if rule == BY_PAYMENT:
+        return "paid" if is_paid is True else "pending"
+    return rule
+
+
 class OrderRow(TypedDict):
-    """One row of ``orders`` (``source`` and ``synced_at`` are added by the store)."""
+    """One row of ``orders`` (``source`` and ``synced_at`` are added by the store).
+
+    ``lifecycle`` and ``adjustment_minor`` (schema 5) say what ``status`` and the amounts mean across APIs: the
+    order's :data:`Lifecycle`, and the part of ``total_minor`` that no line holds (order-level fees, surcharges
+    and tax added on top, minus order-level discounts), from the vendor's own order-level fields, so that
+    ``total_minor = sum(order_lines.total_minor) + adjustment_minor`` where the vendor's data is consistent.
+    """
 
     order_id: str
     api: str
@@ -38,10 +74,13 @@ class OrderRow(TypedDict):
     created_at: datetime | None
     updated_at: datetime | None
     raw: Any
+    lifecycle: Lifecycle | None
+    adjustment_minor: int | None
 
 
 class OrderLineRow(TypedDict):
-    """One row of ``order_lines``."""
+    """One row of ``order_lines``. ``total_minor`` is the line's part of its order's ``total_minor``: after the
+    line's own discounts, with VAT wherever the vendor gives it per line (docs/lifecycle.md, per API)."""
 
     order_id: str
     line_no: int

@@ -93,6 +93,8 @@ def _downgrade_to_first(store: Store) -> None:
         for index in ("orders_by_created", "orders_by_email", "orders_by_number"):
             conn.execute(sa.text(f"DROP INDEX {index}"))
         conn.execute(sa.text("DROP TABLE _ordersync_rejects"))
+        for column in ("lifecycle", "adjustment_minor"):  # schema 5
+            conn.execute(sa.text(f"ALTER TABLE orders DROP COLUMN {column}"))
         for table in ("orders", "customers"):
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN row_hash"))
         conn.execute(sa.text("UPDATE _ordersync_schema SET version = 1"))
@@ -112,6 +114,9 @@ def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: s
     assert found[0] == 1 and 1 <= found[1] <= SCHEMA_VERSION
     upgraded = opened[0]
     assert version(upgraded) == SCHEMA_VERSION and layout(upgraded) == fresh_layout
+    # schema 5 derives the order's lifecycle from its record (Frontcore's, with no is_paid: pending; every amount in
+    # a line); its lines and payments were not made from the record, so they stay as they were
+    before["orders"][0].update(lifecycle="pending", adjustment_minor=0)
     assert snapshot(upgraded) == before
     for s in opened:
         s.close()

@@ -8,7 +8,9 @@ so two processes never run the same step. A fresh database is created from :mod:
 with :data:`LATEST`; ``tests/store/test_migrations.py`` checks that an upgraded database equals a fresh one.
 
 Adding a table: define it in :mod:`tables`, then add ``N: lambda conn: tables.new_table.create(conn)`` to
-:data:`MIGRATIONS` (schema 3 added ``order_versions`` that way). That is all.
+:data:`MIGRATIONS` (schema 3 added ``order_versions`` that way). That is all. A column is appended to its table's
+definition (``ALTER TABLE`` appends, and an upgraded table must equal a fresh one); one whose value the
+normalizers derive is filled from the stored vendor records (schema 5, :mod:`ordersync.store.rederive`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ordersync import history
 from ordersync.errors import StoreError
-from ordersync.store import tables
+from ordersync.store import rederive, tables
 
 FIRST = 1  # the schema of the first release (SQLite only): the published tables, state and run log
 
@@ -52,7 +54,20 @@ def _v4(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE {table.name} ALTER COLUMN raw TYPE json USING raw::json"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
+def _v5(conn: Connection) -> None:
+    """Where each order stands (``lifecycle``) and the part of its total no line holds (``adjustment_minor``),
+    filled from the stored vendor records, whose lines and payments follow today's meaning too
+    (:mod:`ordersync.store.rederive`; docs/lifecycle.md). A column already there is kept: safe to run again."""
+    present = set(conn.execute(sa.text(f"SELECT * FROM {tables.orders.name} WHERE 1 = 0")).keys())  # DuckDB's
+    # driver cannot reflect columns
+    for column in (tables.orders.c.lifecycle, tables.orders.c.adjustment_minor):
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {tables.orders.name} ADD COLUMN {column.name} {kind}"))
+    rederive.rederive_orders(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
 LATEST = max(MIGRATIONS, default=FIRST)
 
 

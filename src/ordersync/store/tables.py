@@ -84,6 +84,10 @@ orders = sa.Table(
     sa.Column("synced_at", Timestamp, nullable=False),
     sa.Column("raw", RawJson, nullable=False),
     _internal("row_hash", sa.Text),  # schema 2: the normalized row's hash decides "unchanged"
+    # schema 5 (after row_hash: a migration appends columns): where the order stands in one vocabulary for every
+    # API (ordersync.model.Lifecycle), and the part of total_minor no line holds (docs/lifecycle.md)
+    sa.Column("lifecycle", sa.Text),
+    sa.Column("adjustment_minor", Money),
 )
 order_lines = sa.Table(
     "order_lines", metadata,

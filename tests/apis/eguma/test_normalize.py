@@ -36,6 +36,8 @@ def test_first_sample_order() -> None:
         "customer_email": None,  # the sample's email is ""
         "created_at": at("2019-07-29T12:41:05"),  # 14:41:05 summer time in Zurich = UTC+2
         "updated_at": at("2019-07-29T12:41:05"),
+        "lifecycle": "paid",  # completed, and its payment covers the total
+        "adjustment_minor": 0,  # no discount: the lines are the total
     }
     assert order["raw"] is SAMPLES[0]
     assert [{k: v for k, v in line.items() if k != "raw"} for line in rows.order_lines] == [{

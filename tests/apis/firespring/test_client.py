@@ -140,6 +140,7 @@ def test_sample_response_normalizes_to_expected_rows() -> None:
         "total_minor": 15960, "discount_minor": 3990, "tax_minor": 0, "is_paid": True, "customer_id": "11",
         "customer_name": "xyzcorp", "customer_email": None,
         "created_at": datetime(2018, 6, 1, 17, 45, 34, tzinfo=UTC), "updated_at": None,
+        "lifecycle": "paid", "adjustment_minor": -3990,  # new and paid in full; the promo code's 20% off the items
     }
     assert order["raw"] is body["data"][0]
     assert first.customers == [{"customer_id": "11", "name": "xyzcorp", "email": None, "phone": None,

@@ -3,16 +3,28 @@
 Prio's documentation shows placeholders (``{"value": "<Error: ...>"}``) where objects belong; every nested value
 is therefore checked before use: a placeholder or any other unexpected shape is kept in ``raw`` and leaves the
 derived columns null, it never fails a sync.
+
+Amounts include tax. A booking's price is its line; the order's price variations (surcharges such as "Peak
+Hour") and its discount belong to no booking: ``price_total`` = the bookings' sum + variations - discount, and
+variations - discount is the order's ``adjustment_minor`` (docs/lifecycle.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ordersync.model import OrderLineRow, Record, Rows
+from ordersync.model import BY_PAYMENT, OrderLineRow, Record, Rows, StatusTable, lifecycle_of
 from ordersync.values import as_int, join_name, record_key, text, to_minor, utc
 
 PAID_STATUSES = frozenset({"PAYMENT_CAPTURED", "PAYMENT_PAID", "PAID", "CAPTURED"})
+
+STATUSES: StatusTable = {
+    "ORDER_CONFIRMED": BY_PAYMENT,  # the one documented word; the others are the vendor's, not in its page
+    "ORDER_PENDING": "pending",
+    "ORDER_BLOCKED": "pending",  # held, not confirmed: not a sale yet, whatever was paid
+    "ORDER_PARTIALLY_CANCELLED": "partially_cancelled",
+    "ORDER_CANCELLED": "cancelled",
+}
 
 
 def obj(value: Any) -> dict[str, Any]:
@@ -63,6 +75,15 @@ def is_paid(record: Record, total: int | None, currency: str | None) -> bool | N
     return paid >= total and (total > 0 or bool(real))
 
 
+def adjustment(pricing: dict[str, Any], currency: str | None) -> int | None:
+    """The price variations less the discount; None when the pricing (or a variation) is a placeholder."""
+    variations = [obj(v) for v in items(pricing.get("price_variations"))]
+    if not pricing or not all(variations):
+        return None
+    amounts = [to_minor(v.get("variation_amount"), currency) for v in variations]
+    return sum(a or 0 for a in amounts) - (to_minor(pricing.get("price_discount"), currency) or 0)
+
+
 def order_rows(record: Record) -> Rows:
     rows = Rows()
     order_id = record_key(record.get("order_reference"))
@@ -70,22 +91,26 @@ def order_rows(record: Record) -> Rows:
     pricing = obj(record.get("order_pricing"))
     contact = first_contact(record)
     total = to_minor(pricing.get("price_total"), currency)
+    status = text(record.get("order_status"))
+    paid = is_paid(record, total, currency)
     rows.orders.append({
         "order_id": order_id,
         "api": "prio",
         "order_number": order_id,
-        "status": text(record.get("order_status")),
+        "status": status,
         "currency": currency,
         "total_minor": total,
         "discount_minor": to_minor(pricing.get("price_discount"), currency),
         "tax_minor": to_minor(pricing.get("price_tax_amount"), currency),
-        "is_paid": is_paid(record, total, currency),
+        "is_paid": paid,
         "customer_id": text(contact.get("contact_uid")),
         "customer_name": join_name(contact.get("contact_name_first"), contact.get("contact_name_last")),
         "customer_email": text(contact.get("contact_email")),
         "created_at": utc(record.get("order_created")),
         "updated_at": utc(record.get("order_modified")),
         "raw": record,
+        "lifecycle": lifecycle_of(status, paid, STATUSES),
+        "adjustment_minor": adjustment(pricing, currency),
     })
     for number, booking in enumerate(items(record.get("order_bookings")), start=1):
         rows.order_lines.append(line_row(order_id, number, booking, currency))
