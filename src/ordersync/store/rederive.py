@@ -37,19 +37,39 @@ CHILDREN = (tables.order_lines, tables.payments)
 
 def rederive_orders(conn: Connection) -> None:
     """Set the derived columns of every stored order, and its lines and payments, from its ``raw``."""
-    orders = tables.orders
-    update = (orders.update()
-              .where(orders.c.source == sa.bindparam("key_source"), orders.c.order_id == sa.bindparam("key_id"))
-              .values(lifecycle=sa.bindparam("lifecycle"), adjustment_minor=sa.bindparam("adjustment_minor")))
+    staged = _staging_table()
+    staged.create(conn)
     for batch in _stored_orders(conn):
         derived = {(source, order_id): rows for source, order_id, api, raw in batch
                    if (rows := _normalized(api, raw)) is not None and rows.orders}
         if not derived:
             continue
-        conn.execute(update, [{"key_source": source, "key_id": order_id, "lifecycle": rows.orders[0]["lifecycle"],
-                               "adjustment_minor": rows.orders[0]["adjustment_minor"]}
-                              for (source, order_id), rows in derived.items()])
+        conn.execute(staged.delete())
+        conn.execute(staged.insert(), [{"source": source, "order_id": order_id,
+                                        "lifecycle": rows.orders[0]["lifecycle"],
+                                        "adjustment_minor": rows.orders[0]["adjustment_minor"]}
+                                       for (source, order_id), rows in derived.items()])
+        conn.execute(_update_from(staged))
         _replace_children(conn, derived)
+    staged.drop(conn)
+
+
+def _staging_table() -> sa.Table:
+    """A batch's derived values, staged so that one statement updates the batch: DuckDB takes a second and a half
+    for 500 single-row updates (an ``executemany``), a few milliseconds for one update from a table."""
+    return sa.Table("_ordersync_rederived", sa.MetaData(),
+                    sa.Column("source", sa.Text, primary_key=True), sa.Column("order_id", sa.Text, primary_key=True),
+                    sa.Column("lifecycle", sa.Text), sa.Column("adjustment_minor", sa.BigInteger),
+                    prefixes=["TEMPORARY"])
+
+
+def _update_from(staged: sa.Table) -> sa.Update:
+    """``orders`` set from ``staged`` by key, in correlated subqueries (SQLite before 3.33 has no UPDATE ... FROM)."""
+    orders = tables.orders
+    match = sa.and_(staged.c.source == orders.c.source, staged.c.order_id == orders.c.order_id)
+    return (orders.update().where(sa.exists().where(match))
+            .values(lifecycle=sa.select(staged.c.lifecycle).where(match).scalar_subquery(),
+                    adjustment_minor=sa.select(staged.c.adjustment_minor).where(match).scalar_subquery()))
 
 
 def _stored_orders(conn: Connection) -> Iterator[list[tuple[str, str, str, str]]]:
