@@ -25,6 +25,7 @@ from ordersync.dashboard.app import money
 from ordersync.dashboard.db import PAGE_SIZE, chart_range, open_readonly, safe_url
 from ordersync.errors import StoreError
 from ordersync.store import Store, WriteResult, orders
+from tests.registry import API_NAMES
 from tests.support import in_process
 
 
@@ -141,7 +142,7 @@ def test_no_secret_of_the_configuration_is_rendered(db: Path, tmp_path: Path) ->
 
 # --- every page on every destination, over the data of a real sync --------------------------------------------
 DESTINATIONS = ["sqlite", "postgresql", "duckdb"]
-SYNCED_APIS = ("frontcore", "eguma", "firespring", "prio")  # their currencies and amounts differ
+SYNCED_APIS = API_NAMES  # every API: their currencies and amounts differ
 
 
 @dataclass

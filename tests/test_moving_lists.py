@@ -27,6 +27,7 @@ from ordersync.config import parse_source
 from ordersync.store import Store
 from ordersync.sync import sync_source
 from tests.moving_list import SETTINGS, Scheduled, World, version_of
+from tests.registry import API_NAMES, for_api
 from tests.support import rows as rows_of
 
 EXAMPLES = int(os.environ.get("ORDERSYNC_MOVING_EXAMPLES", "100"))  # per API and list kind: 200 per API
@@ -38,7 +39,8 @@ schedules = st.lists(actions, min_size=8, max_size=150)  # each number: an actio
 def run(store: Store, api: str, world: World, steps: list[int], deletes: bool, concurrency: int) -> None:
     """One ``ordersync sync`` of the source against the moving list, the schedule driving the vendor."""
     transport = Scheduled(api, world, steps, deletes)
-    parsed = parse_source("shop", {**SETTINGS[api], "concurrency": concurrency, "max_retries": 6,
+    vendor = for_api(SETTINGS, api, "moving-list vendor (tests/moving_list.py)")
+    parsed = parse_source("shop", {**vendor, "concurrency": concurrency, "max_retries": 6,
                                    "requests_per_second": None})
 
     async def both() -> None:
@@ -85,7 +87,7 @@ def scenario(api: str, seed: int, first: list[int], second: list[int], deletes: 
 
 
 @pytest.mark.parametrize("deletes", [False, True], ids=["inserts-updates", "with-deletes"])
-@pytest.mark.parametrize("api", sorted(SETTINGS))
+@pytest.mark.parametrize("api", API_NAMES)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(seed=st.integers(0, 2**16), first=schedules, second=schedules, concurrency=st.sampled_from([1, 2, 4, 16]))
 def test_every_order_that_existed_when_a_run_started_is_stored_once_at_least_at_that_version(

@@ -36,10 +36,16 @@ from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import start_in_thread
 from ordersync.store import PUBLISHED, Store, published_columns, rejects
+from tests.registry import API_NAMES
 from tests.support import ANCHOR, Running, rows, running
 
 ORDERS = {"frontcore": 120, "eguma": 60, "firespring": 80, "prio": 50}
 SOURCES = {"courses": "frontcore", "vouchers": "eguma", "website": "firespring", "tickets": "prio"}
+
+
+def test_the_sources_here_cover_every_api() -> None:
+    """A new API gets a source (and an order count) in this file's project: this fails until it does."""
+    assert sorted(SOURCES.values()) == sorted(ORDERS) == API_NAMES
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ordersync.sandbox import load_sandbox
+from ordersync.sandbox import load_sandbox, registry
 from ordersync.sandbox.app import SandboxOptions
 from tests import support
 from tests.support import ANCHOR
@@ -66,10 +66,12 @@ def auth(api: InProcess) -> dict[str, Any]:
         return {"params": {"apikey": key}}
     if sandbox.name == "firespring":
         return {"headers": {"Authorization": basic(key)}}
+    if sandbox.name != "prio":
+        raise AssertionError(f"auth() does not know the credentials of the API '{sandbox.name}': add them here")
     token = api.post("/v3.4/distributor/oauth2/token", json={"grant_type": "client_credentials"},
                      headers={"Authorization": basic(sandbox.client_id, sandbox.client_secret)}).json()
     return {"headers": {"Authorization": f"Bearer {token['access_token']}"}}
 
 
-LIST_PATHS = {"frontcore": "/v2/orders", "eguma": "/v1/vouchers/orders.json", "firespring": "/websites/4/orders",
-              "prio": "/v3.4/distributor/orders"}
+LIST_PATHS = {name: sandbox.orders_path for name, sandbox in registry().items()}
+"""Each API's documented list of orders, as its sandbox names it."""

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from ordersync.cli import app as cli
 from ordersync.store import Store
+from tests.registry import API_NAMES
 from tests.sandbox.inprocess import LIST_PATHS, InProcess, auth
 from tests.support import in_process, rows
 
@@ -20,7 +21,7 @@ def stored_ids(store: Store, source: str) -> set[str]:
     return {str(order_id) for (order_id,) in rows(store, "select order_id from orders where source = ?", source)}
 
 
-@pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
+@pytest.mark.parametrize("api", API_NAMES)
 def test_repeated_syncs_of_a_live_shop_store_every_order_it_made(api: str, store: Store) -> None:
     """A watch in miniature: sync, let the shop sell for five minutes of its clock, sync again, six rounds."""
     # The shop sells from 50 minutes ago to 20 minutes ago: a client trusts that the vendor's clock is not ahead of

@@ -18,6 +18,7 @@ from schemathesis import checks
 
 from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import Sandbox, SandboxOptions
+from tests.registry import API_NAMES, for_api
 from tests.support import ANCHOR
 
 # per operation: about 2 s per API on this machine; ORDERSYNC_SCHEMATHESIS_EXAMPLES=1000 for an audit-sized run
@@ -35,8 +36,8 @@ def credentials(sandbox: Sandbox, app: Any) -> dict[str, Any]:
         token = asyncio.run(_token(app, basic(sandbox.client_id, sandbox.client_secret)))
         return {"headers": {"Authorization": f"Bearer {token}"},
                 "token_headers": {"Authorization": basic(sandbox.client_id, sandbox.client_secret)}}
-    return {"frontcore": {"headers": {"X-API-Key": key}}, "eguma": {"query": {"apikey": key}},
-            "firespring": {"headers": {"Authorization": basic(key)}}}[sandbox.name]
+    return for_api({"frontcore": {"headers": {"X-API-Key": key}}, "eguma": {"query": {"apikey": key}},
+                    "firespring": {"headers": {"Authorization": basic(key)}}}, sandbox.name, "credentials")
 
 
 async def _token(app: Any, authorization: str) -> str:
@@ -46,7 +47,7 @@ async def _token(app: Any, authorization: str) -> str:
     return str(answer.json()["access_token"])
 
 
-@pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
+@pytest.mark.parametrize("api", API_NAMES)
 def test_schemathesis_finds_nothing(api: str) -> None:
     sandbox = load_sandbox(api, SandboxOptions(orders=60, anchor=ANCHOR, rate_limit=False))
     app = sandbox.app()

@@ -13,12 +13,13 @@ from typer.testing import CliRunner
 
 from ordersync.cli import app as cli
 from ordersync.sandbox.app import Sandbox
+from tests.registry import API_NAMES
 from tests.sandbox.inprocess import InProcess, auth, basic
 
 TOKEN = "/v3.4/distributor/oauth2/token"
 
 
-@pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
+@pytest.mark.parametrize("api", API_NAMES)
 def test_a_data_file_restarted_on_a_later_day_keeps_its_records_and_changes(
         api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = str(tmp_path / f"{api}.sqlite")

@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from ordersync.store import Store
+from tests.registry import API_NAMES
 from tests.store.helpers import open_all, snapshot
 from tests.store.test_write import order
 from tests.support import running, sync
 
 
-@pytest.mark.parametrize("api", ["frontcore", "eguma", "firespring", "prio"])
+@pytest.mark.parametrize("api", API_NAMES)
 def test_every_api_gives_the_same_rows_in_every_destination(api: str, tmp_path: Path, pg_url: str) -> None:
     stores = open_all(tmp_path, pg_url)
     with running(api, orders=120, seed=11) as sandbox:

@@ -13,6 +13,7 @@ import pytest
 
 from ordersync.store import Store
 from tests.pg_server import PgServer
+from tests.registry import API_NAMES
 from tests.store.helpers import published
 from tests.support import running, sync
 
@@ -30,7 +31,7 @@ def readme_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def filled(pg_server: PgServer) -> Iterator[Store]:
     store = Store(pg_server.new_database())
-    for api in ("frontcore", "eguma", "firespring", "prio"):
+    for api in API_NAMES:
         with running(api, orders=80, seed=4) as sandbox:
             assert all(r.ok for r in sync(store, api, sandbox.settings()))
     yield store

@@ -97,6 +97,7 @@ class Sandbox(ABC):
     invalid_status: ClassVar[int] = 400  # the status of a refused query parameter (Firespring: 422)
     invalid_code: ClassVar[str] = ""  # the vendor's code word for it, if it has one
     requests_per_second: ClassVar[float | None] = None  # the vendor's documented limit per credential
+    orders_path: ClassVar[str]  # the documented list of orders (a GET with the credentials answers its first page)
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()

@@ -71,6 +71,7 @@ def parse_filters(request: Request) -> tuple[list[str], list[Any]]:
 class EgumaSandbox(Sandbox):
     name = "eguma"
     title = "e-guma REST API v1"
+    orders_path = "/v1/vouchers/orders.json"
     error_style = PlainText()
 
     # --- data -------------------------------------------------------------------------------------------

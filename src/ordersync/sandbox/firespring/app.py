@@ -159,6 +159,7 @@ def _render_item(item: dict[str, Any], includes: set[str]) -> dict[str, Any]:
 class FirespringSandbox(Sandbox):
     name = "firespring"
     title = "Firespring API"
+    orders_path = f"/websites/{WEBSITES[0]}/orders"
     error_style = ErrorList()
     invalid_status = 422
     invalid_code = "invalid_parameter"

@@ -94,6 +94,7 @@ def path_id(request: Request) -> int:
 class FrontcoreSandbox(Sandbox):
     name = "frontcore"
     title = "Frontcore API v2"
+    orders_path = "/v2/orders"
     error_style = ErrorField()
     requests_per_second = 5.0  # documented: 5 requests per second per account
 

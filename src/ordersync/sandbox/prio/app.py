@@ -152,6 +152,7 @@ def booking_matches(booking: dict[str, Any], filters: dict[str, str]) -> bool:
 class PrioSandbox(Sandbox):
     name = "prio"
     title = "Prio Distributor API v3"
+    orders_path = "/v3.4/distributor/orders"
     error_style = OAuthErrors()
     invalid_code = "INVALID_REQUEST"
 
