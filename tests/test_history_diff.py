@@ -28,6 +28,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Change]:
 
 
 NOTE = {"note": "Called the customer", "by": "ops"}
+URL = "https://tickets.example.org/orders/170000100026/vouchers/a7f3c2d19e8b4f60b2d4e1c9a8f7b6e5"
 
 
 @pytest.mark.parametrize(("before", "after", "expected"), [
@@ -69,8 +70,8 @@ def test_an_unchanged_record_has_no_changes_and_each_change_renders_as_json() ->
 def test_history_command_shows_a_grown_list_in_the_table_and_in_jsonl(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'orders.db'}")
     try:
-        for when, raw in (("2026-09-10T09:00:00Z", {"order_notes": [], "note": "x"}),
-                          ("2026-09-11T09:00:00Z", {"order_notes": [NOTE]})):
+        for when, raw in (("2026-09-10T09:00:00Z", {"order_notes": [], "note": "x", "url": URL}),
+                          ("2026-09-11T09:00:00Z", {"order_notes": [NOTE], "url": None})):
             row = {"order_id": "170000100026", "status": "ORDER_CONFIRMED", "currency": "EUR", "total_minor": 100,
                    "is_paid": True, "created_at": datetime(2026, 9, 10, 8, tzinfo=UTC), "updated_at": None, "raw": raw}
             store.write_page("prio", "prio", "orders", Rows(orders=[row]), {"c": when})
@@ -82,8 +83,9 @@ def test_history_command_shows_a_grown_list_in_the_table_and_in_jsonl(tmp_path: 
     assert table.exit_code == 0, table.output
     assert "raw.order_notes: [] ->" in table.output and '[{"note":"Called' in table.output  # wrapped in a cell
     assert "raw.note: x -> (absent)" in table.output and "-> None" not in table.output
+    assert "…" not in table.output and "raw.url:" in table.output  # a long value wraps in its cell, never cut
     jsonl = runner.invoke(app, [*base, "--format", "jsonl"])
     first, second = (json.loads(line) for line in jsonl.output.splitlines())
-    assert second["changes"] == {"raw.note": ["x", None], "raw.order_notes": [[], [NOTE]]}
+    assert second["changes"] == {"raw.note": ["x", None], "raw.order_notes": [[], [NOTE]], "raw.url": [URL, None]}
     assert second["removed"] == ["raw.note"] and second["added"] == []
     assert first["changes"] == {} and first["added"] == first["removed"] == []

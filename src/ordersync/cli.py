@@ -566,7 +566,8 @@ def history(
     table = Table(title=escape(f"{source}/{order_id}: {len(versions)} version(s)"), title_justify="left")
     for column in ("version", "valid from", "valid to", "status", "paid", "total", "changes"):
         table.add_column(column, justify="right" if column in ("version", "total") else "left",
-                         no_wrap=column != "changes", ratio=1 if column == "changes" else None)
+                         no_wrap=column != "changes", ratio=1 if column == "changes" else None,
+                         overflow="fold" if column == "changes" else "ellipsis")  # a long value wraps, whole
     for v in versions:
         table.add_row(str(v["version_no"]), f"{v['valid_from']:%Y-%m-%d %H:%M:%S}Z",
                       f"{v['valid_to']:%Y-%m-%d %H:%M:%S}Z" if v["valid_to"] else "current", escape(v["status"] or "-"),
