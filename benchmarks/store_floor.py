@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 from fastserver import render  # noqa: E402
 from harness import measure  # noqa: E402
 from run import CACHE, fast_server, subset  # noqa: E402
+from targets import APIS  # noqa: E402
 
 from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
@@ -145,9 +146,11 @@ def fetch_floor(api: str, records: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20000)
-    parser.add_argument("--apis", default="frontcore,eguma,firespring,prio")
+    parser.add_argument("--apis", default=",".join(APIS))
     parser.add_argument("--by-statement", action="store_true", help="also the CPU seconds of each kind of statement")
     args = parser.parse_args()
+    if lacking := [api for api in args.apis.split(",") if api not in PAGE]:
+        parser.error(f"no page size in PAGE for {', '.join(lacking)}: add one (the API's page in the benchmark)")
     print(f"| API | orders | SQLite alone: wall s | CPU s | orders/s | fetch floor orders/s | half the floor: s for "
           f"{args.orders:,} orders | SQLite alone (CPU) / that |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,9 +18,13 @@ from typing import Any
 import httpx
 import orjson
 
+from ordersync import apis
+
 KEY = "bench-key"
 PRIO_CLIENT = "sandbox-client"  # the Prio sandbox's default client id; its secret defaults to the api key
-APIS = ("frontcore", "eguma", "firespring", "prio")
+APIS = tuple(apis.registry())
+"""Every API in the registry: a new API's folder is benchmarked by ``make bench`` with no list to edit (and
+:func:`missing_parts` stops the run, naming what this file still needs for it)."""
 FIRESPRING_WEBSITE = 4
 FIRESPRING_INCLUDES = "billing_address,items,message,payment_transactions,user"
 FIRESPRING_PAGE = 100
@@ -116,6 +120,8 @@ def ordersync_source(api: str, root: str) -> dict[str, Any]:
         return {"type": "eguma", "api_key": key, "base_url": f"{root}/v1"}
     if api == "firespring":
         return {"type": "firespring", "api_key": key, "base_url": root, "website_id": FIRESPRING_WEBSITE}
+    if api != "prio":
+        raise KeyError(f"benchmarks/targets.py: no ordersync source for the API '{api}'")
     return {"type": "prio", "client_id": PRIO_CLIENT, "client_secret": key, "base_url": f"{root}{PRIO_PREFIX}"}
 
 
@@ -142,6 +148,8 @@ def dlt_resource(api: str, root: str) -> dict[str, Any]:
                     "params": dict(FIRESPRING_QUERY),  # a copy: dlt may add to it
                     "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
                                   "total_path": "meta.pagination.total_pages"}}}]}
+    if api != "prio":
+        raise KeyError(f"benchmarks/targets.py: no dlt configuration for the API '{api}'")
     return {"client": {"base_url": f"{root}{PRIO_PREFIX}/",
                        "auth": {"type": "oauth2_client_credentials", "client_id": PRIO_CLIENT, "client_secret": KEY,
                                 "access_token_url": f"{root}{PRIO_PREFIX}/oauth2/token"}},
@@ -183,3 +191,17 @@ FIELDS = {
 
 LISTINGS: dict[str, Callable[[str], Iterator[list[Record]]]] = {
     "frontcore": list_frontcore, "eguma": list_eguma, "firespring": list_firespring, "prio": list_prio}
+
+
+def missing_parts(api: str, *tables: tuple[str, Mapping[str, Any]]) -> list[str]:
+    """What the benchmarks still lack for ``api`` (a new API in the registry): the names of this file's per-API
+    tables (and of ``tables``, which other files pass) that have no entry for it."""
+    own: tuple[tuple[str, Mapping[str, Any]], ...] = (
+        ("WAITS_BEFORE_DATA", WAITS_BEFORE_DATA), ("FIELDS", FIELDS), ("LISTINGS", LISTINGS))
+    lacking = [name for name, table in (*own, *tables) if api not in table]
+    for name, build in (("ordersync_source", ordersync_source), ("dlt_resource", dlt_resource)):
+        try:
+            build(api, "http://127.0.0.1:1")
+        except KeyError:
+            lacking.append(name)
+    return lacking

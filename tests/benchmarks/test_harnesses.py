@@ -17,12 +17,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fastserver import render  # noqa: E402
+from fastserver import KINDS, render  # noqa: E402
 from harness import SYNC_ENV, bench_config, count_orders, measure, sync_argv  # noqa: E402
 from run import fast_server, server_stats  # noqa: E402
-from targets import APIS, FIELDS, LISTINGS  # noqa: E402
+from targets import APIS, FIELDS, LISTINGS, missing_parts  # noqa: E402
 
 ORDERS = 600
+
+
+def test_every_api_in_the_registry_has_its_benchmark_contenders() -> None:
+    """``make bench`` runs every API of the registry: a new one fails here until its contenders are written."""
+    assert {api: missing_parts(api, ("KINDS", KINDS)) for api in APIS} == {api: [] for api in APIS}
 
 
 @pytest.fixture(scope="module")
