@@ -1,6 +1,6 @@
 """The e-guma REST API v1 sandbox: ``/v1/vouchers/orders.json`` and ``/v1/vouchers/orders/{id}.json``.
 
-Semantics, as we read the documentation (``api-docs/eguma-v1-orders.txt`` and NOTES.md):
+Semantics, as we read the vendor's documentation:
 
 * the key is the ``apikey`` query parameter; a missing key is 400 ("missing parameter"), a wrong one 401, both
   plain text, as every e-guma error (faults included);

@@ -1,6 +1,6 @@
 """The Firespring sandbox: ``/websites/{website_id}/orders`` and ``/websites/{website_id}/orders/{id}``.
 
-Semantics, as we read ``api-docs/firespring-orders.txt`` and NOTES.md (assumptions are marked so in docs/firespring.md):
+Semantics, as we read the vendor's documentation (assumptions are marked so in docs/firespring.md):
 
 * HTTP Basic auth, the API key as user name and an empty password; 401 without it or with a wrong one;
 * ``Firespring-Api-Version``: ``1`` or ``2`` (same shape); missing means ``1``; any other value is a 422;

@@ -1,6 +1,6 @@
 """The Frontcore v2 sandbox: ``/v2/orders``, ``/v2/orders/{id}`` and ``/v2/customers`` as documented.
 
-Filter semantics, as we read the documentation (see ``api-docs/frontcore-v2-*.txt`` and NOTES.md):
+Filter semantics, as we read the vendor's documentation of the two lists:
 
 * dates are ``yyyy-mm-dd`` or ``yyyy-mm-dd hh:mm:ss`` in Oslo local time; a bare date is its midnight;
 * ``*_min`` keeps items at or after the instant, ``*_max`` items strictly before it (**assumption**);

@@ -1,7 +1,7 @@
 """The Prio Distributor API v3 sandbox: ``POST /oauth2/token`` and ``GET /orders`` as documented.
 
 Served both at the root and under ``/v3.4/distributor`` (the real base path). Semantics, as we read the
-documentation (``api-docs/prio-v3-orders.txt`` and NOTES.md); **assumptions** where it is silent:
+vendor's documentation; **assumptions** where it is silent:
 
 * OAuth2 client credentials: the client authenticates with Basic ``client_id:client_secret`` (as documented,
   JSON body) or with the standard RFC 6749 form body (``client_secret_basic`` or ``client_secret_post``);
@@ -622,7 +622,8 @@ def _nested(fields: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema
 
 def order_schema() -> Schema:
     """An order: the top-level fields of the documentation's sample, typed as it shows them (ids as strings,
-    amounts as decimal strings, times RFC 3339); nested objects as the fields NOTES.md names, or placeholders."""
+    amounts as decimal strings, times RFC 3339); nested objects as the fields the vendor's material names, or
+    placeholders."""
     n_str = nullable(STRING)
     booking = _nested({"booking_reference": STRING, "booking_external_reference": n_str,
                        "booking_travel_date": n_str, "product_id": STRING,

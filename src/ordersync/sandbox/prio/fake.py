@@ -1,7 +1,8 @@
 """Prio-shaped data: attraction ticket orders with real nested bookings, contacts, payments and pricing.
 
 The documentation's sample only has placeholders for the nested objects; the shapes here follow the fields the
-documentation filters on and NOTES.md names, the rest is an **assumption** documented in docs/prio.md.
+documentation filters on and the vendor's other material names, the rest is an **assumption** documented in
+docs/prio.md.
 """
 
 from __future__ import annotations
