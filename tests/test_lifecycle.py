@@ -216,3 +216,19 @@ def test_a_paid_frontcore_order_has_one_payment_of_its_total() -> None:
         (1, "vipps", 150000, "NOK")]
     assert result.payments[0]["raw"] == {"is_paid": True, "payment_method": "vipps"}
     assert frontcore.order_rows(frontcore_record(None, "no")).payments == []
+
+
+def test_the_pages_queries_answer_as_they_say(store: Store) -> None:
+    """The SQL of docs/lifecycle.md on e-guma's orders (cancelled ones, discounts): cancelled orders are a group of
+    their own and out of paid revenue; no order is listed as not adding up."""
+    with in_process("eguma", orders=80, seed=7) as sandbox:
+        assert all(r.ok for r in sandbox.sync(store, "shop", sandbox.settings()))
+    statements = [sql for block in re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
+                  for sql in block.split(";") if sql.strip()]
+    by_lifecycle, revenue, not_adding_up = (rows(store, sql) for sql in statements)
+    cancelled = rows(store, "SELECT count(*), sum(total_minor) FROM orders WHERE status = 'cancelled'")[0]
+    assert cancelled[0] > 0 and ("shop", "CHF", "cancelled", cancelled[0], cancelled[1] / 100) in by_lifecycle
+    assert revenue == rows(store, "SELECT 'shop', 'CHF', sum(total_minor) FROM orders WHERE status = 'completed' "
+                                  "AND is_paid")
+    assert not_adding_up == []
+    store.close()
