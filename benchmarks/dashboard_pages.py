@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from ordersync.dashboard import create_app
-from ordersync.store import Store
+from ordersync.store import open_store
 
 SOURCES = (("courses", "frontcore", "NOK"), ("vouchers", "eguma", "CHF"), ("shop", "firespring", "USD"),
            ("tickets", "prio", "EUR"))
@@ -33,7 +33,7 @@ def iso(value: datetime) -> str:
 
 
 def build(path: Path, count: int) -> None:
-    Store(f"sqlite:///{path}").close()  # schema and indexes as the store makes them
+    open_store(f"sqlite:///{path}").close()  # schema and indexes as the store makes them
     rng = random.Random(1)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")

@@ -44,7 +44,7 @@ from targets import APIS  # noqa: E402
 
 from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
-from ordersync.store import Store  # noqa: E402
+from ordersync.store import open_store  # noqa: E402
 from ordersync.store.checkpoint import Checkpointer  # noqa: E402
 from ordersync.store.sqlite import CHECKPOINT_FRAMES, PRAGMAS  # noqa: E402
 
@@ -104,7 +104,7 @@ def store_floor(api: str, records: Path) -> tuple[int, float, float]:
     normalize = normalizer(api)
     lines = records.read_bytes().splitlines()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{tmp}/ordersync.db")
+        store = open_store(f"sqlite:///{tmp}/ordersync.db")
         recorder = Recorder()
         recorder.listen(store.engine)
         db = sqlite3.connect(f"{tmp}/floor.db", isolation_level=None)

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.pg_server import PgServer
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    return open_store(f"sqlite:///{tmp_path / 'orders.db'}")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from dagster._utils.schedules import is_valid_cron_string
 
 from ordersync import api, schedule
 from ordersync.errors import ConfigError, OrdersyncError, StoreError, SyncError
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.support import StopAfterPages, rows, running
 
 KEY = "api-key-7777"
@@ -34,7 +34,7 @@ def test_sync_from_a_dict_or_a_file_returns_plain_results(tmp_path: Path) -> Non
             f'api_key = "{KEY}"\nbase_url = "{fc.url}/v2"\nrequests_per_second = 1000\n')
         again = api.sync(tmp_path / "ordersync.toml", ["courses"])
         assert again.raise_for_errors() is again and again.rows.new == 0 and again.rows.changed == 0
-    assert rows(Store(f"sqlite:///{db}"), "select count(*) from orders") == [(120,)]
+    assert rows(open_store(f"sqlite:///{db}"), "select count(*) from orders") == [(120,)]
 
 
 def test_errors_are_exceptions_of_the_published_tree(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_a_set_stop_event_ends_the_stream_after_its_committed_page(tmp_path: Pat
         [(stream, stored)] = [(s.stream, s.orders.new) for s in result.streams]  # customers never started
         # pages hold up to 50 orders (slices are sized for about 42): the one that stopped it, and up to two queued
         assert stream == "orders" and 0 < stored <= 150
-        store = Store(f"sqlite:///{db}")
+        store = open_store(f"sqlite:///{db}")
         assert rows(store, "select count(*) from orders") == [(stored,)]
         assert rows(store, "select stream, status from _ordersync_runs") == [("orders", "interrupted")]
         rest = api.sync(cfg).raise_for_errors()

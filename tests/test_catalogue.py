@@ -87,9 +87,9 @@ def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
 
 def ordersync_db(path: Path) -> str:
     """An ordersync SQLite file with one order (as a sync leaves it)."""
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
-    store = Store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
     store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO orders (source, order_id, api, status, created_at, raw, synced_at) "

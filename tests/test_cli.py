@@ -211,13 +211,13 @@ def test_init_and_export_into_a_missing_folder_are_one_line_without_traceback(tm
     from typer.testing import CliRunner
 
     from ordersync.cli import app
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
     runner = CliRunner()
     init = runner.invoke(app, ["init", str(tmp_path / "absent" / "ordersync.toml")])
     assert init.exit_code == 1 and isinstance(init.exception, SystemExit)
     assert f"the folder {tmp_path / 'absent'} does not exist" in init.output and "Traceback" not in init.output
-    Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    open_store(f"sqlite:///{tmp_path / 'orders.db'}")
     for fmt in ("csv", "parquet"):
         out = tmp_path / "absent" / f"orders.{fmt}"
         export = runner.invoke(app, ["export", "orders", "--format", fmt, "--out", str(out), "--db",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ordersync.apis.eguma import localtime
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.support import InProcess, in_process, rows
 
 TABLES = {
@@ -102,7 +102,7 @@ class Resumed(Overlap):
 
 def check_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: InProcess,
                                      settings: dict[str, Any], bounds: Bounds, fail_after: int = 3) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     sequential = Overlap(sandbox.transport())
     [one] = sandbox.sync(store, "one", {**settings, "concurrency": 1}, transport=sequential)
     assert one.ok, one.error
@@ -225,7 +225,7 @@ def test_a_first_run_reads_one_slice_alone_then_concurrency_slices_at_once_and_a
     """A first run's first answer shows how dense the history is: it is asked alone, then ``concurrency`` slices
     are in flight at once, never two pages of one slice. An incremental run usually fits in one answer per pass:
     its first request is asked alone, and it costs a few requests."""
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     with in_process(api, orders=300, seed=3) as sandbox:
         settings = {**sandbox.settings(**own), "concurrency": 4}
         first = Timeline(sandbox.transport())
@@ -249,7 +249,7 @@ def test_prio_reads_its_first_slice_alone_then_slices_at_once_that_never_cross_a
     from ordersync.apis.prio.client import windows
     from ordersync.config import parse_source
 
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     with in_process("prio", orders=400, seed=3) as prio:
         timeline = Timeline(prio.transport())
         [run] = prio.sync(store, "p", {**prio.settings(window_days=90, items_per_page=20), "concurrency": 4},

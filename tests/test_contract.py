@@ -21,7 +21,7 @@ from ordersync.config import parse_source
 from ordersync.cursor import next_cursor
 from ordersync.errors import ConfigError
 from ordersync.model import Rows
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from ordersync.sync import sync_all, sync_source
 from tests.support import InProcess, StopAfterPages, in_process, rows
 
@@ -224,7 +224,7 @@ NARROWER = {
 def test_a_changed_filter_is_reported_and_the_next_run_reads_what_it_adds(api: str, tmp_path: Any) -> None:
     sandbox = in_process(api, orders=80, seed=2)
     base = sandbox.settings(streams=["orders"]) if api == "frontcore" else sandbox.settings()
-    narrow, wide = Store("sqlite://"), Store("sqlite://")
+    narrow, wide = open_store("sqlite://"), open_store("sqlite://")
     [first] = sandbox.sync(narrow, "c", {**base, **NARROWER[api]})
     assert first.ok, first.error and not first.notes
     [second] = sandbox.sync(narrow, "c", base)

@@ -24,14 +24,14 @@ from ordersync.dashboard import create_app, is_loopback
 from ordersync.dashboard.app import money
 from ordersync.dashboard.db import PAGE_SIZE, chart_range, open_readonly, safe_url
 from ordersync.errors import StoreError
-from ordersync.store import Store, WriteResult, orders
+from ordersync.store import WriteResult, open_store, orders
 from tests.registry import API_NAMES
 from tests.support import in_process
 
 
 def _db(tmp_path: Path, count: int = 120) -> Path:
     path = tmp_path / "orders.db"
-    store = Store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
     rows = [{"order_id": f"o{i:04d}", "order_number": f"N{i}", "status": "paid" if i % 3 else "cancelled",
              "currency": "NOK", "total_minor": 100 * i, "discount_minor": 0, "tax_minor": 0, "is_paid": bool(i % 3),
              "customer_id": "c", "customer_name": "Kari", "customer_email": f"kari{i % 7}@example.org",
@@ -163,7 +163,7 @@ def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Synced:
     kind = request.param
     url = (str(request.getfixturevalue("pg_url")) if kind == "postgresql"
            else f"{kind}:///{tmp_path / ('orders.db' if kind == 'sqlite' else 'orders.duckdb')}")
-    store = Store(url)
+    store = open_store(url)
     try:
         for api in SYNCED_APIS:
             sandbox = in_process(api, orders=60, seed=5)

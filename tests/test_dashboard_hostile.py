@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from ordersync.apis.base import Rows
 from ordersync.dashboard import create_app
-from ordersync.store import Store, WriteResult
+from ordersync.store import WriteResult, open_store
 
 TOKEN = "s3cret-token"
 HOSTILE_IDS = ["a/../b", "../../etc/passwd", "..", "x%2F..%2Fy", "q?x=1#frag", "ké ✓ <b>", "back\\slash/..\\"]
@@ -50,7 +50,7 @@ def dash(request: pytest.FixtureRequest, tmp_path: Path) -> Dash:
              "customer_id": "c", "customer_name": "Kari [bold]", "customer_email": f"kari{i}@example.org",
              "created_at": datetime(2026, 9, 1 + i % 28, 8, i, tzinfo=UTC), "updated_at": None,
              "raw": {"id": order_id}} for i, order_id in enumerate(ids)]
-    store = Store(url)
+    store = open_store(url)
     try:
         store.write_page("shop", "frontcore", "orders", Rows(orders=rows), {"max_id": len(ids)})
         run = store.start_run("shop", "orders")

@@ -56,9 +56,9 @@ def test_a_404_on_the_first_request_suggests_the_base_url(tmp_path: Path) -> Non
 
 def test_a_port_in_use_has_its_own_status_and_a_port_to_pick(tmp_path: Path) -> None:
     db = tmp_path / "o.db"
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
-    Store(f"sqlite:///{db}").close()
+    open_store(f"sqlite:///{db}").close()
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         for args in (["dashboard", "--db", str(db)], ["serve", "frontcore", "--orders", "5"]):

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import ordersync.store.base as store_module
+import ordersync.store.pages as store_module
 from ordersync.apis.base import Rows
 from ordersync.errors import StoreError
 from ordersync.history import versions_of
-from ordersync.store import Store, order_versions, orders
+from ordersync.store import Store, open_store, order_versions, orders
 
 README = Path(__file__).resolve().parents[1] / "docs" / "history.md"  # its SQL examples
 
@@ -63,7 +63,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    s = open_store(f"sqlite:///{tmp_path / 'orders.db'}")
     yield s
     s.close()
 
@@ -129,14 +129,14 @@ def test_a_page_that_fails_leaves_the_history_as_it_was(db: Store, clock: Clock,
 
 
 def test_history_can_be_switched_off(tmp_path: Path, clock: Clock) -> None:
-    off = Store(f"sqlite:///{tmp_path / 'off.db'}", history=False)
+    off = open_store(f"sqlite:///{tmp_path / 'off.db'}", history=False)
     write(off, clock, "2026-09-10T09:00:00Z", order("1"))
     assert versions(off, "1") == [] and off.count("orders") == 1
 
 
 def test_a_database_from_before_history_gets_a_first_version_per_order(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "old.db"
-    old = Store(f"sqlite:///{path}")
+    old = open_store(f"sqlite:///{path}")
     write(old, clock, "2026-09-10T09:00:00Z", order("1"), order("2"))
     old.close()
     with sqlite3.connect(path) as conn:
@@ -144,7 +144,7 @@ def test_a_database_from_before_history_gets_a_first_version_per_order(tmp_path:
         for index in ("orders_by_created", "orders_by_email", "orders_by_number"):
             conn.execute(f"DROP INDEX {index}")
         conn.execute("UPDATE _ordersync_schema SET version = 2")
-    reopened = Store(f"sqlite:///{path}")
+    reopened = open_store(f"sqlite:///{path}")
     with reopened.engine.connect() as conn:
         assert "orders_by_created" in {i["name"] for i in sa.inspect(conn).get_indexes("orders")}
     assert [(v["version_no"], v["status"], v["valid_to"]) for v in versions(reopened, "1")] == [(1, "paid", None)]

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ordersync.config import parse_source
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from ordersync.sync import sync_source
 from tests.moving_list import SETTINGS, Scheduled, World, version_of
 from tests.registry import API_NAMES, for_api
@@ -73,7 +73,7 @@ def check(store: Store, api: str, world: World, before: dict[int, tuple[int, dat
 
 def scenario(api: str, seed: int, first: list[int], second: list[int], deletes: bool, concurrency: int) -> None:
     world = World.seeded(30, seed)
-    store = Store("sqlite://")
+    store = open_store("sqlite://")
     before = world.snapshot()
     run(store, api, world, first, deletes, concurrency)
     if api != "eguma":  # its windows are on updated_at: an order updated meanwhile may be in the next run only
@@ -116,12 +116,12 @@ def test_the_model_catches_two_pages_of_one_slice_read_at_once(monkeypatch: pyte
 
     monkeypatch.setattr(readers.NumberedPages, "__call__", two_at_once)
     # page 1 is computed, then page 2, both delivered: with a list that stands still, nothing is lost
-    quiet, store = World.seeded(60, 7), Store("sqlite://")
+    quiet, store = World.seeded(60, 7), open_store("sqlite://")
     before = quiet.snapshot()
     run(store, "frontcore", quiet, [3, 3, 5, 5], deletes=True, concurrency=1)
     check(store, "frontcore", quiet, before)
     # the same, with an order of page 1 deleted between the two computations: page 2 starts one order late
-    moving, store = World.seeded(60, 7), Store("sqlite://")
+    moving, store = World.seeded(60, 7), open_store("sqlite://")
     before = moving.snapshot()
     run(store, "frontcore", moving, [3, 2 + 8 * 1, 3, 5, 5], deletes=True, concurrency=1)
     with pytest.raises(AssertionError, match="never stored"):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ordersync.config import parse_source
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from ordersync.sync import StreamResult, sync_source
 from tests.support import InProcess, in_process, rows
 
@@ -31,7 +31,7 @@ def capped(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[httpx.Moc
 
 def run(settings: dict[str, Any], transport: httpx.AsyncBaseTransport) -> StreamResult:
     parsed = parse_source("s", {"max_retries": 0, **settings})
-    results = asyncio.run(sync_source(Store("sqlite://"), "s", parsed, transport=transport))
+    results = asyncio.run(sync_source(open_store("sqlite://"), "s", parsed, transport=transport))
     return results[0]
 
 

@@ -18,7 +18,7 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ordersync.sandbox.runner import start_in_thread
-from ordersync.store import Store
+from ordersync.store import open_store
 from tests.support import ANCHOR, InProcess, in_process, rows
 
 HUGE = "123456789012345678901234567890"  # 30 digits: Decimal's default precision cannot hold it in minor units
@@ -94,7 +94,7 @@ def spoiler(fc: InProcess, kinds: tuple[int, ...] = tuple(BAD)) -> tuple[Callabl
 
 
 def test_bad_records_are_rejected_and_the_others_stored_with_the_cursor_kept(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     with in_process("frontcore", orders=120, seed=4) as fc:
         spoil, bad = spoiler(fc)
         transport = httpx.ASGITransport(app=Tampered(fc.app, spoil))
@@ -150,7 +150,7 @@ def test_sync_exits_with_status_3_when_records_were_rejected_and_nothing_failed(
 @pytest.mark.parametrize("kinds", [(3,), (5,), (7,), (9,), (11, 13, 15)],
                          ids=["1e30", "30 digits", "beyond 64 bits", "no id", "three null ids"])
 def test_each_kind_of_bad_record_alone_is_rejected_not_fatal(tmp_path: Path, kinds: tuple[int, ...]) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     with in_process("frontcore", orders=30, seed=4) as fc:
         spoil, bad = spoiler(fc, kinds)
         results = fc.sync(store, "fc", fc.settings(streams=["orders"]),
@@ -224,7 +224,7 @@ def test_a_reject_is_cleared_when_a_later_run_stores_the_record(tmp_path: Path) 
             server.stop()
     assert second.returncode == 0, second.stderr
     assert "rejected record(s) are still not stored" not in second.stderr
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     try:
         assert set(bad.values()) <= {r[0] for r in rows(store, "SELECT order_id FROM orders")}
         assert rows(store, "SELECT count(*) FROM _ordersync_rejects") == [(0,)]

@@ -158,11 +158,11 @@ async def sync_async(
     stop: threading.Event | None = None,
 ) -> SyncResult:
     """:func:`sync` for callers that already run an event loop (async Prefect flows, notebooks)."""
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
     cfg = load_config(config)
     chosen = select(cfg, sources)
-    store = Store(cfg.destination, **cfg.store_options())
+    store = open_store(cfg.destination, **cfg.store_options())
     try:
         store.start_writer()  # pages are written by a second process where the database allows it: both cores work
         return await _sync_into(store, chosen, full_refresh=full_refresh, progress=progress, stop=stop)
@@ -247,7 +247,7 @@ def watch(
     cannot be written counts as a failure of each of its sources. ``on_tick`` receives each round's :class:`Tick`;
     ``progress`` makes a fresh reporter per round.
     """
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
     seconds = float(interval_seconds(every)) if isinstance(every, str) else float(every)
     if seconds < 0:
@@ -259,7 +259,7 @@ def watch(
     longest = max(1, int(max_backoff // seconds) if seconds else 64)
     failures: dict[str, int] = {}
     due = dict.fromkeys(chosen, 1)  # source -> first round it runs in
-    store = Store(cfg.destination, **cfg.store_options())
+    store = open_store(cfg.destination, **cfg.store_options())
     number, summary, began = 0, WatchSummary(), time.monotonic()
     try:
         next_start = time.monotonic()

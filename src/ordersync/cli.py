@@ -347,11 +347,11 @@ def status(config_path: ConfigOption = None) -> None:
     """Per source and stream: last run, cursor, row counts, last error."""
     from ordersync import config
     from ordersync.status import describe
-    from ordersync.store import Store
+    from ordersync.store import open_store
 
     try:
         cfg = config.load(config_path, secrets=False)  # status calls no API: no key needed
-        store = Store(cfg.destination, **cfg.store_options(), read_only=True)
+        store = open_store(cfg.destination, **cfg.store_options(), read_only=True)
         try:
             rows = store.status()
         finally:
@@ -401,7 +401,7 @@ def export(
     """Write one published table to a file, from any destination (docs/exports.md)."""
     from ordersync.export import ExportOptions
     from ordersync.export import export as run_export
-    from ordersync.store import Store
+    from ordersync.store import open_store
     from ordersync.timerange import time_range, zone
 
     try:
@@ -412,7 +412,7 @@ def export(
         raise fail(str(exc), EXIT_USAGE) from None
     try:
         url, options = _destination(db, config_path, schema)
-        store = Store(url, **options, read_only=True)  # never a new empty database, never a lock file
+        store = open_store(url, **options, read_only=True)  # never a new empty database, never a lock file
         try:
             count = run_export(store, table, fmt, out_path, options=chosen)
         finally:
@@ -544,13 +544,13 @@ def history(
 ) -> None:
     """Every version of one order and what changed between them."""
     from ordersync.history import render_changes, versions_jsonl, versions_of
-    from ordersync.store import Store, order_versions, orders
+    from ordersync.store import open_store, order_versions, orders
 
     if fmt not in ("table", "jsonl"):
         raise fail(f"--format: unknown format '{fmt}'; use table or jsonl", EXIT_USAGE)
     try:
         url, options = _destination(db, config_path, schema)
-        store = Store(url, **options, read_only=True)
+        store = open_store(url, **options, read_only=True)
         try:
             with store.engine.connect() as conn:
                 versions = versions_of(conn, order_versions, orders, source, order_id)

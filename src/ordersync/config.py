@@ -76,7 +76,7 @@ class Config:
     bounds: tuple[tuple[str, float], ...] = ()  # PostgreSQL's timeouts as set (see ordersync.store.bounds)
 
     def store_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``Store(cfg.destination, ...)``."""
+        """Keyword arguments for ``open_store(cfg.destination, ...)``."""
         return {"schema": self.schema, "lock_wait": self.lock_wait, **dict(self.bounds)}
 
 

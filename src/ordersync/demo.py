@@ -20,7 +20,7 @@ from ordersync.progress import Reporter
 from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import Sandbox, SandboxOptions
 from ordersync.sandbox.runner import RunningServer, start_in_thread
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from ordersync.store.urls import destination_problem
 
 
@@ -95,7 +95,7 @@ def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter,
     if not folder.parent.is_dir():  # never a folder made up from a typo
         raise StoreError(f"--db: the folder {folder.parent} does not exist; create it first, or name a file in a "
                          "folder that exists")
-    store = Store(url)
+    store = open_store(url)
     fresh = store.count("orders") == 0
     sandboxes: dict[str, Sandbox] = {}
     with running_sandboxes(db, orders, seed, sandboxes, live=live) as sources:

@@ -35,7 +35,7 @@ from ordersync.integrations.dagster import (
 from ordersync.sandbox import load_sandbox
 from ordersync.sandbox.app import SandboxOptions
 from ordersync.sandbox.runner import start_in_thread
-from ordersync.store import PUBLISHED, Store, published_columns, rejects
+from ordersync.store import PUBLISHED, open_store, published_columns, rejects
 from tests.registry import API_NAMES
 from tests.support import ANCHOR, Running, rows, running
 
@@ -67,7 +67,7 @@ def config(url: str, sandboxes: dict[str, Running], **extra: dict[str, Any]) -> 
 
 
 def published(url: str) -> dict[str, int]:
-    store = Store(url)
+    store = open_store(url)
     try:
         return dict(rows(store, "select source, count(*) from orders group by source"))  # type: ignore[arg-type]
     finally:
@@ -81,7 +81,7 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, A
 
 def table_counts(url: str) -> dict[str, int]:
     """Rows per ``<source>/<table>`` in the destination."""
-    store = Store(url)
+    store = open_store(url)
     try:
         return {f"{source}/{table}": count for table in TABLES
                 for source, count in rows(store, f"select source, count(*) from {table} group by source")}
@@ -126,7 +126,7 @@ def test_materializing_every_table_syncs_every_source_with_table_metadata(destin
     assert (meta["ordersync/courses/orders"]["new"], meta["ordersync/courses/orders"]["unchanged"]) == (0, 120)
     assert all(meta[f"ordersync/{s}/orders"]["new"] == 0 for s in SOURCES) and table_counts(destination_url) == counts
 
-    store = Store(destination_url)  # a record the engine could not store: the check warns, the run still succeeds
+    store = open_store(destination_url)  # a record the engine could not store: the check warns, the run still succeeds
     with store.transaction() as conn:
         conn.execute(rejects.insert().values(source="courses", stream="orders", reject_key="7", record_id="7",
                                              reason="total_minor: 'lots' is not an amount", raw="{}",
@@ -274,7 +274,8 @@ def run_at_once(folder: Path, *sources: str, env: dict[str, str] | None = None) 
 def test_two_sources_materialize_at_once_in_separate_processes_into_one_database(
         destination_url: str, sandboxes: dict[str, Running], tmp_path: Path) -> None:
     write_toml(tmp_path / "ordersync.toml", config(destination_url, sandboxes))
-    Store(destination_url).close()  # COORDINATOR: see the report; two processes creating a fresh SQLite schema race
+    # COORDINATOR: see the report; two processes creating a fresh SQLite schema race
+    open_store(destination_url).close()
     courses, tickets = run_at_once(tmp_path, "courses", "tickets")
     assert courses == [str(sorted(f"ordersync/courses/{table}" for table in TABLES)), "[]"]
     assert tickets == [str(sorted(f"ordersync/tickets/{table}" for table in TABLES)), "[]"]
@@ -315,7 +316,7 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
                     "timeout": 300}  # the first request waits at the gate
         write_toml(tmp_path / "ordersync.toml", {"destination": {"url": destination_url},
                                                  "sources": {"courses": settings}})
-        Store(destination_url).close()
+        open_store(destination_url).close()
         with ThreadPoolExecutor(1) as pool:
             runs = pool.submit(run_at_once, tmp_path, "courses", "courses", env={"DAGSTER_HOME": str(home)})
             assert gate.entered.wait(120)  # one run holds the slot and syncs
@@ -333,7 +334,7 @@ def test_the_readme_pool_limit_keeps_two_runs_of_one_account_apart(destination_u
     assert [lines[0] for lines in outputs] == [str([f"ordersync/courses/{t}" for t in order_tables])] * 2
     # the wait itself was seen above in Dagster's pool state (one slot claimed, the other run's step pending);
     # Dagster's "Step blocked by limit" log line is not written every time, so it is not asserted
-    store = Store(destination_url)
+    store = open_store(destination_url)
     first, second = rows(store, "select started_at, finished_at, new_rows from _ordersync_runs order by run_id")
     assert first[1] <= second[0] and (first[2], second[2]) == (100, 0)  # one after the other
 
@@ -472,7 +473,7 @@ def test_the_docs_downstream_asset_reads_the_orders_table(destination_url: str, 
     result = dg.materialize([*(defs.assets or []), revenue], resources=defs.resources)  # type: ignore[list-item]
     assert result.success
     totals = materializations(result)["oslo_revenue"]
-    expected = dict(rows(Store(destination_url), "select currency, sum(total_minor) from orders where is_paid "
+    expected = dict(rows(open_store(destination_url), "select currency, sum(total_minor) from orders where is_paid "
                                                  "group by currency"))
     assert totals == {currency: int(total) for currency, total in expected.items()} and totals
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 
 KINDS = ["sqlite", "postgresql", "duckdb"]
 
@@ -21,6 +21,6 @@ def dest_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def any_store(dest_url: str) -> Iterator[Store]:
-    store = Store(dest_url)
+    store = open_store(dest_url)
     yield store
     store.close()

@@ -7,15 +7,15 @@ from typing import Any
 
 import orjson
 
-from ordersync.store import PUBLISHED, Store
+from ordersync.store import PUBLISHED, Store, open_store
 
 
 def open_all(tmp_path: Path, pg_url: str) -> dict[str, Store]:
     """A fresh SQLite file, PostgreSQL database and DuckDB file."""
     return {
-        "sqlite": Store(f"sqlite:///{tmp_path / 'orders.db'}"),
-        "postgresql": Store(pg_url),
-        "duckdb": Store(f"duckdb:///{tmp_path / 'orders.duckdb'}"),
+        "sqlite": open_store(f"sqlite:///{tmp_path / 'orders.db'}"),
+        "postgresql": open_store(pg_url),
+        "duckdb": open_store(f"duckdb:///{tmp_path / 'orders.duckdb'}"),
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ordersync.store import Store
+from ordersync.store import open_store
 from tests.registry import API_NAMES
 from tests.store.helpers import open_all, snapshot
 from tests.store.test_write import order
@@ -73,8 +73,8 @@ def test_native_types_and_json_queries(tmp_path: Path, pg_url: str) -> None:
 
 
 def test_the_schema_setting_holds_every_table_and_its_own_locks(pg_url: str) -> None:
-    reports = Store(pg_url, schema="reports", lock_wait=0)
-    plain = Store(pg_url, lock_wait=0)
+    reports = open_store(pg_url, schema="reports", lock_wait=0)
+    plain = open_store(pg_url, lock_wait=0)
     reports.lock("shop")
     plain.lock("shop")  # the same source name in another schema is another source
     reports.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
@@ -115,7 +115,7 @@ def test_a_duckdb_file_is_written_with_bounded_memory_and_few_checkpoints(tmp_pa
     file destination evicts what is in the file past 512 MB and checkpoints every 128 MB; an in-memory database,
     which has nowhere to evict to, keeps DuckDB's defaults."""
     query = "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
-    on_file, in_memory = Store(f"duckdb:///{tmp_path / 'orders.duckdb'}"), Store("duckdb:///:memory:")
+    on_file, in_memory = open_store(f"duckdb:///{tmp_path / 'orders.duckdb'}"), open_store("duckdb:///:memory:")
     try:
         with on_file.engine.connect() as conn:
             assert conn.exec_driver_sql(query).one() == ("488.2 MiB", "122.0 MiB")  # 512 and 128 million bytes

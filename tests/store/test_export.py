@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.store.helpers import published
 from tests.store.test_write import order
 
@@ -35,7 +35,7 @@ def export(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_csv_jsonl_and_parquet_hold_the_table(dest_url: str, tmp_path: Path) -> None:
-    store = Store(dest_url)
+    store = open_store(dest_url)
     fill(store)
     expected = published(store, "orders")
     store.close()  # the export is another process (DuckDB: one process per file)
@@ -77,7 +77,7 @@ def test_exporting_a_missing_file_is_refused_not_created(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("batch", [3])
 def test_export_streams_in_batches(tmp_path: Path, batch: int) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     fill(store)
     sizes = [len(b) for b in store.iter_rows("orders", batch=batch)]
     assert sizes == [3, 1]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from ordersync.errors import StoreError
-from ordersync.store import LockBusy, Store, WriteResult
+from ordersync.store import LockBusy, WriteResult, open_store
 
 HOLD = """
 import sys
-from ordersync.store import Store
-store = Store(sys.argv[1])
+from ordersync.store import open_store
+store = open_store(sys.argv[1])
 store.lock(sys.argv[2])
 print("locked", flush=True)
 sys.stdin.read()
@@ -40,9 +40,9 @@ def holder(url: str, source: str) -> Iterator[subprocess.Popen[str]]:
 
 @pytest.mark.parametrize("dest_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_second_sync_of_a_source_waits_then_names_the_holder(dest_url: str) -> None:
-    Store(dest_url).close()  # the tables exist before two processes meet
+    open_store(dest_url).close()  # the tables exist before two processes meet
     with holder(dest_url, "shop") as proc:
-        store = Store(dest_url, lock_wait=0.3)
+        store = open_store(dest_url, lock_wait=0.3)
         with pytest.raises(LockBusy) as refused:
             store.lock("shop")
         message = str(refused.value)
@@ -52,7 +52,7 @@ def test_a_second_sync_of_a_source_waits_then_names_the_holder(dest_url: str) ->
         store.unlock("other")
         proc.send_signal(signal.SIGKILL)  # killed, never released: the OS or the server drops the lock
         proc.wait()
-        patient = Store(dest_url, lock_wait=10)
+        patient = open_store(dest_url, lock_wait=10)
         patient.lock("shop")
         patient.close()
         store.close()
@@ -60,19 +60,19 @@ def test_a_second_sync_of_a_source_waits_then_names_the_holder(dest_url: str) ->
 
 def test_duckdb_says_a_second_process_cannot_write_the_file(tmp_path: Path) -> None:
     dest_url = f"duckdb:///{tmp_path / 'orders.duckdb'}"
-    Store(dest_url).close()
+    open_store(dest_url).close()
     with holder(dest_url, "shop") as proc:
         with pytest.raises(StoreError) as refused:
-            Store(dest_url, lock_wait=0.3)
+            open_store(dest_url, lock_wait=0.3)
         message = str(refused.value)
         assert f"open in process {proc.pid}" in message and "DuckDB lets one process write a file at a time" in message
-    store = Store(dest_url, lock_wait=10)  # the holder was killed: the file is free again
+    store = open_store(dest_url, lock_wait=10)  # the holder was killed: the file is free again
     store.close()
 
 
 def test_locked_holds_every_named_source_for_the_block(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
-    store, other = Store(url), Store(url, lock_wait=0)
+    store, other = open_store(url), open_store(url, lock_wait=0)
     with store.locked(["a", "b"]):
         run_id = store.start_run("a", "orders")  # a run inside the block takes the lock again (it counts)
         store.finish_run(run_id, "ok", WriteResult(), 1)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordersync.errors import StoreError
-from ordersync.store import SCHEMA_VERSION, Store, migrations
+from ordersync.store import SCHEMA_VERSION, Store, migrations, open_store
 from tests.store.helpers import snapshot
 from tests.store.test_write import order
 
@@ -59,7 +59,7 @@ def layout(store: Store) -> dict[str, Any]:
 
 def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path) -> None:
     url = first_release_db(tmp_path / "old.db")
-    store = Store(url)
+    store = open_store(url)
     assert store.found_version == 1 and version(store) == SCHEMA_VERSION
     rows = snapshot(store)
     assert [(o["order_id"], o["customer_name"], o["total_minor"], o["raw"]["name"]) for o in rows["orders"]] == [
@@ -69,7 +69,7 @@ def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert [r["last_status"] for r in store.status()] == ["ok"]
     written = store.write_page("courses", "frontcore", "orders", order("1002"), {"max_id": 1002})
     assert written["orders"].new == 1 and store.count("orders") == 2
-    fresh = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert layout(store) == layout(fresh)
     store.close()
     fresh.close()
@@ -101,7 +101,7 @@ def _downgrade_to_first(store: Store) -> None:
 
 
 def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: str) -> None:
-    store = Store(dest_url)
+    store = open_store(dest_url)
     fresh_layout = layout(store)
     assert "row_hash" in str(fresh_layout["orders"]) and fresh_layout["orders"][1] == ["source", "order_id"]
     store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
@@ -109,7 +109,7 @@ def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: s
     _downgrade_to_first(store)
     store.close()
     with ThreadPoolExecutor(2) as pool:  # two processes opening the old database at once: one upgrades it
-        opened = list(pool.map(lambda _: Store(dest_url), range(2)))
+        opened = list(pool.map(lambda _: open_store(dest_url), range(2)))
     found = sorted(s.found_version for s in opened)  # the other opener saw the schema before or between steps
     assert found[0] == 1 and 1 <= found[1] <= SCHEMA_VERSION
     upgraded = opened[0]
@@ -125,7 +125,7 @@ def test_every_destination_upgrades_in_place_and_matches_a_fresh_one(dest_url: s
 def test_a_schema_3_postgresql_database_keeps_its_raw_records_as_json(pg_url: str) -> None:
     """Schema 4 turns PostgreSQL's ``jsonb`` raw columns into ``json``: every stored record is still there, the
     same JSON, and the columns are those of a fresh database."""
-    store = Store(pg_url)
+    store = open_store(pg_url)
     fresh_layout = layout(store)
     store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
     store.write_page("shop", "frontcore", "orders", order("1", status="refunded"), {"c": 2})  # a closed version
@@ -138,7 +138,7 @@ def test_a_schema_3_postgresql_database_keeps_its_raw_records_as_json(pg_url: st
                   for t in RAW_TABLES}
     store.close()
     assert all(before.values())  # every table holds a raw record to convert
-    upgraded = Store(pg_url)
+    upgraded = open_store(pg_url)
     assert upgraded.found_version == 3 and version(upgraded) == SCHEMA_VERSION
     assert layout(upgraded) == fresh_layout
     with upgraded.engine.connect() as conn:
@@ -161,21 +161,21 @@ def test_a_failed_step_leaves_the_old_schema_whole(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setitem(migrations.MIGRATIONS, 2, half_done)
     with pytest.raises(RuntimeError):
-        Store(url)
+        open_store(url)
     with sqlite3.connect(tmp_path / "old.db") as conn:
         columns = [r[1] for r in conn.execute("PRAGMA table_info(orders)")]
         assert "row_hash" not in columns
         assert conn.execute("SELECT version FROM _ordersync_schema").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     monkeypatch.undo()
-    assert Store(url).found_version == 1  # the real step then runs
+    assert open_store(url).found_version == 1  # the real step then runs
 
 
 def test_a_newer_database_is_refused_with_one_clear_line(dest_url: str) -> None:
-    store = Store(dest_url)
+    store = open_store(dest_url)
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE _ordersync_schema SET version = 99"))
     store.close()
     with pytest.raises(StoreError, match=r"written by a newer ordersync \(schema 99; this one knows up to \d+\): "
                                          r"upgrade ordersync"):
-        Store(dest_url)
+        open_store(dest_url)

@@ -18,7 +18,7 @@ import pytest
 from ordersync import config
 from ordersync.apis.base import Rows
 from ordersync.errors import ConfigError, StoreError
-from ordersync.store import Store
+from ordersync.store import open_store
 from ordersync.store.writer import WriterProcess
 from tests.pg_server import PgServer, _as_postgres, _run
 from tests.store.test_postgres_cli import ordersync, start, write_config
@@ -113,7 +113,7 @@ def test_a_server_that_refuses_the_writer_is_one_line_with_the_right_advice(
     """The writer process's own connection is refused (every connection slot taken; the server shutting down
     while ours stays open): the page fails with one line naming the cause, and the writer prints nothing."""
     url = full_server.new_database()
-    store = Store(url)
+    store = open_store(url)
     held: list[psycopg.Connection[object]] = []
     try:
         if refusal == "full":
@@ -142,7 +142,7 @@ def test_a_server_that_refuses_the_writer_is_one_line_with_the_right_advice(
 def test_the_sync_process_waits_for_its_writer_at_most_the_bound(tmp_path: Path) -> None:
     """A writer process that stops answering (stopped here with SIGSTOP) fails the pending page with the store's
     line once ``answer_wait`` has passed with no answer, and is stopped for good."""
-    store = Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'orders.db'}")
     writer = WriterProcess(store.url, store.options, store.describe(), answer_wait=2, stalled="stalled: check it")
     try:
         assert writer.submit("count", "orders").result(timeout=60) == 0  # it runs

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ordersync.store import Store
+from ordersync.store import open_store
 from tests.pg_server import PASSWORD, PgServer, free_port
 from tests.support import running
 
@@ -81,7 +81,8 @@ def test_two_sources_at_once_and_the_same_source_twice(tmp_path: Path, pg_url: s
     with running("frontcore", orders=400, seed=5, api_key=KEY, faults="latency:200") as fc:  # 20 pages: > 4 s
         write_config(tmp_path, pg_url, fc.url, sources=("left", "right"), extra="limit = 20\nconcurrency = 1\n",
                      destination="lock_wait_seconds = 0.5\n")
-        Store(pg_url).close()  # the tables exist before the two syncs start (status only reads, it creates nothing)
+        # the tables exist before the two syncs start (status only reads, it creates nothing)
+        open_store(pg_url).close()
         left, right = start("sync", "left", "-q", cwd=tmp_path), start("sync", "right", "-q", cwd=tmp_path)
         wait_for(pg_url, "SELECT count(*) FROM _ordersync_runs WHERE status = 'running'", 2, left)  # side by side
         second = ordersync("sync", "left", cwd=tmp_path)

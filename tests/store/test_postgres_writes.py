@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from ordersync.errors import StoreError
-from ordersync.store import Store, WriteResult
-from ordersync.store.base import _prepare
-from ordersync.store.postgres import existing_hashes_sql
+from ordersync.store import Store, WriteResult, open_store
+from ordersync.store.postgres_copy import existing_hashes_sql
+from ordersync.store.rows import prepare_page as _prepare
 from tests.pg_server import PgServer
 from tests.store.test_write import Page, order
 
@@ -24,7 +24,7 @@ from tests.store.test_write import Page, order
 def test_stored_hashes_are_looked_up_by_key_while_statistics_are_stale(pg_url: str, table: str, key: str) -> None:
     """A first load writes thousands of rows before autovacuum's first ANALYZE: the lookup must still probe the
     primary key per key of the page, not scan every row of the source (a page's cost grew with the table)."""
-    store = Store(pg_url)
+    store = open_store(pg_url)
     try:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")  # statistics stay those of empty
@@ -58,7 +58,7 @@ def test_a_finished_sync_survives_a_crash_of_the_server() -> None:
     the disk, but the run's end does wait, and its commit carries every page before it to the disk."""
     with PgServer.start(durable=True, settings=_SLOW_LOG_WRITER) as server:
         url = server.new_database()
-        store = Store(url)
+        store = open_store(url)
         try:
             store.start_writer()  # as a sync writes: pages in the writer process, two in flight
             run = store.start_run("shop", "orders")
@@ -78,7 +78,7 @@ def test_a_crash_of_the_server_during_a_sync_rolls_back_whole_pages_with_their_s
     state that covers it: the next run reads exactly those again, so no order is lost or stored twice."""
     with PgServer.start(durable=True, settings=_SLOW_LOG_WRITER) as server:
         url = server.new_database()
-        store = Store(url)
+        store = open_store(url)
         try:
             store.start_run("shop", "orders")
             for n in range(1, 4):
@@ -125,7 +125,7 @@ def _committed(pg_url: str) -> tuple[list[str], Any]:
 def held_store(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Store, threading.Event, list[str]]]:
     """A store whose page 1 stops before its state (then commit) until the test sets the event it yields;
     page 1 then fails instead when the list it yields holds "fail"."""
-    store = Store(pg_url)
+    store = open_store(pg_url)
     release = threading.Event()
     fail: list[str] = []
     save_state = store._save_state
@@ -231,7 +231,7 @@ def test_raw_is_stored_as_the_exact_text_received(pg_url: str) -> None:
     """``raw`` is the vendor's record exactly as received: a new order (bulk COPY), the same order changed (the
     staged upsert), its lines, payments and customer, and the record the change replaced (kept in the order's
     history) all come back byte for byte, in SQL (``raw::text``) and through ordersync."""
-    store = Store(pg_url)
+    store = open_store(pg_url)
     try:
         assert store.write_page("shop", "frontcore", "orders", _vendor_page(FIRST, 10000), {})["orders"].new == 1
         assert store.write_page("shop", "frontcore", "orders", _vendor_page(SECOND, 15000), {})["orders"].changed == 1

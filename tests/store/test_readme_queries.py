@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.pg_server import PgServer
 from tests.registry import API_NAMES
 from tests.store.helpers import published
@@ -30,7 +30,7 @@ def readme_queries() -> list[str]:
 
 @pytest.fixture(scope="module")
 def filled(pg_server: PgServer) -> Iterator[Store]:
-    store = Store(pg_server.new_database())
+    store = open_store(pg_server.new_database())
     for api in API_NAMES:
         with running(api, orders=80, seed=4) as sandbox:
             assert all(r.ok for r in sync(store, api, sandbox.settings()))

@@ -8,7 +8,7 @@ import pytest
 
 from ordersync.config import parse
 from ordersync.errors import ConfigError, StoreError
-from ordersync.store import Store
+from ordersync.store import open_store
 from tests.pg_server import PASSWORD, PgServer
 
 SOURCE = {"c": {"type": "frontcore", "api_key": "k"}}
@@ -32,7 +32,7 @@ def test_destination_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPat
 
 def test_an_unknown_scheme_is_one_line_without_the_password() -> None:
     with pytest.raises(StoreError) as refused:
-        Store("mysql://me:hunter2@db/orders")
+        open_store("mysql://me:hunter2@db/orders")
     assert "not supported" in str(refused.value) and "hunter2" not in str(refused.value)
 
 
@@ -41,7 +41,7 @@ def test_the_password_from_libpq_environment_and_pgpass(pg_server: PgServer, tmp
     url = pg_server.new_database()
     without = url.replace(f":{PASSWORD}@", "@")
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
-    store = Store(without)
+    store = open_store(without)
     store.lock("shop")  # the lock's own connection finds the password the same way
     store.close()
     monkeypatch.delenv("PGPASSWORD")
@@ -49,16 +49,16 @@ def test_the_password_from_libpq_environment_and_pgpass(pg_server: PgServer, tmp
     pgpass.write_text(f"127.0.0.1:{pg_server.port}:*:ordersync:{PASSWORD}\n")
     pgpass.chmod(0o600)
     monkeypatch.setenv("PGPASSFILE", str(pgpass))
-    Store(without).close()
+    open_store(without).close()
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
     with pytest.raises(StoreError, match="the server wants a password for user 'ordersync'"):
-        Store(without)
+        open_store(without)
 
 
 def test_sslmode_is_honoured(pg_server: PgServer) -> None:
     url = pg_server.new_database()
-    Store(url + "?sslmode=disable").close()
+    open_store(url + "?sslmode=disable").close()
     with pytest.raises(StoreError) as refused:  # the test server speaks no TLS: required TLS must fail clearly
-        Store(url + "?sslmode=require")
+        open_store(url + "?sslmode=require")
     message = str(refused.value)
     assert "check sslmode" in message and PASSWORD not in message and "\n" not in message

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ordersync.store import Store, sqlite
+from ordersync.store import Store, open_store, sqlite
 from tests.store.test_write import Page
 from tests.support import running
 
@@ -47,7 +47,7 @@ def test_the_log_is_copied_back_beside_a_writer_that_never_checkpoints(tmp_path:
     monkeypatch.setattr(sqlite, "CHECKPOINT_FRAMES", 100)
     monkeypatch.setattr(sqlite, "PRAGMAS", (*sqlite.PRAGMAS, "wal_autocheckpoint=1000000"))
     path = tmp_path / "orders.db"
-    store = Store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
     try:
         written = path.stat().st_size
         write_pages(store)
@@ -61,7 +61,7 @@ def test_when_a_sync_ends_the_database_file_alone_holds_everything(tmp_path: Pat
     """The process exits without closing its connections (SQLite's own last checkpoint never runs): the log must
     be copied back and emptied by then, so that a copy of the file is complete and no log is left on disk."""
     path = tmp_path / "orders.db"
-    store = Store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
     try:
         write_pages(store)
         store._checkpointer.close()  # type: ignore[attr-defined]  # what closing the store does first
@@ -81,7 +81,7 @@ def test_the_log_stays_small_during_a_long_sync(tmp_path: Path, monkeypatch: pyt
         f"wal_autocheckpoint={int(p.split('=')[1]) // 100}" if p.startswith("wal_autocheckpoint=") else p
         for p in sqlite.PRAGMAS))
     path = tmp_path / "orders.db"
-    store = Store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
     try:
         write_pages(store)
         log = Path(f"{path}-wal").stat().st_size

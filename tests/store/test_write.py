@@ -12,7 +12,7 @@ import hypothesis.strategies as st
 import pytest
 
 from ordersync.errors import StoreError
-from ordersync.store import Store, WriteResult
+from ordersync.store import Store, WriteResult, open_store
 from tests.store.helpers import published
 
 
@@ -106,10 +106,10 @@ def test_a_reject_is_deleted_by_the_page_that_stores_its_record(any_store: Store
 
 
 def test_runs_left_running_by_a_dead_process_become_interrupted(dest_url: str) -> None:
-    dead = Store(dest_url)
+    dead = open_store(dest_url)
     killed = dead.start_run("shop", "orders")
     dead.close()  # as a killed process: the run stays "running", its lock is gone
-    store = Store(dest_url)
+    store = open_store(dest_url)
     run_id = store.start_run("shop", "orders")
     other = store.start_run("elsewhere", "orders")
     with store.engine.connect() as conn:
@@ -159,7 +159,7 @@ def test_sqlite_stores_each_raw_as_the_text_of_the_record(tmp_path: Any) -> None
     text comparisons would not read), byte for byte the record's JSON, on first insert and on update alike."""
     import orjson
 
-    store = Store(f"sqlite:///{tmp_path / 'orders.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'orders.db'}")
     try:
         def changed() -> Page:
             page = order("1", status="cancelled")  # the order and its customer are updated, not inserted

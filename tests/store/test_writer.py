@@ -17,7 +17,7 @@ import pytest
 
 from ordersync import api
 from ordersync.config import parse_source
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from ordersync.store.writer import WriterProcess
 from ordersync.sync import sync_source
 from tests.support import running
@@ -94,7 +94,7 @@ def test_the_writer_process_stores_exactly_what_a_thread_stores(tmp_path: Path,
         # hashed in either process (whichever has worked less): the same hashes
         assert again.ok and again.rows.changed == 0 and again.rows.unchanged > 400
 
-        threaded = Store(f"sqlite:///{tmp_path / 'thread.db'}")
+        threaded = open_store(f"sqlite:///{tmp_path / 'thread.db'}")
         try:
             source = parse_source("courses", settings)
             outcome = asyncio.run(sync_source(threaded, "courses", source))
@@ -172,7 +172,7 @@ def test_after_a_page_fails_in_the_writer_the_queued_page_is_not_written_and_not
         doomed = read_order[110]  # on a page after the first few: the pages before it commit, then it fails
 
         db = tmp_path / "orders.db"
-        Store(f"sqlite:///{db}").close()
+        open_store(f"sqlite:///{db}").close()
         with sqlite3.connect(db) as conn:  # slow, then fail: the next page is queued behind it by then
             conn.execute(f"""create trigger boom before insert on orders when new.order_id = '{doomed}' begin
                 select count(*) from (with recursive n(i) as (select 1 union all select i + 1 from n
@@ -198,7 +198,7 @@ def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: 
     from datetime import UTC, datetime
 
     from ordersync.model import Rows
-    from ordersync.store.base import _prepare
+    from ordersync.store.rows import prepare_page as _prepare
 
     created = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     rows = Rows(
@@ -207,7 +207,7 @@ def test_rows_hashed_in_the_sync_process_match_the_writers_own_hashes(tmp_path: 
         order_lines=[{"order_id": "A-1", "line_no": n, "quantity": n, "raw": {"n": n}} for n in (1, 2)],
         customers=[{"customer_id": "C-9", "name": "Kari", "created_at": created, "raw": {"id": "C-9"}}],
     )
-    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
     try:
         for first, second in ((True, False), (False, True)):
             source = f"s-{first}"
@@ -280,7 +280,7 @@ def test_the_writer_gets_the_destination_password_through_its_pipe_never_its_com
     """Any user of the machine can read a process's command line: the URL, password included, must not be on it."""
     from tests.pg_server import PASSWORD
 
-    store = Store(pg_url)
+    store = open_store(pg_url)
     try:
         store.start_writer()
         assert store.count("orders") == 0 and store.writes_elsewhere

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ordersync.errors import StoreError
-from ordersync.store.base import Row, Store
-from ordersync.store.sqlite import FileLocks, check_file, database_path
+from ordersync.store.base import Store
+from ordersync.store.files import FileLocks, check_file, database_path
+from ordersync.store.rows import Row
 from ordersync.store.tables import arrow_schema
 
 _HOLDER = re.compile(r"\(PID (\d+)\)")

@@ -13,27 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ordersync.errors import StoreError
-from ordersync.store.base import Row, State, Store, dumps, on_conflict_update
+from ordersync.store.base import Store
 from ordersync.store.checkpoint import Checkpointer
-from ordersync.store.locks import FileLock, SourceLock, file_lock, lock_file
+from ordersync.store.files import FileLocks, check_file, database_path
+from ordersync.store.pages import PageWrites
+from ordersync.store.rows import Row, State, dumps, on_conflict_update
 from ordersync.store.tables import RawJson, stream_state
-
-
-def database_path(url: str) -> Path | None:
-    """The file a ``sqlite:///`` or ``duckdb:///`` URL names; None for an in-memory database."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    path = path.split("?", 1)[0]
-    return None if not path or path == ":memory:" else Path(path).expanduser().resolve()
-
-
-def check_file(path: Path | None, create: bool) -> None:
-    if path is None:
-        return
-    if not create and not path.is_file():
-        raise StoreError(f"no database at {path}: check the path, or run 'ordersync sync' to create it")
-    if not path.parent.is_dir():
-        raise StoreError(f"cannot create the database {path}: the folder {path.parent} does not exist")
 
 
 def read_only_engine(path: Path, brief: bool = False) -> Engine:
@@ -55,28 +40,6 @@ def read_only_engine(path: Path, brief: bool = False) -> Engine:
         dbapi_connection.execute("PRAGMA query_only = ON")
 
     return engine
-
-
-class FileLocks:
-    """Source locks for a database that is one file (SQLite, DuckDB); in-memory databases need none."""
-
-    path: Path | None
-    lock_wait: float
-
-    def _acquire(self, source: str) -> SourceLock:
-        if self.path is None:
-            return _NoLock()
-        return FileLock(lock_file(self.path, source), source, self.lock_wait)
-
-    def _migration_lock(self) -> contextlib.AbstractContextManager[object]:
-        if self.path is None or not os.access(self.path.parent, os.W_OK):
-            return contextlib.nullcontext()  # a read-only folder: nobody can upgrade it, reading needs no lock
-        return file_lock(lock_file(self.path, "_schema"), "schema upgrade", max(self.lock_wait, 60.0))
-
-
-class _NoLock:
-    def release(self) -> None:
-        pass
 
 
 # The log is copied back into the database every ~40 MB, not every 4 MB: 35% faster. A thread beside the writer
@@ -158,20 +121,20 @@ class SqliteStore(FileLocks, Store):
         return raw
 
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        complete = [Store._complete(table, row) for row in rows]
+        complete = [PageWrites._complete(table, row) for row in rows]
         for row in complete:  # through SQLAlchemy: bytes would be stored as a BLOB, so text here
             if type(raw := row.get("raw")) is bytes:
                 row["raw"] = raw.decode()
         self._upsert_small(conn, table, complete)
 
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
-        """As :meth:`Store._save_state`, in SQL written here (SQLAlchemy built and looked up an ``ON CONFLICT``
+        """As :meth:`PageWrites._save_state`, in SQL written here (SQLAlchemy built and looked up an ``ON CONFLICT``
         statement for each page); the time as the column type's text."""
         conn.exec_driver_sql(_SAVE_STATE, (source, stream, api, dumps(state), _utc_text(at)))
 
     def _existing_hashes(self, conn: Connection, table: sa.Table, key: str, source: str,
                          keys: list[str]) -> dict[str, str | None]:
-        """As :meth:`Store._existing_hashes`, in SQL written here: building and compiling SQLAlchemy's expanding
+        """As :meth:`PageWrites._existing_hashes`, in SQL written here: building and compiling SQLAlchemy's expanding
         ``IN`` cost more than SQLite's lookups (a third of a millisecond a page, twice a page)."""
         preparer = conn.dialect.identifier_preparer
         select = (f"SELECT {preparer.quote(key)}, row_hash FROM {preparer.format_table(table)} "

@@ -1,13 +1,7 @@
-"""Destination URLs: which backend a URL names, and how to show one without its password."""
+"""Destination URLs: their scheme, what is wrong with one before it is opened, and how to show one without its
+password. (Which backend a scheme opens: :mod:`ordersync.store.factory`.)"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from ordersync.errors import StoreError
-
-if TYPE_CHECKING:
-    from ordersync.store.base import Store
 
 SCHEMES = ("sqlite:///PATH", "postgresql://USER@HOST:5432/DB", "duckdb:///PATH")
 
@@ -61,20 +55,3 @@ def _postgres_problem(url: str) -> str | None:
 def scheme_of(url: str) -> str:
     return url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
 
-
-def backend_for(url: str) -> type[Store]:
-    scheme = scheme_of(url)
-    if scheme == "sqlite":
-        from ordersync.store.sqlite import SqliteStore
-
-        return SqliteStore
-    if scheme in ("postgresql", "postgres"):
-        from ordersync.store.postgres import PostgresStore
-
-        return PostgresStore
-    if scheme == "duckdb":
-        from ordersync.store.duckdb import DuckdbStore
-
-        return DuckdbStore
-    shown = f"'{scheme}://...'" if scheme else f"'{redact(url)}'"
-    raise StoreError(f"destination url {shown} is not supported: use one of {', '.join(SCHEMES)}")

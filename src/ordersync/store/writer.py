@@ -7,8 +7,9 @@ page n+1 is read here. Nothing changes in what is stored or when: :meth:`Store.w
 once the page's rows and state are committed, pages are written one at a time in the order they are given, and a
 failure is raised in the sync process as it would have been in a thread.
 
-The writer is a child process of its own (``python -m ordersync.store.writer``, pages pickled over a pipe), not
-a ``multiprocessing`` child: that would import the parent's ``__main__`` (an orchestrator's, a test runner's).
+The writer is a child process of its own (``python -m ordersync.store.writer_main``: its loop is there, the
+sync process's end here; pages pickled over a pipe), not a ``multiprocessing`` child: that would import the
+parent's ``__main__`` (an orchestrator's, a test runner's).
 It dies with the sync process (``PR_SET_PDEATHSIG`` on Linux; elsewhere when its pipe closes), so a killed sync
 leaves at most an uncommitted transaction, which the database rolls back. It ignores Ctrl-C: the sync process
 decides when to stop, after the page being written commits.
@@ -31,26 +32,24 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
 from typing import IO, Any
 
 from ordersync.errors import StoreError
-from ordersync.shutdown import exit_quickly
 
 _HEADER = struct.Struct("!Q")
 
 
-def _frame(message: Any) -> bytes:
+def pack(message: Any) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(data)) + data  # one write: one wake-up of the reader
 
 
-def _send(stream: IO[bytes], message: Any) -> None:
-    stream.write(_frame(message))
+def send(stream: IO[bytes], message: Any) -> None:
+    stream.write(pack(message))
     stream.flush()
 
 
-def _receive(stream: IO[bytes]) -> Any:
+def receive(stream: IO[bytes]) -> Any:
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError
@@ -78,14 +77,14 @@ class WriterProcess:
         self._pending: collections.deque[Future[Any]] = collections.deque()
         self.cpu_seconds = 0.0  # the writer process's CPU time so far, as of its last answer
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._proc = subprocess.Popen([sys.executable, "-m", "ordersync.store.writer"], stdin=subprocess.PIPE,
+        self._proc = subprocess.Popen([sys.executable, "-m", "ordersync.store.writer_main"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, close_fds=True)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._to, self._from = self._proc.stdin, self._proc.stdout
         for pipe in (self._to, self._from):
             _widen(pipe)
         # the URL (it may hold a password) goes through the pipe, never the command line
-        self._outbox.put(_frame((os.getpid(), url, options)))
+        self._outbox.put(pack((os.getpid(), url, options)))
         self._threads = [threading.Thread(target=self._send_all, name="ordersync-writer-send", daemon=True),
                          threading.Thread(target=self._receive_all, name="ordersync-writer-receive", daemon=True)]
         if answer_wait is not None:
@@ -97,7 +96,7 @@ class WriterProcess:
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Future[Any]:
         """Queue ``store.method(*args, **kwargs)`` for the writer; the future holds its result or error."""
         future: Future[Any] = Future()
-        frame = _frame((method, args, kwargs))
+        frame = pack((method, args, kwargs))
         with self._order:
             if self._ended or (self._proc.poll() is not None and not self._pending):
                 future.set_exception(self._died())
@@ -135,7 +134,7 @@ class WriterProcess:
     def _receive_all(self) -> None:
         while True:
             try:
-                outcome, value, self.cpu_seconds = _receive(self._from)
+                outcome, value, self.cpu_seconds = receive(self._from)
             except (EOFError, OSError, pickle.UnpicklingError):
                 break
             if outcome == "fatal":  # the writer could not open the destination: its one line, for every request
@@ -207,83 +206,3 @@ def _widen(pipe: IO[bytes]) -> None:
 
 class WriterFailed(Exception):
     """An unexpected error in the writer process (a bug, not the destination): its type and message."""
-
-
-def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-
-
-def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The writer's loop: open the destination, then run each request on it until the input ends. Pages are
-    started in the order they arrive (PostgreSQL has the next one in flight while one commits); a thread sends
-    each answer, in that same order, as soon as it is known."""
-    from ordersync.store import Store
-
-    parent, url, options = _receive(requests)
-    _die_with_parent(parent)
-    try:
-        store = Store(url, **options)
-    except StoreError as exc:  # the server refused us (no free connection, shutting down): its line, no traceback
-        with contextlib.suppress(OSError):
-            _send(answers, ("fatal", str(exc), time.process_time()))
-        return
-    outcomes: queue.SimpleQueue[Future[Any] | None] = queue.SimpleQueue()
-    sender = threading.Thread(target=_answer_all, args=(outcomes, answers), name="ordersync-writer-answers")
-    sender.start()
-    last: Future[Any] | None = None
-    try:
-        while True:
-            try:
-                method, args, kwargs = _receive(requests)
-            except EOFError:
-                return
-            if method == "write_in_sequence":
-                last = store.start_in_sequence(*args, **kwargs)
-                outcomes.put(last)
-                continue
-            if last is not None:  # anything else runs once the pages before it have ended
-                futures_wait([last])
-            outcome: Future[Any] = Future()
-            try:
-                outcome.set_result(getattr(store, method)(*args, **kwargs))
-            except Exception as exc:
-                outcome.set_exception(exc)
-            outcomes.put(outcome)
-    finally:
-        outcomes.put(None)
-        sender.join()
-        store.close()
-
-
-def _answer_all(outcomes: queue.SimpleQueue[Future[Any] | None], answers: IO[bytes]) -> None:
-    while (future := outcomes.get()) is not None:
-        try:
-            answer: tuple[str, Any] = ("ok", future.result())
-        except StoreError as exc:
-            answer = ("store", str(exc))
-        except Exception as exc:  # a bug: its type and message reach the sync's result
-            answer = ("internal", f"{type(exc).__name__}: {exc}")
-        try:
-            _send(answers, (*answer, time.process_time()))  # with its CPU so far: the sync process balances on it
-        except OSError:
-            return  # the sync process is gone
-
-
-def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sync process's to handle (it stops after a page)
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing printed may mix with the answers
-    try:
-        serve(requests, answers)
-    finally:
-        exit_quickly()
-
-
-if __name__ == "__main__":
-    main()

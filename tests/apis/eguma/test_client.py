@@ -19,7 +19,7 @@ from ordersync.apis.eguma.client import EgumaClient
 from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.paging import read_stream
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.apis.eguma.helpers import FMT, Recorder, accepted_windows, local, pin_client_clock, sync_recorded
 from tests.support import Running, get, in_process, rows, running
 
@@ -457,7 +457,7 @@ def test_the_key_never_leaks(store: Store, monkeypatch: pytest.MonkeyPatch, capl
     with in_process("eguma", orders=30, api_key=SECRET) as r:
         ok, rec = sync_recorded(store, "v", r.settings())
         assert ok[0].ok and rec.exchanges[0].params["apikey"] == encoded == SECRET
-        wrong, _ = sync_recorded(Store(f"sqlite:///{tmp_path / 'w.db'}"), "w", r.settings(api_key=SECRET + "x"))
+        wrong, _ = sync_recorded(open_store(f"sqlite:///{tmp_path / 'w.db'}"), "w", r.settings(api_key=SECRET + "x"))
         errors.append(wrong[0].error or "")
         assert "refused with HTTP 401" in errors[-1] and "invalid API key" in errors[-1]
         assert "check api_key in [sources.w]" in errors[-1]

@@ -9,7 +9,7 @@ import pytest
 
 from ordersync.config import parse_source
 from ordersync.errors import ConfigError
-from ordersync.store import Store
+from ordersync.store import Store, open_store
 from tests.apis.frontcore.conftest import KEY
 from tests.support import Recording, in_process, rows, running, sync
 
@@ -36,7 +36,7 @@ def test_settings_are_validated_before_any_request() -> None:
 def test_the_client_sends_the_documented_parameters() -> None:
     with in_process("frontcore", orders=300, seed=2, api_key=KEY) as fc:
         recorder = Recording()
-        store = Store("sqlite://")
+        store = open_store("sqlite://")
         settings = fc.settings(limit=100, course_id=22354, created_at_min="2024-01-01",
                                updated_at_max="2026-12-31 23:59:59", include=["campaign"],
                                customer_include=["employees"])
@@ -59,7 +59,7 @@ def test_the_client_sends_the_documented_parameters() -> None:
 def test_a_history_larger_than_a_page_is_read_in_creation_slices_that_each_fit_in_one_page() -> None:
     with in_process("frontcore", orders=250, seed=3, api_key=KEY) as fc:
         recorder = Recording()
-        store = Store("sqlite://")
+        store = open_store("sqlite://")
         [orders] = sync(store, "c", fc.settings(limit=100, streams=["orders"], concurrency=1), transport=recorder)
         asked = recorder.params("/orders")
         assert orders.ok and rows(store, "select count(*), count(distinct order_id) from orders") == [(250, 250)]
@@ -121,7 +121,7 @@ def test_rate_limit_of_five_requests_per_second_is_respected_without_429s() -> N
     with running("frontcore", orders=400, seed=1, api_key=KEY, faults="rate:6,retry_after:5") as fc:
         recorder = Recording()
         settings = {**fc.settings(limit=50, concurrency=4), "requests_per_second": 5}
-        [orders, customers] = sync(Store("sqlite://"), "c", settings, transport=recorder)
+        [orders, customers] = sync(open_store("sqlite://"), "c", settings, transport=recorder)
         assert orders.ok and customers.ok and orders.records == 400
         # The sandbox counts the requests of each second itself and answers 429 above 6 (headroom for jitter).
         assert len(recorder.requests) >= 10 and 429 not in recorder.statuses

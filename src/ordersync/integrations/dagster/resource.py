@@ -94,10 +94,10 @@ class _Report:
     """What the UI shows after a sync, read from the destination: one open connection for all of it."""
 
     def __init__(self, cfg: api.Config, source: str, result: api.SyncResult) -> None:
-        from ordersync.store import Store
+        from ordersync.store import open_store
 
         self.cfg, self.source, self.result = cfg, source, result
-        self.store = Store(cfg.destination, **cfg.store_options())
+        self.store = open_store(cfg.destination, **cfg.store_options())
 
     def close(self) -> None:
         self.store.close()
