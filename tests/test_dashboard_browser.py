@@ -4,12 +4,18 @@ against a demo database and checks what it shows against SQL, the search, the pa
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -19,8 +25,11 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from ordersync.dashboard import create_app
 from ordersync.demo import run_demo
+from ordersync.demo import summary as summary_of
 from ordersync.progress import Silent
+from ordersync.revenue import major
 from ordersync.sandbox.runner import RunningServer, start_in_thread
+from ordersync.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -93,7 +102,9 @@ def test_status_page_shows_every_stream_and_the_numbers_of_the_chart_match_sql(b
     first, last = page.input_value("input[name=from]"), page.input_value("input[name=to]")
     assert (date.fromisoformat(last) - date.fromisoformat(first)).days == 89
     _check_totals(browser, page, first, last)
-    assert page.locator("#orders-chart svg polyline").count() == len({r[0] for r in cells(page, "#totals")})
+    sources = {r[0] for r in cells(page, "#totals")}  # a stack per source, and the cancelled ones apart
+    assert page.locator("#orders-chart svg g.series").count() == len(sources) + 1
+    assert page.locator("#orders-chart svg g.series.cancelled").get_attribute("data-name") == "cancelled"
     assert page.locator(".revenue-chart").count() >= 3  # NOK, CHF, USD, EUR in the demo
 
     page.fill("input[name=from]", "2020-01-01")  # a wider range through the form
@@ -103,12 +114,23 @@ def test_status_page_shows_every_stream_and_the_numbers_of_the_chart_match_sql(b
     _check_totals(browser, page, page.input_value("input[name=from]"), page.input_value("input[name=to]"))
 
 
+SOLD = "(lifecycle = 'paid' OR (lifecycle = 'partially_cancelled' AND is_paid))"  # revenue: docs/report.md
+
+
 def _check_totals(browser: Browser, page: Page, first: str, last: str) -> None:
-    shown = {(r[0], r[1]): (int(r[2].replace(",", "")), money(r[3])) for r in cells(page, "#totals")}
-    expected = {(s, c): (n, int(rev)) for s, c, n, rev in browser.sql(
-        "SELECT source, currency, count(*), sum(CASE WHEN is_paid THEN total_minor ELSE 0 END) FROM orders "
-        "WHERE substr(created_at, 1, 10) BETWEEN ? AND ? GROUP BY source, currency", first, last)}
+    """The totals table against SQL: orders by lifecycle, revenue (sold orders only), refunds."""
+    shown = {(r[0], r[1]): (*(int(n.replace(",", "")) for n in r[2:7]), money(r[7]), money(r[8]))
+             for r in cells(page, "#totals")}
+    expected = {(s, c): (n, pending, paid, part, cancelled, int(rev), int(back)) for s, c, n, pending, paid, part,
+                cancelled, rev, back in browser.sql(
+        "SELECT source, currency, count(*), sum(lifecycle = 'pending'), sum(lifecycle = 'paid'), "
+        "sum(lifecycle = 'partially_cancelled'), sum(lifecycle = 'cancelled'), "
+        f"sum(CASE WHEN {SOLD} THEN total_minor ELSE 0 END), "
+        f"coalesce(sum(CASE WHEN {SOLD} THEN (SELECT -sum(amount_minor) FROM payments p WHERE p.source = o.source "
+        "AND p.order_id = o.order_id AND amount_minor < 0) END), 0) "
+        "FROM orders o WHERE substr(created_at, 1, 10) BETWEEN ? AND ? GROUP BY source, currency", first, last)}
     assert shown == expected and expected
+    assert sum(n[4] for n in expected.values()) > 0  # cancelled orders in the range, shown apart
 
 
 def test_orders_are_paged_newest_first_and_every_order_appears_once(browser: Browser) -> None:
@@ -210,3 +232,122 @@ def test_no_request_left_127_0_0_1_and_screenshots_were_written(browser: Browser
     assert hosts == {"127.0.0.1"}
     assert any("/static/style.css" in url for url in browser.requests)
     assert all((SHOTS / f"{name}.png").stat().st_size > 10_000 for name in ("status", "orders", "runs"))
+
+
+# --- issue 27 part 6: stacked bars, round ticks, search, lifecycle, CSV, dates; and the figures agree ---------
+def test_bars_stack_per_source_in_one_colour_each_on_round_ticks(browser: Browser) -> None:
+    page = browser.open("/")
+    first, last = page.input_value("input[name=from]"), page.input_value("input[name=to]")
+    colours: dict[str, str] = {}
+    for group in page.locator("svg g.series").all():  # the orders chart and every currency's revenue chart
+        name, fill = group.get_attribute("data-name") or "", group.get_attribute("fill") or ""
+        assert colours.setdefault(name, fill) == fill, name
+    assert len(set(colours.values())) == len(colours) >= 5  # four sources and the cancelled ones
+    counts = page.locator("#orders-chart text.tick").all_text_contents()
+    assert counts[0] == "0" and len(counts) >= 2
+    assert all(re.fullmatch(r"[1-9]\d{0,2}(,\d{3})*", t) for t in counts[1:]), counts  # whole numbers
+    for chart in page.locator(".revenue-chart").all():
+        ticks = [_tick(t) for t in chart.locator("text.tick").all_text_contents()]
+        step = ticks[1]
+        assert ticks == [step * n for n in range(len(ticks))] and step.normalize().as_tuple().digits in (
+            (1,), (2,), (2, 5), (5,)), ticks  # 1, 2, 2.5 or 5 times a power of ten
+    stacked = _tips(page, "#orders-chart g.series")
+    for source, count in browser.sql("SELECT source, sum(lifecycle IS NOT 'cancelled') FROM orders "
+                                     "WHERE substr(created_at, 1, 10) BETWEEN ? AND ? GROUP BY source", first, last):
+        assert stacked[source] == count, source
+    cancelled = browser.sql("SELECT count(*) FROM orders WHERE lifecycle = 'cancelled' AND substr(created_at, 1, 10) "
+                            "BETWEEN ? AND ?", first, last)[0][0]
+    assert stacked["cancelled"] == cancelled > 0
+    earlier = browser.open("/?from=2025-01-01&to=2025-02-15")  # another range: the same colours
+    assert {g.get_attribute("data-name"): g.get_attribute("fill") for g in earlier.locator("svg g.series").all()
+            }.items() <= colours.items()
+
+
+def _tick(text: str) -> Decimal:
+    unit = {"k": 1000, "M": 1_000_000}.get(text[-1], 1)
+    return Decimal(text.rstrip("kM").replace(",", "")) * unit
+
+
+def _tips(page: Page, selector: str) -> dict[str, int]:
+    """Per series, the sum of its bars' tooltips (``frontcore 2026-11-03: 4 orders``)."""
+    found: dict[str, int] = {}
+    for group in page.locator(selector).all():
+        tips = group.locator("rect title").all_text_contents()
+        found[group.get_attribute("data-name") or ""] = sum(int(t.rsplit(": ", 1)[1].split()[0]) for t in tips)
+    return found
+
+
+def test_search_finds_a_part_of_a_name_or_e_mail_in_any_case(browser: Browser) -> None:
+    name = browser.sql("SELECT customer_name FROM orders WHERE customer_name GLOB '[A-Z][a-z]* [A-Z][a-z][a-z]*' "
+                       "AND created_at IS NOT NULL ORDER BY created_at DESC LIMIT 1")[0][0]
+    part = name.split()[1][1:4].upper()  # the middle of a last name, in capitals
+    page = browser.open("/orders")
+    page.fill("input[name=q]", part)
+    page.click("#search button")
+    page.wait_for_load_state()
+    rows = cells(page, "#orders")
+    found = browser.sql("SELECT count(*) FROM orders WHERE created_at IS NOT NULL AND (customer_name LIKE ?1 OR "
+                        "customer_email LIKE ?1 OR order_number LIKE ?1)", f"%{part}%")[0][0]
+    assert len(rows) == min(found, 50) and len(rows) > 1
+    assert all(part.lower() in f"{r[1]} {r[5]} {r[6]}".lower() for r in rows)
+    assert name in {r[5] for r in rows} or found > 50
+
+
+def test_a_lifecycle_filter_and_its_whole_list_as_csv(browser: Browser, tmp_path: Path) -> None:
+    page = browser.open("/orders")
+    page.select_option("select[name=lifecycle]", "paid")
+    page.click("#search button")
+    page.wait_for_load_state()
+    rows = cells(page, "#orders")
+    assert len(rows) == 50 and all(r[9] == "paid" for r in rows)
+    browser.screenshot("orders-paid")
+    with page.expect_download() as download:
+        page.click("#csv")
+    saved = tmp_path / "orders.csv"
+    download.value.save_as(saved)
+    listed = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    expected = browser.sql("SELECT source, order_id, currency, total_minor FROM orders WHERE lifecycle = 'paid' AND "
+                           "created_at IS NOT NULL ORDER BY created_at DESC, source DESC, order_id DESC")
+    assert len(listed) == len(expected) > 50  # every order the filter finds, not the page shown
+    assert [(r["source"], r["order_id"], r["currency"]) for r in listed] == [e[:3] for e in expected]
+    assert all(Decimal(r["total"]) == Decimal(e[3]).scaleb(-2) for r, e in zip(listed, expected, strict=True))
+    assert {r["lifecycle"] for r in listed} == {"paid"}
+
+
+def test_an_invalid_date_says_so(browser: Browser) -> None:
+    page = browser.open("/?from=2026-02-30&to=2026-11-30")
+    assert "'2026-02-30' is not a date: use YYYY-MM-DD" in page.inner_text("p.error")
+    page = browser.open("/orders?to=31.12.2026")
+    assert "'31.12.2026' is not a date: use YYYY-MM-DD" in page.inner_text("p.error")
+    refused = page.request.get(f"{browser.base}/orders.csv?from=yesterday")
+    assert refused.status == 400 and "'yesterday' is not a date" in refused.text()
+
+
+def report(db: Path, *args: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``ordersync report`` as a user runs it, its CSV by source and currency."""
+    done = subprocess.run([sys.executable, "-m", "ordersync", "report", "--db", str(db), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {(r["source"], r["currency"]): r for r in csv.DictReader(io.StringIO(done.stdout))}
+
+
+def test_the_demo_summary_the_dashboard_and_the_report_agree_to_the_cent(browser: Browser) -> None:
+    store = open_store(f"sqlite:///{browser.db}", read_only=True)
+    try:
+        summary = summary_of(store)  # what 'ordersync demo' prints: every order
+    finally:
+        store.close()
+    everything = report(browser.db, "--since", "1900-01-01")
+    assert {(f.source, f.currency): (str(f.orders), str(f.cancelled), major(f.net_minor, f.currency),
+                                     major(f.refunds_minor, f.currency)) for f in summary} == {
+        key: (r["orders"], r["cancelled"], Decimal(r["net_revenue"]), Decimal(r["refunds"]))
+        for key, r in everything.items()} and len(summary) == 4
+
+    page = browser.open("/")  # the dashboard's range, and the report of the same days
+    first, last = page.input_value("input[name=from]"), page.input_value("input[name=to]")
+    ranged = report(browser.db, "--since", first, "--until", str(date.fromisoformat(last) + timedelta(days=1)))
+    shown = {(r[0], r[1]): r[2:] for r in cells(page, "#totals")}
+    assert shown == {key: [f"{int(r[k]):,}" for k in ("orders", "pending", "paid", "partially_cancelled",
+                                                        "cancelled")] + [f"{Decimal(r[k]):,}" for k in
+                                                                         ("net_revenue", "refunds")]
+                     for key, r in ranged.items()}

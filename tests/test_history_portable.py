@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ordersync import history
+from ordersync import history, revenue
 from ordersync.dashboard import db as dash
 from ordersync.store import metadata, order_lines, order_versions, orders, payments, stream_state
 
@@ -38,6 +38,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def order(order_id: str, status: str = "paid", paid: bool = True, total: int = 1000) -> dict[str, Any]:
     return {"source": "shop", "order_id": order_id, "api": "frontcore", "order_number": f"N{order_id}",
             "status": status, "currency": "NOK", "total_minor": total, "is_paid": paid,
+            "lifecycle": "cancelled" if status == "cancelled" else "paid" if paid else "pending",
             "customer_email": "kari@example.org", "created_at": _at("2026-09-10T08:00:00Z"),
             "raw": json.dumps({"id": order_id, "status": status})}
 
@@ -79,8 +80,8 @@ def test_dashboard_queries_on_duckdb(engine: Engine) -> None:
     with engine.begin() as conn:
         page(conn, "2026-09-05T09:00:00Z", *(order(str(i), paid=i % 2 == 0) for i in range(60)))
     with engine.connect() as conn:
-        [day] = dash.daily(conn, date(2026, 9, 1), date(2026, 9, 30))
-        assert (day["day"], day["orders"], int(day["revenue_minor"])) == ("2026-09-10", 60, 30 * 1000)
+        [day] = revenue.figures(conn, revenue.days(date(2026, 9, 1), date(2026, 9, 30)))
+        assert (day.period, day.orders, day.paid, day.net_minor) == ("2026-09-10", 60, 30, 30 * 1000)
         rows, next_token, prev_token = dash.order_page(conn, dash.OrderQuery())
         assert len(rows) == dash.PAGE_SIZE and next_token and prev_token is None
         rest, _, back = dash.order_page(conn, dash.OrderQuery(after=next_token))

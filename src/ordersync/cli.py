@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ordersync.api import Counts, StreamResult, Tick, WatchSummary
+    from ordersync.revenue import Figures
 
 class Boundary(TyperGroup):
     """The one place where a command's exception becomes what a user reads: one line naming what to check, and the
@@ -160,7 +161,7 @@ def demo(
     from ordersync.progress import reporter
 
     with extra_needed("sandbox", "demo"):
-        from ordersync.demo import run_demo
+        from ordersync.demo import run_demo, summary
         from ordersync.sandbox import registry
 
         registry()  # imports every vendor's sandbox now (Faker among others): a missing library is said first
@@ -174,14 +175,7 @@ def demo(
     finally:
         progress.close()
     print_results(results, seconds)
-    totals = Table(title=escape(store.describe()), title_justify="left")
-    for column in ("source", "api", "currency", "orders", "total"):
-        totals.add_column(column, justify="right" if column in ("orders", "total") else "left")
-    for row in store.totals():
-        total = (row["total_minor"] or 0) / 100
-        totals.add_row(escape(row["source"]), row["api"], escape(row["currency"] or "-"), f"{row['orders']:,}",
-                       f"{total:,.2f}")
-    out.print(totals)
+    out.print(revenue_table(f"{store.describe()}: orders by lifecycle", summary(store)))
     out.print(f"order lines: {store.count('order_lines'):,}  customers: {store.count('customers'):,}  "
               f"payments: {store.count('payments'):,}")
     if not report_failures(results):
@@ -191,6 +185,22 @@ def demo(
     shown = redact(db)  # a password in --db is never printed: the user types it (or uses PGPASSWORD / .pgpass)
     out.print(f"See it in the dashboard: ordersync dashboard --db {shown}  (then open http://127.0.0.1:8050/)",
               highlight=False, soft_wrap=True)
+
+
+def revenue_table(title: str, found: list[Figures]) -> Table:
+    """Per source and currency: orders by lifecycle, revenue and the money paid back (docs/report.md)."""
+    from ordersync.revenue import shown
+
+    table = Table(title=escape(title), title_justify="left", caption_justify="left",
+                  caption="revenue: paid orders, never cancelled ones; refunds: paid back on them (docs/report.md)")
+    counts = ("orders", "pending", "paid", "part. cancelled", "cancelled")
+    for column in ("source", "currency", *counts, "revenue", "refunds"):
+        table.add_column(column, justify="left" if column in ("source", "currency") else "right")
+    for f in found:
+        table.add_row(escape(f.source), escape(f.currency or "-"),
+                      *(f"{n:,}" for n in (f.orders, f.pending, f.paid, f.partially_cancelled, f.cancelled)),
+                      shown(f.net_minor, f.currency), shown(f.refunds_minor, f.currency))
+    return table
 
 
 @app.command()
@@ -343,37 +353,25 @@ def _duration(seconds: float) -> str:
 
 
 @app.command()
-def status(config_path: ConfigOption = None) -> None:
-    """Per source and stream: last run, cursor, row counts, last error."""
+def status(
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the versioned JSON for monitoring (docs/operations.md)")]
+    = False,
+) -> None:
+    """Per source and stream, one line: last success, how far the data reaches, rows, rejects, the next sweep day."""
     from ordersync import config
-    from ordersync.status import describe
-    from ordersync.store import open_store
+    from ordersync.status import collect, lines
 
     try:
         cfg = config.load(config_path, secrets=False)  # status calls no API: no key needed
-        store = open_store(cfg.destination, **cfg.store_options(), read_only=True)
-        try:
-            rows = store.status()
-        finally:
-            store.close()
+        shown = collect(cfg)
     except OrdersyncError as exc:
         raise failed(exc) from None
-    from ordersync.store.urls import redact
-
-    table = Table()
-    for column in ("source", "stream", "last run", "result", "cursor", "orders", "lines", "customers", "payments",
-                   "rejected", "last error"):
-        table.add_column(column)
-    for row in rows:
-        cursor = describe(cfg.sources.get(row["source"]), row["stream"], row["state"])
-        counts = row["rows"]
-        table.add_row(escape(row["source"]), escape(row["stream"]),
-                      f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
-                      escape(row["last_status"] or "-"),
-                      escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
-                      str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
-                      str(counts["payments"]), str(row["rejected"]), escape(redact(row["last_error"] or "")))
-    out.print(table if rows else "No sync has run yet.")
+    if as_json:
+        sys.stdout.write(shown.model_dump_json(indent=2) + "\n")
+        return
+    for text in lines(shown):
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -421,6 +419,50 @@ def export(
         raise failed(exc) from None
     if out_path:
         err.print(f"wrote {count:,} rows of {table} to {out_path}")
+
+
+@app.command()
+def report(
+    month: Annotated[str | None, typer.Option(help="the month, YYYY-MM (default: the last complete month)")] = None,
+    since: Annotated[str | None, typer.Option(help="instead of --month: from this date or time on, included")] = None,
+    until: Annotated[str | None, typer.Option(help="instead of --month: up to this date or time, not included")
+                     ] = None,
+    tz: Annotated[str | None, typer.Option(help="the zone whose days and months orders belong to (Europe/Oslo; "
+                                                "default: UTC)")] = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, or xlsx (a workbook: the summary and the orders)")
+                   ] = "csv",
+    out_path: Annotated[Path | None, typer.Option("--output", "--out", "-o", help="file to write (CSV: default "
+                                                                                  "standard output)")] = None,
+    config_path: ConfigOption = None,
+    db: DbOption = None,
+    schema: SchemaOption = None,
+) -> None:
+    """An accountant's month per source and currency: orders, cancellations, refunds, gross and net revenue
+    (docs/report.md)."""
+    from ordersync.report import FORMATS, ReportOptions, choose_period, write_report
+    from ordersync.store import open_store
+    from ordersync.timerange import zone
+
+    try:
+        if fmt not in FORMATS:
+            raise ValueError(f"--format '{fmt}' is not known; use csv or xlsx")
+        local = zone(tz)
+        chosen = ReportOptions(choose_period(month, since, until, local), local, source)
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    try:
+        url, options = _destination(db, config_path, schema)
+        store = open_store(url, **options, read_only=True)  # never a new empty database, never a lock file
+        try:
+            found = write_report(store, chosen, fmt, out_path)
+        finally:
+            store.close()
+    except OrdersyncError as exc:
+        raise failed(exc) from None
+    counted, sources = sum(f.orders for f in found), len({f.source for f in found})
+    err.print(f"report {chosen.period.label} ({chosen.zone_name}): {counted:,} orders of {sources} source(s)"
+              f"{f', written to {out_path}' if out_path else ''}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ordersync import api, apis
+from ordersync import api, apis, revenue
 from ordersync.apis.base import SourceSettings
 from ordersync.config import Config, parse_source
 from ordersync.errors import StoreError
@@ -107,3 +107,10 @@ def run_demo(db: Path | str, orders: int, seed: int, progress: Reporter,
             streams += again.streams
             seconds += again.seconds
     return store, streams, seconds
+
+
+def summary(store: Store) -> list[revenue.Figures]:
+    """The demo's closing table: every order it synced, counted by lifecycle, and revenue, per source and currency
+    (:func:`ordersync.revenue.figures`, the query behind the dashboard and ``ordersync report`` too)."""
+    with store.engine.connect() as conn:
+        return revenue.figures(conn, [revenue.Period("all")])

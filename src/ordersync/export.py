@@ -125,14 +125,14 @@ def export(store: Store, table: str, fmt: str, out: Path | None, source: str | N
         if out is None:
             raise OrdersyncError(f"{fmt} needs a file: pass --out PATH")
         write = _binary_writer(fmt)
-        with _replacing(out) as partial:
+        with replacing(out) as partial:
             return write(batches, columns, options, table, partial)
     zoned = options.zone is not None
     if out is None:
         return _text(batches, columns, fmt, sys.stdout, zoned)
     # a file gets a byte order mark (spreadsheets then read UTF-8); a pipe gets plain UTF-8
-    with _replacing(out) as partial, partial.open("w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
-                                                  newline="") as stream:
+    with replacing(out) as partial, partial.open("w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
+                                                 newline="") as stream:
         return _text(batches, columns, fmt, stream, zoned)
 
 
@@ -175,7 +175,7 @@ def _utc(value: Any) -> Any:
 
 
 @contextmanager
-def _replacing(out: Path) -> Iterator[Path]:
+def replacing(out: Path) -> Iterator[Path]:
     """A file beside ``out`` to write, renamed to ``out`` when the block ends well and removed when it fails."""
     handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
     os.close(handle)

@@ -42,27 +42,35 @@ _WIDTHS = {"money": 14, "time": 20, "plain": 16}
 def write(batches: Iterator[list[dict[str, Any]]], columns: list[Column], options: ExportOptions, table: str,
           out: Path) -> int:
     """Write the shaped rows of ``table`` to the workbook ``out``; return how many were written."""
-    kept = [c for c in columns if c.kind != "raw"]
     book = Workbook(write_only=True)
-    zone = options.zone.key if options.zone else "UTC"
-    sheet, room, count = None, 0, 0
     try:
-        for batch in batches:
-            for row in batch:
-                if room == 0:
-                    sheet = _sheet(book, f"{table} ({len(book.sheetnames) + 1})" if sheet else table, kept, zone)
-                    room = MAX_ROWS - 1
-                assert sheet is not None
-                sheet.append([_cell(sheet, c.kind, row[c.name], row) for c in kept])
-                room -= 1
-            count += len(batch)
+        count = add_sheets(book, batches, columns, table, options.zone.key if options.zone else "UTC")
     except BaseException:
         with contextlib.suppress(Exception):  # finish the sheets so that openpyxl removes its temporary files
             book.save(out)  # the caller removes this unfinished file
         raise
-    if sheet is None:  # no rows: the header alone says what the export would hold
-        _sheet(book, table, kept, zone)
     book.save(out)
+    return count
+
+
+def add_sheets(book: Workbook, batches: Iterator[list[dict[str, Any]]], columns: list[Column], title: str,
+               zone: str) -> int:
+    """Append the shaped rows to ``book`` as the sheet ``title`` (going on in ``title (2)``, ... past Excel's rows;
+    the header alone when there are none); ``zone`` names the times' zone in the header. Returns the rows."""
+    kept = [c for c in columns if c.kind != "raw"]
+    sheet, room, count, made = None, 0, 0, 0
+    for batch in batches:
+        for row in batch:
+            if room == 0:
+                made += 1
+                sheet = _sheet(book, f"{title} ({made})" if made > 1 else title, kept, zone)
+                room = MAX_ROWS - 1
+            assert sheet is not None
+            sheet.append([_cell(sheet, c.kind, row[c.name], row) for c in kept])
+            room -= 1
+        count += len(batch)
+    if sheet is None:  # no rows: the header alone says what the sheet would hold
+        _sheet(book, title, kept, zone)
     return count
 
 

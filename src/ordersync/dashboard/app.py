@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,13 +17,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ordersync.dashboard import charts, db
+from ordersync import revenue
+from ordersync.dashboard import charts, db, overview
 from ordersync.errors import StoreError
-from ordersync.values import exponent
 
 COOKIE = "ordersync_dashboard"
 _templates = jinja2.Environment(loader=jinja2.PackageLoader("ordersync.dashboard", "templates"),
@@ -41,11 +39,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def money(minor: int | None, currency: str | None) -> str:
-    if minor is None:
-        return "-"
-    digits = exponent(currency)
-    return f"{Decimal(minor).scaleb(-digits):,.{digits}f}"
+money = revenue.shown  # the template's filter: 1,250.50 in the currency's decimals, "-" for none
 
 
 def when(value: Any) -> str:
@@ -109,27 +103,39 @@ class Dashboard:
 
     def home(self, request: Request) -> Response:
         params = request.query_params
+        start, end = (params.get(name, "").replace("\x00", "") for name in ("from", "to"))
         with self.engine.connect() as conn:
             streams = db.stream_status(conn)
-            first, last = db.chart_range(conn, params.get("from"), params.get("to"))
-            days = db.daily(conn, first, last)
+            first, last = db.chart_range(conn, start, end)
+            periods = revenue.days(first, last)
+            found = revenue.figures(conn, periods)
+            colors = charts.palette([*db.known_sources(conn), *(f.source for f in found)])
         return self.render("home.html", page="home", streams=streams, first=first, last=last,
-                           **_day_charts(days, first, last))
+                           range_errors=db.range_problems(start, end), **overview.day_charts(found, periods, colors))
 
     def orders(self, request: Request) -> Response:
-        p = request.query_params
-        query = db.OrderQuery(source=p.get("source", ""), status=p.get("status", ""), q=p.get("q", ""),
-                              start=p.get("from", ""), end=p.get("to", ""), after=p.get("after", ""),
-                              before=p.get("before", ""))
+        query = _order_query(request)
         with self.engine.connect() as conn:
             rows, next_token, prev_token = db.order_page(conn, query)
             menus = db.distinct_values(conn)
         base = query.filters()
         return self.render(
             "orders.html", page="orders", rows=rows, query=query, menus=menus,
+            csv_url=f"/orders.csv?{urlencode(base)}" if base else "/orders.csv",
             next_url=f"/orders?{urlencode({**base, 'after': next_token})}" if next_token else None,
             prev_url=f"/orders?{urlencode({**base, 'before': prev_token})}" if prev_token else None,
         )
+
+    def orders_csv(self, request: Request) -> Response:
+        """Every order the list's filters find, newest first, as a CSV file (not only the page shown); a filter
+        that cannot be read is a 400 saying so, never a file that ignored it."""
+        query = _order_query(request)
+        with self.engine.connect() as conn:
+            select = db.filtered(conn, query)
+        if query.errors:
+            return PlainTextResponse("\n".join(query.errors) + "\n", status_code=400)
+        return StreamingResponse(db.orders_csv(self.engine, select), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
 
     def order(self, request: Request) -> Response:
         source, order_id = request.path_params["source"], request.path_params["order_id"]
@@ -140,8 +146,9 @@ class Dashboard:
         raw = orjson.loads(detail["order"]["raw"])
         for version in detail["versions"]:
             version["changed_fields"] = {name.split(".")[0] for name in version["changes"]}
+        counted = revenue.in_revenue(detail["order"]["lifecycle"], detail["order"]["is_paid"])
         return self.render("order.html", page="orders", raw=orjson.dumps(raw, option=orjson.OPT_INDENT_2).decode(),
-                           **detail)
+                           in_revenue=counted, **detail)
 
     def runs(self, request: Request) -> Response:
         with self.engine.connect() as conn:
@@ -151,37 +158,16 @@ class Dashboard:
         durations = charts.bars(labels, [r["seconds"] or 0 for r in recent], "run duration (seconds)",
                                 [f"{label}: {r['seconds'] or 0:.0f} s" for label, r in pairs])
         rows = charts.bars(labels, [r["rows"] for r in recent], "rows read per run",
-                           [f"{label}: {r['rows']:,} rows" for label, r in pairs])
+                           [f"{label}: {r['rows']:,} rows" for label, r in pairs], whole=True)
         return self.render("runs.html", page="runs", runs=list(reversed(recent)), duration_chart=durations,
                            rows_chart=rows)
 
 
-def _day_charts(days: list[dict[str, Any]], first: date, last: date) -> dict[str, Any]:
-    """An orders chart (one line per source) and a revenue chart per currency (one line per source), one point
-    per calendar day of the range."""
-    labels = [str(first + timedelta(days=n)) for n in range((last - first).days + 1)]
-    index = {day: i for i, day in enumerate(labels)}
-    sources = sorted({d["source"] for d in days})
-    counts: dict[str, list[float | None]] = {s: [0.0] * len(labels) for s in sources}
-    revenue: dict[str, dict[str, list[float | None]]] = defaultdict(dict)
-    totals: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in days:
-        currency = d["currency"] or "-"
-        counts[d["source"]][index[d["day"]]] = (counts[d["source"]][index[d["day"]]] or 0) + d["orders"]
-        series = revenue[currency].setdefault(d["source"], [0.0] * len(labels))
-        series[index[d["day"]]] = (series[index[d["day"]]] or 0) + d["revenue_minor"] / 10 ** exponent(currency)
-        total = totals.setdefault((d["source"], currency), {"source": d["source"], "currency": currency,
-                                                           "orders": 0, "revenue_minor": 0})
-        total["orders"] += d["orders"]
-        total["revenue_minor"] += d["revenue_minor"]
-    orders_chart = charts.lines(labels, [charts.Series(s, counts[s]) for s in sources], "orders per day")
-    revenue_charts = [
-        (currency, charts.lines(labels, [charts.Series(s, v) for s, v in sorted(by_source.items())],
-                                f"paid revenue per day ({currency})"), charts.legend(sorted(by_source)))
-        for currency, by_source in sorted(revenue.items())
-    ]
-    return {"orders_chart": orders_chart, "orders_legend": charts.legend(sources), "revenue_charts": revenue_charts,
-            "totals": [totals[k] for k in sorted(totals)]}
+def _order_query(request: Request) -> db.OrderQuery:
+    p = request.query_params
+    return db.OrderQuery(source=p.get("source", ""), status=p.get("status", ""), q=p.get("q", ""),
+                         start=p.get("from", ""), end=p.get("to", ""), after=p.get("after", ""),
+                         before=p.get("before", ""), lifecycle=p.get("lifecycle", ""))
 
 
 def create_app(url: str, token: str | None = None, schema: str | None = None) -> Starlette:
@@ -198,6 +184,7 @@ def create_app(url: str, token: str | None = None, schema: str | None = None) ->
     routes = [
         Route("/", dash.home),
         Route("/orders", dash.orders),
+        Route("/orders.csv", dash.orders_csv),
         Route("/orders/{source}/{order_id:path}", dash.order),
         Route("/runs", dash.runs),
         Mount("/static", StaticFiles(packages=[("ordersync.dashboard", "static")]), name="static"),

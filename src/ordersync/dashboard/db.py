@@ -1,11 +1,15 @@
 """What the dashboard reads: a read-only engine and one bounded query per view (SQLAlchemy Core, any destination).
 
-Every query is answered from an index or bounded by a LIMIT: nothing here reads a whole published table.
+Every query is answered from an index or bounded by a LIMIT, but for what a user asks for whole: the CSV of a
+filtered list of orders, read a thousand orders at a time.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +21,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from ordersync.errors import StoreError
 from ordersync.history import versions_of
+from ordersync.model import LIFECYCLES
+from ordersync.revenue import UNKNOWN, major
 from ordersync.store import order_lines, order_versions, orders, payments, runs, stream_state
 from ordersync.store.sqlite import read_only_engine
 
@@ -56,12 +62,6 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "(database)"
-
-
-def _day(conn: Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    if conn.dialect.name == "sqlite":  # stored as ISO text in UTC: the day is its first ten characters
-        return sa.func.substr(column, 1, 10)
-    return sa.cast(column, sa.Date)
 
 
 def _utc(day: date) -> datetime:
@@ -114,21 +114,14 @@ def chart_range(conn: Connection, start: str | None, end: str | None, days: int 
     return max(first, last - timedelta(days=MAX_DAYS - 1)), last
 
 
-def daily(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
-    """Orders and paid revenue per day, source and currency, for orders created in ``[first, last]``. Both as
-    Python ints on every destination: PostgreSQL's sum of a bigint is ``numeric`` (a ``Decimal`` here, which the
-    charts cannot mix with floats), DuckDB's a HUGEINT."""
-    day = _day(conn, orders.c.created_at).label("day")
-    paid_total = sa.case((orders.c.is_paid.is_(True), orders.c.total_minor), else_=0)
-    query = (
-        sa.select(day, orders.c.source, orders.c.currency, sa.func.count().label("orders"),
-                  sa.func.coalesce(sa.func.sum(paid_total), 0).label("revenue_minor"))
-        .where(orders.c.created_at >= _utc(first), orders.c.created_at < _utc(last + timedelta(days=1)))
-        .group_by(day, orders.c.source, orders.c.currency)
-        .order_by(day, orders.c.source, orders.c.currency)
-    )
-    return [{**r._asdict(), "day": str(r.day)[:10], "orders": int(r.orders), "revenue_minor": int(r.revenue_minor)}
-            for r in conn.execute(query)]
+def range_problems(start: str | None, end: str | None) -> list[str]:
+    """What the range's form says about ``from`` and ``to``: a value that is not a date is named, never ignored
+    in silence (the chart then shows the default end of the range)."""
+    return [_not_a_date(value) for value in (start, end) if value and _parse_day(value) is None]
+
+
+def _not_a_date(value: str) -> str:
+    return f"'{value}' is not a date: use YYYY-MM-DD (years {MIN_YEAR} to {MAX_YEAR})"
 
 
 # --- orders list --------------------------------------------------------------------------------------------
@@ -138,21 +131,22 @@ class OrderQuery:
 
     source: str = ""
     status: str = ""
-    q: str = ""  # an e-mail (prefix, with @), or an order number or id (exact)
+    q: str = ""  # a whole order number, id or e-mail; else a part of a name, e-mail or order number
     start: str = ""
     end: str = ""
     after: str = ""
     before: str = ""
+    lifecycle: str = ""  # one of LIFECYCLES, or UNKNOWN (null)
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """No NUL character reaches the database (PostgreSQL refuses it in text: a 500 for a typed ``%00``)."""
-        for name in ("source", "status", "q", "start", "end", "after", "before"):
+        for name in ("source", "status", "q", "start", "end", "after", "before", "lifecycle"):
             setattr(self, name, getattr(self, name).replace("\x00", ""))
 
     def filters(self) -> dict[str, str]:
-        return {k: v for k, v in (("source", self.source), ("status", self.status), ("q", self.q),
-                                  ("from", self.start), ("to", self.end)) if v}
+        return {k: v for k, v in (("source", self.source), ("status", self.status), ("lifecycle", self.lifecycle),
+                                  ("q", self.q), ("from", self.start), ("to", self.end)) if v}
 
 
 def _token(row: Any) -> str:
@@ -182,28 +176,53 @@ def _after(key: tuple[datetime, str, str], newer: bool) -> sa.ColumnElement[bool
         sa.and_(orders.c.created_at == created, orders.c.source == source, op(orders.c.order_id, order_id))))
 
 
-def order_page(conn: Connection, query: OrderQuery) -> tuple[list[dict[str, Any]], str | None, str | None]:
-    """One page of orders (newest first) and the tokens of the next and previous pages."""
-    columns = [orders.c.source, orders.c.order_id, orders.c.order_number, orders.c.status, orders.c.created_at,
-               orders.c.customer_email, orders.c.customer_name, orders.c.currency, orders.c.total_minor,
-               orders.c.is_paid]
-    select = sa.select(*columns).where(orders.c.created_at.is_not(None))
+LISTED = [orders.c.source, orders.c.order_id, orders.c.order_number, orders.c.status, orders.c.lifecycle,
+          orders.c.created_at, orders.c.customer_email, orders.c.customer_name, orders.c.currency,
+          orders.c.total_minor, orders.c.is_paid]
+
+
+def filtered(conn: Connection, query: OrderQuery) -> sa.Select[Any]:
+    """The orders the filters select, with a creation time, unordered; what cannot be read as a filter (a date, a
+    lifecycle) is said in ``query.errors`` and left out."""
+    select = sa.select(*LISTED).where(orders.c.created_at.is_not(None))
     if query.source:
         select = select.where(orders.c.source == query.source)
     if query.status:
         select = select.where(orders.c.status == query.status)
-    q = query.q.strip()
-    if "@" in q:
-        select = select.where(orders.c.customer_email >= q, orders.c.customer_email < q + "\U0010ffff")
-    elif q:
-        select = select.where(sa.or_(orders.c.order_number == q, orders.c.order_id == q))
+    if query.lifecycle in (*LIFECYCLES, UNKNOWN):
+        select = select.where(orders.c.lifecycle.is_(None) if query.lifecycle == UNKNOWN
+                              else orders.c.lifecycle == query.lifecycle)
+    elif query.lifecycle:
+        query.errors.append(f"'{query.lifecycle}' is not a lifecycle: use {', '.join((*LIFECYCLES, UNKNOWN))}")
+    searched = _search(conn, query.q.strip())
+    if searched is not None:
+        select = select.where(searched)
     for value, is_start in ((query.start, True), (query.end, False)):
         day = _parse_day(value) if value else None
         if value and day is None:
-            query.errors.append(f"'{value}' is not a date: use YYYY-MM-DD (years 1900 to 9000)")
+            query.errors.append(_not_a_date(value))
         elif day is not None:
             select = select.where(orders.c.created_at >= _utc(day) if is_start
                                   else orders.c.created_at < _utc(day + timedelta(days=1)))
+    return select
+
+
+def _search(conn: Connection, q: str) -> sa.ColumnElement[bool] | None:
+    """The search box: a whole order number, order id or e-mail that some order holds finds exactly those orders
+    (``N7`` is not ``N70``); anything else is a part of a customer's name, e-mail or an order number, in any
+    case."""
+    if not q:
+        return None
+    whole = sa.or_(orders.c.order_number == q, orders.c.order_id == q, orders.c.customer_email == q)
+    if conn.execute(sa.select(sa.literal(1)).where(whole).limit(1)).first() is not None:
+        return whole
+    return sa.or_(*(c.icontains(q, autoescape=True)
+                    for c in (orders.c.customer_name, orders.c.customer_email, orders.c.order_number)))
+
+
+def order_page(conn: Connection, query: OrderQuery) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of orders (newest first) and the tokens of the next and previous pages."""
+    select = filtered(conn, query)
     keys = (orders.c.created_at, orders.c.source, orders.c.order_id)
     backwards = bool(query.before) and not query.after
     key = _untoken(query.before if backwards else query.after) if (query.after or query.before) else None
@@ -218,6 +237,51 @@ def order_page(conn: Connection, query: OrderQuery) -> tuple[list[dict[str, Any]
     next_token = _token(rows[-1]) if rows and (more or backwards) else None
     prev_token = _token(rows[0]) if rows and (key is not None and (not backwards or more)) else None
     return [r._asdict() for r in rows], next_token, prev_token
+
+
+# --- the filtered list as CSV --------------------------------------------------------------------------------
+CSV_BATCH = 1000
+CSV_HEADER = ("source", "order_id", "order_number", "created_at", "status", "lifecycle", "paid", "customer_name",
+              "customer_email", "currency", "total")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def orders_csv(engine: Engine, select: sa.Select[Any]) -> Iterator[str]:
+    """The orders ``select`` finds (:func:`filtered`), newest first, as CSV text: a byte order mark (spreadsheets
+    then read UTF-8) and a header, then :data:`CSV_BATCH` orders a chunk. Each chunk is its own short read, after
+    the last order sent (keyset), so that memory stays flat and no connection outlives a chunk (the response is
+    sent from whichever thread is free). Amounts are exact decimals in major units."""
+    keys = (orders.c.created_at, orders.c.source, orders.c.order_id)
+    yield "\ufeff" + _csv_text([CSV_HEADER])
+    key: tuple[Any, str, str] | None = None
+    while True:
+        page = select if key is None else select.where(_after(key, newer=False))
+        with engine.connect() as conn:
+            rows = conn.execute(page.order_by(*(c.desc() for c in keys)).limit(CSV_BATCH)).all()
+        if rows:
+            yield _csv_text([_csv_row(r) for r in rows])
+        if len(rows) < CSV_BATCH:
+            return
+        key = (rows[-1].created_at, rows[-1].source, rows[-1].order_id)
+
+
+def _csv_row(r: Any) -> list[Any]:
+    total = None if r.total_minor is None else major(r.total_minor, r.currency)
+    created = r.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(r.created_at, datetime) else r.created_at
+    texts = (r.source, r.order_id, r.order_number, created, r.status, r.lifecycle or UNKNOWN,
+             "yes" if r.is_paid else "no", r.customer_name, r.customer_email, r.currency)
+    return [*(_as_text(v) for v in texts), total]
+
+
+def _as_text(value: str | None) -> str | None:
+    """Text a spreadsheet would run as a formula (``=HYPERLINK(...)`` as a customer's name) starts with ``'``."""
+    return "'" + value if value and value.startswith(_FORMULA) else value
+
+
+def _csv_text(rows: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 # --- one order ----------------------------------------------------------------------------------------------
@@ -247,15 +311,20 @@ def recent_runs(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     return result
 
 
+def known_sources(conn: Connection) -> list[str]:
+    """Every source a sync has written, from the sync state (one row per stream), sorted."""
+    return sorted({r.source for r in conn.execute(sa.select(stream_state.c.source).distinct())})
+
+
 def distinct_values(conn: Connection) -> dict[str, list[str]]:
     """Sources and statuses for the filter menus, from the last runs and a bounded sample (never a table scan)."""
-    sources = sorted({r.source for r in conn.execute(sa.select(stream_state.c.source).distinct())})
+    sources = known_sources(conn)
     statuses: set[str] = set()
     for source in sources:  # the newest orders of each source tell which status words it uses
         statuses.update(s for (s,) in conn.execute(
             sa.select(orders.c.status).where(orders.c.source == source, orders.c.created_at.is_not(None))
             .order_by(orders.c.created_at.desc()).limit(500)) if s)
-    return {"sources": sources, "statuses": sorted(statuses)}
+    return {"sources": sources, "statuses": sorted(statuses), "lifecycles": [*LIFECYCLES, UNKNOWN]}
 
 
 def _parse_day(value: str | None) -> date | None:
