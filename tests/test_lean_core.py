@@ -101,8 +101,6 @@ def test_a_sync_without_the_extras_succeeds_and_never_imports_them(tmp_path: Pat
     assert set(synced) == set(apis.registry()) and all(count > 0 for count in synced.values())
 
 
-@pytest.mark.xfail(strict=True, reason="ordersync.config imports ordersync.store.bounds, which imports psycopg when "
-                   "it is loaded: without the postgres extra every command that reads the configuration fails")
 def test_a_sync_into_sqlite_needs_no_extra_at_all(tmp_path: Path) -> None:
     with running("frontcore", orders=20, seed=5) as server:
         config = tmp_path / "ordersync.toml"

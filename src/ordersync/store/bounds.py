@@ -8,7 +8,7 @@ Three settings of ``[destination]``, each a number of seconds:
 - ``statement_timeout_seconds``: the server's ``statement_timeout`` (it cancels a longer statement), and, on this
   side, how long any one exchange with the server (a statement, a COPY's data, a commit) may wait for its
   answer, plus :data:`GRACE`: a stopped server cancels nothing, so the client stops waiting itself and drops the
-  connection (see :class:`BoundedConnection`).
+  connection (see :class:`ordersync.store.pg_connection.BoundedConnection`).
 - ``lock_timeout_seconds``: the server's ``lock_timeout``: a statement waits at most this long for a lock held by
   another session (a migration of the schema, a table lock taken by hand).
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import psycopg
 
 from ordersync.errors import ConfigError
 
@@ -78,27 +76,3 @@ def parse(destination: dict[str, Any], url: str, where: str) -> dict[str, float]
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
             raise ConfigError(f"{where}: [destination] {name} must be a number of seconds ({low} to {high})")
     return {name.removesuffix("_seconds"): float(value) for name, value in given.items()}
-
-
-class BoundedConnection(psycopg.Connection[Any]):
-    """A psycopg connection whose every wait for the server ends after ``exchange_wait`` seconds: the connection
-    is then dropped (its transaction rolls back on the server when it wakes) and the statement fails with
-    :class:`ServerFrozen`. psycopg waits through :meth:`wait` for every statement, COPY block, commit and
-    rollback; connecting is bounded by libpq's ``connect_timeout``."""
-
-    exchange_wait: float | None = None
-
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        limit = timeout if timeout is not None else self.exchange_wait
-        try:
-            return super().wait(gen, interval, limit)
-        except psycopg.errors._WaitTimeout:
-            if timeout is not None:
-                raise  # psycopg's own bounded wait (a cancel): it handles it
-            self.pgconn.finish()  # the socket closed: nothing more waits on this connection
-            self._closed = True
-            raise ServerFrozen(f"no answer from the server in {limit:g}s") from None
-
-
-class ServerFrozen(psycopg.OperationalError):
-    """The server did not answer one exchange in time (see :class:`BoundedConnection`)."""

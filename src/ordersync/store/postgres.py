@@ -18,8 +18,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from ordersync.errors import StoreError
-from ordersync.store.bounds import BoundedConnection, PgBounds
+from ordersync.store.bounds import PgBounds
 from ordersync.store.locks import PgAdvisoryLock, SourceLock, advisory_key, holder_label
+from ordersync.store.pg_connection import BoundedConnection
 from ordersync.store.postgres_errors import explain
 from ordersync.store.postgres_flight import PgPagesInFlight
 from ordersync.store.urls import redact
