@@ -26,6 +26,11 @@ SOURCES = (("courses", "frontcore", "NOK"), ("vouchers", "eguma", "CHF"), ("shop
            ("tickets", "prio", "EUR"))
 STATUSES = ("paid", "paid", "paid", "pending", "cancelled", "refunded")
 START = datetime(2023, 12, 1, tzinfo=UTC)
+LIFECYCLE = {"paid": "paid", "pending": "pending", "cancelled": "cancelled"}  # "refunded": a word of no lifecycle
+NAMES = ("Kari Nordmann", "Ola Hansen", "Ingrid Berg", "Lars Johansen", "Sofie Lie", "Jonas Dahl")
+ORDER_COLUMNS = ("source, order_id, api, order_number, status, currency, total_minor, discount_minor, tax_minor, "
+                 "is_paid, customer_id, customer_name, customer_email, created_at, updated_at, synced_at, raw, "
+                 "lifecycle, adjustment_minor")
 
 
 def iso(value: datetime) -> str:
@@ -49,12 +54,12 @@ def build(path: Path, count: int) -> None:
             raw = f'{{"id": {i}, "status": "{status}", "total": {total}, "lines": [{{"name": "Item {i % 997}"}}]}}'
             email = f"customer{rng.randrange(200_000)}@example.org"
             orders.append((source, str(i), api, f"N{i}", status, currency, total, 0, 0, status == "paid", "c",
-                           "Kari Nordmann", email, created, created, synced, raw))
+                           rng.choice(NAMES), email, created, created, synced, raw, LIFECYCLE.get(status), 0))
             lines.append((source, str(i), 1, "l1", f"p{i % 997}", f"Item {i % 997}", 1, total, total, currency, "{}"))
             pays.append((source, str(i), 1, "card", total, currency, "{}"))
             paid = status == "paid"
             versions.append((source, str(i), 1, created, None, status, paid, total, currency, created, None))
-        conn.executemany("INSERT INTO orders VALUES (" + ",".join("?" * 17) + ")", orders)
+        conn.executemany(f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES (" + ",".join("?" * 19) + ")", orders)
         conn.executemany("INSERT INTO order_lines VALUES (" + ",".join("?" * 11) + ")", lines)
         conn.executemany("INSERT INTO payments VALUES (" + ",".join("?" * 7) + ")", pays)
         conn.executemany("INSERT INTO order_versions VALUES (" + ",".join("?" * 11) + ")", versions)
@@ -131,6 +136,9 @@ def main() -> None:
         "orders, e-mail search": f"/orders?q={email}",
         "orders, number search": f"/orders?q={number}",
         "orders, source + status + dates": "/orders?source=shop&status=refunded&from=2025-03-01&to=2025-03-31",
+        "orders, a part of a name": "/orders?q=ingrid",
+        "orders, lifecycle cancelled": "/orders?lifecycle=cancelled",
+        "orders as CSV, one source, one month": "/orders.csv?source=shop&from=2025-03-01&to=2025-03-31",
         "order page with history": f"/orders/{changed[0]}/{changed[1]}",
         "run history (200 runs)": "/runs",
     }

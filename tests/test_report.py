@@ -237,3 +237,23 @@ def test_the_zone_decides_the_month_and_the_report_only_reads(tmp_path: Path) ->
     assert "2026-05,UTC,shop,frontcore,NOK,1,0,1,0,0,0,1,1250.50,0.00,1250.50,250.10,0.00,0.00" in utc.read_text()
     assert "2026-05,Europe/Oslo,shop,frontcore,NOK,2,0,2,0,0,0,2,1260.50,0.00,1260.50,252.10,0.00,0.00" in \
         oslo.read_text()
+
+
+def test_the_documented_sql_gives_the_reports_revenue(synced: Synced) -> None:
+    """docs/report.md's query, as written, for May 2026 in UTC, against the report of that month."""
+    text = (Path(__file__).parents[1] / "docs" / "report.md").read_text(encoding="utf-8")
+    sql = text.split("<!-- sql: month revenue -->")[1].split("```sql\n")[1].split("```")[0]
+    sql = sql.replace("2026-11-01", "2026-05-01").replace("2026-12-01", "2026-06-01")
+    store = open_store(synced.url, read_only=True)
+    try:
+        with store.engine.connect() as conn:
+            rows = {(r.source, r.currency): (int(r.net_revenue_minor), int(r.refunds_minor))
+                    for r in conn.execute(sa.text(sql))}
+    finally:
+        store.close()
+    done = CliRunner().invoke(app, ["report", "--db", synced.url, "--month", "2026-05"])
+    assert done.exit_code == 0, done.stderr
+    report = {(r["source"], r["currency"]): (r["net_revenue"], r["refunds"])
+              for r in csv.DictReader(io.StringIO(done.stdout)) if int(r["in_revenue"])}
+    assert {k: (str(Decimal(n).scaleb(-2)), str(Decimal(b).scaleb(-2))) for k, (n, b) in rows.items()} == report
+    assert len(report) == 4

@@ -149,9 +149,12 @@ def combine(found: Sequence[Figures], label: str) -> list[Figures]:
     return sorted(out.values(), key=lambda f: (f.source, f.currency or ""))
 
 
-def figures(conn: Connection, periods: Sequence[Period], source: str | None = None) -> list[Figures]:
+def figures(conn: Connection, periods: Sequence[Period], source: str | None = None,
+            refunds: bool = True) -> list[Figures]:
     """The figures of every period, source and currency that has orders, in that order. ``periods`` follow each
-    other without gaps (each one's end is the next one's start), as :func:`days` and :func:`months` make them."""
+    other without gaps (each one's end is the next one's start), as :func:`days` and :func:`months` make them.
+    ``refunds=False`` leaves the money paid back out (0; gross is then net): it is the one figure that reads
+    ``payments``, a lookup per order of the range (a third of the dashboard's time at a million orders)."""
     if not periods:
         return []
     found: dict[tuple[str, str, str | None], Figures] = {}
@@ -162,7 +165,7 @@ def figures(conn: Connection, periods: Sequence[Period], source: str | None = No
         _add(row, r.lifecycle, r.is_paid, int(r.orders), int(r.total or 0), int(r.tax or 0), int(r.taxed))
         if in_revenue(r.lifecycle, r.is_paid) and int(r.taxed) < int(r.orders):
             untaxed.add(key)
-    for r in conn.execute(_refunds(periods, source)):
+    for r in conn.execute(_refunds(periods, source)) if refunds else ():
         if in_revenue(r.lifecycle, r.is_paid) and (r.period, r.source, r.currency) in found:
             found[(r.period, r.source, r.currency)].refunds_minor -= int(r.amount or 0)
     for key in untaxed:
@@ -191,12 +194,8 @@ def _add(row: Figures, lifecycle: str | None, is_paid: bool | None, count: int, 
 def _bucketed(periods: Sequence[Period], *columns: Any, joined: Any = None) -> Any:
     """The orders created within ``periods`` with the label of their period as ``period``, and ``columns``."""
     created = orders.c.created_at
-    if len(periods) == 1:
-        label: sa.ColumnElement[Any] = sa.literal(periods[0].label, sa.Text)
-    else:
-        label = sa.case(*((created < p.end, p.label) for p in periods[:-1]), else_=periods[-1].label)
-    query = sa.select(label.label("period"), orders.c.source, orders.c.api, orders.c.currency, orders.c.lifecycle,
-                      orders.c.is_paid, *columns)
+    query = sa.select(_label(periods, created).label("period"), orders.c.source, orders.c.api, orders.c.currency,
+                      orders.c.lifecycle, orders.c.is_paid, *columns)
     if joined is not None:
         query = query.select_from(joined)
     query = query.where(created.is_not(None))
@@ -205,6 +204,16 @@ def _bucketed(periods: Sequence[Period], *columns: Any, joined: Any = None) -> A
     if periods[-1].end is not None:
         query = query.where(created < periods[-1].end)
     return query
+
+
+def _label(periods: Sequence[Period], created: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The label of the period ``created`` falls in, as CASE expressions nested like a binary search: a 92-day
+    range costs each order 7 comparisons, not 46 on average (a third of the dashboard's time on SQLite)."""
+    if len(periods) == 1:
+        return sa.literal(periods[0].label, sa.Text)
+    middle = len(periods) // 2
+    return sa.case((created < periods[middle].start, _label(periods[:middle], created)),
+                   else_=_label(periods[middle:], created))
 
 
 _KEYS = ("period", "source", "api", "currency", "lifecycle", "is_paid")

@@ -46,7 +46,8 @@ def test_read_only_commands_create_nothing_on_an_empty_postgres(pg_url: str, tmp
     """Point 2: ``export --db`` on an empty database created nine tables in public and wrote a header."""
     out = tmp_path / "orders.csv"
     for args in (["export", "orders", "--db", pg_url, "--out", str(out)], ["history", "shop", "1", "--db", pg_url],
-                 ["status", "--config", write_config(tmp_path, pg_url)], ["dashboard", "--db", pg_url, "--port", "0"]):
+                 ["status", "--config", write_config(tmp_path, pg_url)], ["dashboard", "--db", pg_url, "--port", "0"],
+                 ["report", "--db", pg_url]):
         result = ordersync(*args, cwd=tmp_path)
         assert result.returncode == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr and PASSWORD not in result.stderr
@@ -121,7 +122,7 @@ def test_read_only_commands_write_nothing_beside_a_sqlite_file(tmp_path: Path) -
         assert ordersync("sync", "--config", config, cwd=tmp_path, env={"FC_KEY": KEY}).returncode == 0
     folder = tmp_path / "data"
     before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
-    for args in (["status"], ["export", "orders"], ["history", "courses", "1"]):
+    for args in (["status"], ["export", "orders"], ["history", "courses", "1"], ["report", "--since", "2000-01-01"]):
         result = ordersync(*args, "--config", config, cwd=tmp_path)
         assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
     assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()} == before

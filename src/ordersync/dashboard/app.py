@@ -108,7 +108,7 @@ class Dashboard:
             streams = db.stream_status(conn)
             first, last = db.chart_range(conn, start, end)
             periods = revenue.days(first, last)
-            found = revenue.figures(conn, periods)
+            found = revenue.figures(conn, periods, refunds=False)  # the report has them
             colors = charts.palette([*db.known_sources(conn), *(f.source for f in found)])
         return self.render("home.html", page="home", streams=streams, first=first, last=last,
                            range_errors=db.range_problems(start, end), **overview.day_charts(found, periods, colors))
