@@ -199,7 +199,7 @@ def test_a_bug_is_one_line_called_a_bug(run: Any, tmp_path: Path, monkeypatch: p
     def broken(*_args: Any) -> dict[str, Any]:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(status, "describe", broken)
+    monkeypatch.setattr(status, "view", broken)
     db = tmp_path / "o.db"
     ordersync_db(db)
     with sqlite3.connect(db) as conn:

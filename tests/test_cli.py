@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -44,7 +45,17 @@ def test_sync_status_and_export(tmp_path: Path) -> None:
         second = ordersync("sync", "courses", cwd=tmp_path)
         assert second.returncode == 0 and "Nothing new since the last run." in second.stdout
     status = ordersync("status", cwd=tmp_path)
-    assert status.returncode == 0 and "courses" in status.stdout and "max_id" in status.stdout
+    assert status.returncode == 0 and status.stdout.splitlines()[0] == "courses (frontcore)", status.stderr
+    shown = dict(line.strip().split(": ", 1) for line in status.stdout.splitlines()[1:])
+    assert set(shown) == {"orders", "customers"} and "300 orders; no rejects outstanding" in shown["orders"]
+    assert "75 customers" in shown["customers"] and "Europe/Oslo (" in shown["orders"]
+    assert not any(c in status.stdout for c in "{}[]'\"=") and "max_id" not in status.stdout  # never the state
+    as_json = ordersync("status", "--json", cwd=tmp_path)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["version"] == 1
+    [source] = json.loads(as_json.stdout)["sources"]
+    ago = re.compile(r" \((just now|[^()]* ago)\)")  # the two commands may run a minute apart
+    assert {s["stream"]: ago.sub("", s["line"]) for s in source["streams"]} == {
+        k: ago.sub("", v) for k, v in shown.items()}  # the same words
     csv_out = tmp_path / "orders.csv"
     assert ordersync("export", "orders", "--format", "csv", "--out", str(csv_out), cwd=tmp_path).returncode == 0
     lines = csv_out.read_text(encoding="utf-8-sig").splitlines()

@@ -262,11 +262,11 @@ def test_status_asks_the_api_to_describe_its_state(store: Store) -> None:
     settings = fc.settings(limit=10, streams=["orders"])
     fc.sync(store, "c", settings)
     shown = status.describe(parse_source("c", settings), "orders", state_of(store))
-    assert set(shown) == {"cursor", "max_id", "oldest unswept day", "sweep"} and "resumes" not in shown
+    assert set(shown) == {"data up to", "next sweep day"} and "unfinished run" not in shown
     midway = {**state_of(store), "run": {"passes": ["new", "updated"], "index": 1, "done": [[10, 20], [30, 40]],
                                          "started": "2026-06-01T00:00:00Z"}}
-    assert status.describe(parse_source("c", settings), "orders", midway)["resumes"] == \
-        "pass updated, 2 stretch(es) of it complete"
+    assert status.describe(parse_source("c", settings), "orders", midway)["unfinished run"] == \
+        "unfinished run of 2026-06-01 00:00 UTC: pass 2 of 2 (changed records), 2 stretches stored"
     assert "another version" in status.describe(parse_source("c", settings), "orders", {"max_id": 3})["state"]
 
 

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from ordersync.progress import Reporter
     from ordersync.store import Store
 
-__all__ = ["Config", "Counts", "StreamResult", "SyncResult", "Tick", "WatchSummary", "load_config", "select", "sync",
-           "sync_async", "watch"]
+__all__ = ["Config", "Counts", "StreamResult", "SyncResult", "Tick", "WatchSummary", "load_config", "select", "status",
+           "sync", "sync_async", "watch"]
 
 ConfigLike = Config | str | Path | Mapping[str, Any] | None
 """A :class:`Config`, a path to an ``ordersync.toml``, a dict shaped like that file, or None (the default file)."""
@@ -136,6 +136,23 @@ def load_config(source: ConfigLike = None) -> Config:
     if isinstance(source, Mapping):
         return _config.parse(dict(source))
     return _config.load(str(source) if source is not None else None)
+
+
+def status(config: ConfigLike = None) -> dict[str, Any]:
+    """What ``ordersync status --json`` prints, as a dict: every source and stream of the configured destination
+    (last success, last run, how far the data reaches, rows, rejects, the next sweep day, ``healthy``), in the
+    versioned shape of :class:`ordersync.status_model.StatusReport` (docs/operations.md, "Monitoring: status
+    --json"). Read-only: needs no API key, and creates, upgrades and locks nothing. Raises
+    :class:`~ordersync.errors.ConfigError` or :class:`~ordersync.errors.StoreError`."""
+    from ordersync.status import collect
+
+    if isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, Mapping):
+        cfg = _config.parse(dict(config), secrets=False)
+    else:
+        cfg = _config.load(str(config) if config is not None else None, secrets=False)
+    return collect(cfg).model_dump(mode="json")
 
 
 def select(config: Config, sources: Iterable[str] | None = None) -> dict[str, SourceSettings]:

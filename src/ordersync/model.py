@@ -1,7 +1,8 @@
 """The neutral data of ordersync: vendor records, published rows, pages and typed stream state.
 
-The engine, the store and every API import this module; it imports none of them (only pydantic), so no import
-chain leads from the contract, the engine or the store to the sandboxes.
+The engine, the store and every API import this module; it imports none of them (only pydantic, and
+:mod:`ordersync.stateview`, which imports nothing of ordersync), so no import chain leads from the contract, the
+engine or the store to the sandboxes.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final, Literal, Self, TypedDict, get_args
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ordersync.stateview import StateView
 
 Record = dict[str, Any]
 """One vendor record, exactly as parsed from the API's JSON."""
@@ -225,6 +229,7 @@ class StreamState(BaseModel):
     def dump(self) -> State:
         return self.model_dump(mode="json")
 
-    def describe(self) -> dict[str, str]:
-        """What ``ordersync status`` shows: the cursor(s), and whether a run stopped half way."""
-        return {}
+    def describe(self, zone: ZoneInfo) -> StateView:
+        """What ``ordersync status`` says of this state, in the vendor's ``zone`` (:mod:`ordersync.stateview`):
+        here nothing; the states of declared streams say how far their data reaches, and more."""
+        return StateView()

@@ -144,7 +144,8 @@ async def _sync_stream(store: Store, client: SourceClient, api: str, stream: Str
         total = WriteResult()
         total.add(result.orders)
         total.add(result.customers)
-        await asyncio.to_thread(store.finish_run, run_id, status, total, result.requests, result.error)
+        await asyncio.to_thread(store.finish_run, run_id, status, total, result.requests, result.error,
+                                orders=result.orders, customers=result.customers)
         progress.finished(source, stream.name, result.summary())
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordersync.errors import StoreError
-from ordersync.store import SCHEMA_VERSION, Store, migrations, open_store
+from ordersync.store import SCHEMA_VERSION, Store, migrations, open_store, tables
 from tests.store.helpers import snapshot
 from tests.store.test_write import order
 
@@ -95,6 +95,8 @@ def _downgrade_to_first(store: Store) -> None:
         conn.execute(sa.text("DROP TABLE _ordersync_rejects"))
         for column in ("lifecycle", "adjustment_minor"):  # schema 5
             conn.execute(sa.text(f"ALTER TABLE orders DROP COLUMN {column}"))
+        for column in (*tables.RUN_COUNTS, "duration_ms"):  # schema 6
+            conn.execute(sa.text(f"ALTER TABLE _ordersync_runs DROP COLUMN {column}"))
         for table in ("orders", "customers"):
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN row_hash"))
         conn.execute(sa.text("UPDATE _ordersync_schema SET version = 1"))

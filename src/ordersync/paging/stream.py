@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,6 +17,7 @@ from ordersync.model import Record, Rows, StreamState
 from ordersync.paging.guard import by_text
 from ordersync.paging.slices import Carver, Span
 from ordersync.paging.sweep import RollingSweep, Sweep, SweepSlice
+from ordersync.stateview import Reach, StateView, Unfinished
 
 
 @dataclass
@@ -116,17 +118,22 @@ class StreamStateWithRun(StreamState):
     run: RunProgress | None = None
     sweep: Sweep | None = None  # the rolling sweep's place (streams that declare one)
 
-    def describe(self) -> dict[str, str]:
-        shown = {k: str(v) for k, v in self.model_dump(exclude={"version", "filters", "run", "sweep"}).items()
-                 if v is not None and v != {}}
-        if self.sweep is not None:
-            shown["oldest unswept day"] = self.sweep.next.isoformat()
-            shown["sweep"] = f"days {self.sweep.origin}..{self.sweep.next} re-read since " \
-                             f"{self.sweep.lap_started:%Y-%m-%d %H:%M}Z"
-        if self.run is not None:
-            parts = len(self.run.done)
-            shown["resumes"] = f"pass {self.run.current}" + (f", {parts} stretch(es) of it complete" if parts else "")
-        return shown
+    def describe(self, zone: ZoneInfo) -> StateView:
+        """What ``ordersync status`` says of this state: how far the data reaches (:meth:`reach`), the creation day
+        the rolling sweep re-reads next, and the run not finished, if any. ``zone``: the vendor's time zone."""
+        run = self.run
+        unfinished = None if run is None else Unfinished(
+            started=run.planned or run.started, passes=tuple(run.passes), index=run.index, stretches=len(run.done))
+        return StateView(reach=self.reach(zone), next_sweep_day=self.sweep.next if self.sweep else None,
+                         unfinished=unfinished)
+
+    def reach(self, zone: ZoneInfo) -> Reach | None:
+        """How far the data reaches: here the cursor, an instant up to which every change is stored (an API whose
+        cursor means something else says so in its own state class)."""
+        if self.cursor is None:
+            return None
+        at = self.cursor if self.cursor.tzinfo else self.cursor.replace(tzinfo=UTC)
+        return Reach(at, zone.key)
 
 
 S = TypeVar("S", bound=StreamStateWithRun)

@@ -58,16 +58,28 @@ def _v5(conn: Connection) -> None:
     """Where each order stands (``lifecycle``) and the part of its total no line holds (``adjustment_minor``),
     filled from the stored vendor records, whose lines and payments follow today's meaning too
     (:mod:`ordersync.store.rederive`; docs/lifecycle.md). A column already there is kept: safe to run again."""
-    present = set(conn.execute(sa.text(f"SELECT * FROM {tables.orders.name} WHERE 1 = 0")).keys())  # DuckDB's
-    # driver cannot reflect columns
-    for column in (tables.orders.c.lifecycle, tables.orders.c.adjustment_minor):
-        if column.name not in present:
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {tables.orders.name} ADD COLUMN {column.name} {kind}"))
+    _add_columns(conn, tables.orders, ("lifecycle", "adjustment_minor"))
     rederive.rederive_orders(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(conn: Connection) -> None:
+    """The run log counts orders and customers apart and keeps each run's duration to the millisecond. Runs logged
+    before keep null there (their counts were kept as sums only). A column already there is kept."""
+    _add_columns(conn, tables.runs, (*tables.RUN_COUNTS, "duration_ms"))
+
+
+def _add_columns(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """Append the columns ``names`` of ``table``'s definition that the database's table lacks (null in every
+    row); those already there are kept, so a step can run again."""
+    present = set(conn.execute(sa.text(f"SELECT * FROM {table.name} WHERE 1 = 0")).keys())  # DuckDB's driver
+    # cannot reflect columns
+    for name in names:
+        if name not in present:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 LATEST = max(MIGRATIONS, default=FIRST)
 
 

@@ -8,11 +8,13 @@ with engines of their own: :mod:`ordersync.dashboard.db`, :mod:`ordersync.histor
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ordersync.errors import StoreError
 from ordersync.store.database import Database
@@ -20,8 +22,97 @@ from ordersync.store.rows import Row, State
 from ordersync.store.tables import PUBLISHED, orders, published_columns, rejects, runs, stream_state
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """One run as ``_ordersync_runs`` logs it. ``orders`` and ``customers``: (new, changed, unchanged), or None
+    for a run logged before schema 6 counted them apart."""
+
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    requests: int
+    orders: tuple[int, int, int] | None
+    customers: tuple[int, int, int] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StoredStream:
+    """What the destination holds of one stream of one source, for ``ordersync status``: its stored state, its
+    latest run, the status of the latest run that ended, when the latest successful run ended, the rows of the
+    table named as the stream (``rows_of``; None: no such table) and its rejected records."""
+
+    source: str
+    stream: str
+    api: str | None
+    state: State | None
+    last_run: StoredRun | None
+    last_ended: str | None
+    last_success: datetime | None
+    rows: int
+    rows_of: str | None
+    rejected: int
+
+
+def stream_records(conn: Connection) -> list[StoredStream]:
+    """Every stream any table of the destination knows of (a state, a run or a reject), read on ``conn`` (the
+    store's engine, or the dashboard's read-only one): a few grouped queries, whatever the number of runs."""
+    states = {(r.source, r.stream): r for r in conn.execute(sa.select(stream_state))}
+    ended = sa.case((runs.c.status != "running", runs.c.run_id))
+    succeeded = sa.case((runs.c.status == "ok", runs.c.run_id))
+    ids = {(r.source, r.stream): r for r in conn.execute(
+        sa.select(runs.c.source, runs.c.stream, sa.func.max(runs.c.run_id).label("last"),
+                  sa.func.max(ended).label("ended"), sa.func.max(succeeded).label("ok"))
+        .group_by(runs.c.source, runs.c.stream))}
+    wanted = {i for r in ids.values() for i in (r.last, r.ended, r.ok) if i is not None}
+    logged = {r.run_id: r for r in conn.execute(sa.select(runs).where(runs.c.run_id.in_(sorted(wanted))))} \
+        if wanted else {}
+    streams = {stream for _source, stream in {*states, *ids}}
+    counts: dict[str, dict[str, int]] = {
+        name: dict(conn.execute(sa.select(t.c.source, sa.func.count()).group_by(t.c.source)).all())
+        for name, t in PUBLISHED.items() if name in streams}
+    rejected = {(r[0], r[1]): int(r[2]) for r in conn.execute(
+        sa.select(rejects.c.source, rejects.c.stream, sa.func.count()).group_by(rejects.c.source, rejects.c.stream))}
+    result = []
+    for source, stream in sorted({*states, *ids, *rejected}):
+        state, run_ids = states.get((source, stream)), ids.get((source, stream))
+        last = logged.get(run_ids.last) if run_ids else None
+        ended_run = logged.get(run_ids.ended) if run_ids and run_ids.ended is not None else None
+        ok_run = logged.get(run_ids.ok) if run_ids and run_ids.ok is not None else None
+        result.append(StoredStream(
+            source=source, stream=stream, api=state.api if state else None,
+            state=orjson.loads(state.state) if state else None,
+            last_run=_run(last) if last is not None else None,
+            last_ended=ended_run.status if ended_run is not None else None,
+            last_success=_utc(ok_run.finished_at or ok_run.started_at) if ok_run is not None else None,
+            rows=int(counts.get(stream, {}).get(source, 0)), rows_of=stream if stream in PUBLISHED else None,
+            rejected=rejected.get((source, stream), 0),
+        ))
+    return result
+
+
+def _run(row: Any) -> StoredRun:
+    def apart(kind: str) -> tuple[int, int, int] | None:
+        values = tuple(getattr(row, f"{kind}_{n}") for n in ("new", "changed", "unchanged"))
+        return None if any(v is None for v in values) else (int(values[0]), int(values[1]), int(values[2]))
+
+    return StoredRun(status=row.status, started_at=_utc(row.started_at), finished_at=_utc(row.finished_at),
+                     duration_ms=None if row.duration_ms is None else int(row.duration_ms),
+                     requests=int(row.requests or 0), orders=apart("orders"), customers=apart("customers"),
+                     error=row.error)
+
+
 class Reads(Database):
     """The store's reads, through its engine."""
+
+    def stream_records(self) -> list[StoredStream]:
+        """Per source and stream, what ``ordersync status`` shows (:func:`stream_records`)."""
+        try:
+            with self.engine.connect() as conn:
+                return stream_records(conn)
+        except self._errors() as exc:
+            raise StoreError(f"cannot read the status from {self.describe()}: {self._reason(exc)}") from None
 
     def load_state(self, source: str, stream: str) -> State | None:
         """The state the last committed page of ``source``'s ``stream`` left: where its next run resumes."""

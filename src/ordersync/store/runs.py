@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ class RunLog(Database):
         self._locks: dict[str, tuple[SourceLock, int]] = {}
         self._locks_guard = threading.Lock()
         self._own_runs: set[int] = set()
+        self._run_clocks: dict[int, float] = {}  # run id -> when it started, on the monotonic clock
         super().__init__(url, **options)
 
     def _acquire(self, source: str) -> SourceLock:
@@ -84,13 +86,24 @@ class RunLog(Database):
             self.unlock(source)
             raise
         self._own_runs.add(run_id)
+        self._run_clocks[run_id] = time.monotonic()
         return run_id
 
-    def finish_run(self, run_id: int, status: str, rows: WriteResult, requests: int, error: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, rows: WriteResult, requests: int, error: str | None = None, *,
+                   orders: WriteResult | None = None, customers: WriteResult | None = None) -> None:
+        """Log the end of run ``run_id``: its status, its rows (``rows``: orders and customers together; with
+        ``orders`` and ``customers`` each apart too), requests, error, and its duration to the millisecond (from
+        :meth:`start_run` on this store's clock; not a difference of the whole seconds stored)."""
+        started = self._run_clocks.pop(run_id, None)
+        apart: dict[str, int | None] = {}
+        for kind, counts in (("orders", orders), ("customers", customers)):
+            for name in ("new", "changed", "unchanged"):
+                apart[f"{kind}_{name}"] = getattr(counts, name) if counts is not None else None
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
                 finished_at=now_utc(), status=status, new_rows=rows.new, changed_rows=rows.changed,
-                unchanged_rows=rows.unchanged, requests=requests, error=error,
+                unchanged_rows=rows.unchanged, requests=requests, error=error, **apart,
+                duration_ms=round((time.monotonic() - started) * 1000) if started is not None else None,
             ))
             source = conn.execute(sa.select(runs.c.source).where(runs.c.run_id == run_id)).scalar()
         self._own_runs.discard(run_id)

@@ -136,6 +136,8 @@ stream_state = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+RUN_COUNTS = tuple(f"{kind}_{count}" for kind in ("orders", "customers") for count in ("new", "changed", "unchanged"))
+"""The columns of ``_ordersync_runs`` that count a run's orders and customers apart (schema 6), in table order."""
 runs = sa.Table(
     "_ordersync_runs", metadata,
     # DuckDB has no serial type: a sequence numbers the runs there (SQLite and PostgreSQL ignore it / use it alike)
@@ -150,6 +152,10 @@ runs = sa.Table(
     sa.Column("unchanged_rows", sa.Integer, nullable=False, default=0),
     sa.Column("requests", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
+    # schema 6: orders and customers apart (the three counts above are their sums) and the run's duration to the
+    # millisecond; null in runs logged before (ordersync status --json says "not recorded")
+    *[sa.Column(name, sa.Integer) for name in RUN_COUNTS],
+    sa.Column("duration_ms", sa.BigInteger),
 )
 rejects = sa.Table(  # schema 2: records that could not be stored, kept so that one bad record never blocks a source
     "_ordersync_rejects", metadata,

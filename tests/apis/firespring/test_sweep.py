@@ -95,7 +95,7 @@ def test_a_change_to_an_old_order_arrives_within_the_period_in_its_slice(store: 
             assert days <= span * 12 // (7 * 24) + 1
 
         shown = status.describe(parse_source("web", settings), "orders", state_of(store))
-        assert shown["oldest unswept day"] == state_of(store)["sweep"]["next"]
+        assert shown["next sweep day"] == state_of(store)["sweep"]["next"]
 
 
 def test_a_run_killed_in_its_sweep_resumes_the_same_slice(store: Store, clock: dict[str, datetime]) -> None:

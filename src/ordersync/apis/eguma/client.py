@@ -28,6 +28,7 @@ from ordersync.apis.eguma.settings import EgumaSettings
 from ordersync.errors import ApiError, TooLargeError, TooSlowError
 from ordersync.model import Record, Rows
 from ordersync.paging import Answer, Carver, Request, SlicePlan, Span, Stream, StreamStateWithRun, WholeAnswer
+from ordersync.stateview import Reach
 
 PATH = "vouchers/orders.json"
 ROOMY_WINDOW_BYTES = 4 * 1024 * 1024
@@ -78,6 +79,11 @@ class EgumaState(StreamStateWithRun):
         if cursor is None:
             return None
         return {"cursor": cursor.isoformat(), "window_seconds": legacy.get("window_seconds")}
+
+    def reach(self, zone: ZoneInfo) -> Reach | None:
+        """The cursor is e-guma's zone-less local time: every change stamped before it is stored. In the autumn
+        hour that occurs twice it is read as the earlier instant (the one that claims less)."""
+        return Reach(self.cursor.replace(tzinfo=zone, fold=0), zone.key) if self.cursor else None
 
 
 class EgumaClient(SourceClient):

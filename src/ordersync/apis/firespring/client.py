@@ -21,8 +21,10 @@ pass, how a pass is folded into the state; the client answers its requests.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -43,6 +45,7 @@ from ordersync.paging import (
     Stream,
     StreamStateWithRun,
 )
+from ordersync.stateview import Reach
 from ordersync.values import as_int, utc
 
 FLOOR_DAY = date(2000, 1, 1).toordinal()
@@ -54,6 +57,12 @@ class FirespringState(StreamStateWithRun):
     def upgrade(cls, legacy: dict[str, Any]) -> dict[str, Any] | None:
         # 0.1 kept a signature of the filters; unknown here whether it matches: re-read once, as a filter change does
         return None
+
+    def reach(self, zone: ZoneInfo) -> Reach | None:
+        """Firespring has no cursor of changes: the cursor is the newest creation time stored (changes to older
+        orders arrive through the look-back window and the sweep)."""
+        reach = super().reach(zone)
+        return dataclasses.replace(reach, what="orders created") if reach else None
 
 
 class FirespringClient(SourceClient):
