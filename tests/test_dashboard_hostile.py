@@ -134,20 +134,21 @@ def test_crafted_paging_tokens_dates_and_nul_bytes(dash: Dash) -> None:
               "/?from=0001-01-01&to=9999-12-31", "/?from=2026-09-10&to=2026-09-01", "/?from=9000-12-31",
               "/orders?from=9999-12-31", "/orders?to=0001-01-01", "/orders?from=0001-01-01&to=9999-12-31",
               "/orders?q=%00", "/orders?q=a%00b", "/orders?source=%00&status=%00", "/?from=%00&to=%00",
-              "/orders?from=2026-09-01%00", "/orders/shop/a%00b", "/orders/%00/x"]
+              "/orders?from=2026-09-01%00", "/orders/shop/a%00b", "/orders/%00/x", "/orders?lifecycle=%00",
+              "/orders.csv?q=%00&lifecycle=paid%00", "/orders.csv?from=9999-12-31", "/orders?q=%25_%5C"]
     for path in paths:
         get(dash.open, path)
     assert "9000" in get(dash.open, "/orders?from=9999-12-31").text  # the refusal names the years allowed
 
 
-PARAMS = ["from", "to", "q", "source", "status", "after", "before", "token", "next"]
+PARAMS = ["from", "to", "q", "source", "status", "lifecycle", "after", "before", "token", "next"]
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=24)
 VALUES = st.one_of(TEXT, st.sampled_from(["9999-12-31", "0001-01-01", "2026-09-05", "\x00", "//evil.example", "ké",
                                           token(["9999-12-31T23:59:59+00:00", "shop", "x"])]))
 
 
 @FUZZ
-@hypothesis.given(page=st.sampled_from(["/", "/orders", "/runs", "/orders/shop/"]), order_id=TEXT,
+@hypothesis.given(page=st.sampled_from(["/", "/orders", "/orders.csv", "/runs", "/orders/shop/"]), order_id=TEXT,
                   params=st.lists(st.tuples(st.sampled_from(PARAMS), VALUES), max_size=4), gated=st.booleans())
 def test_fuzz_the_query_parameters(dash: Dash, page: str, order_id: str, params: list[tuple[str, str]],
                                    gated: bool) -> None:
