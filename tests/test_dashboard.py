@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from starlette.types import ASGIApp
 
 from ordersync import config as cfg
+from ordersync import status
 from ordersync.apis.base import Rows
 from ordersync.dashboard import create_app, is_loopback
 from ordersync.dashboard.app import money
@@ -193,11 +194,32 @@ def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Synced:
     return Synced(url, "frontcore", changed, tuple(found), count, revenue)
 
 
+AGO = re.compile(r" \((just now|[^()]* ago)\)")  # a page and a command a minute apart say the same otherwise
+
+
+def status_lines(page: str) -> dict[tuple[str, str], str]:
+    """The health table's line per (source, stream)."""
+    rows = re.findall(r'<tr class="(?:un)?healthy">\s*<td>([^<]*)</td><td>([^<]*)</td>.*?<td class="line">([^<]*)</td>',
+                      page, flags=re.S)
+    return {(html.unescape(a), html.unescape(b)): AGO.sub("", html.unescape(line)) for a, b, line in rows}
+
+
+def status_lines_of(url: str) -> dict[tuple[str, str], str]:
+    """What ``ordersync status`` says of each stream of the destination (no configuration: each API's zone)."""
+    store = open_store(url, read_only=True)
+    try:
+        shown = status.report(store.stream_records(), {}, store.describe())
+    finally:
+        store.close()
+    return {(src.source, s.stream): AGO.sub("", s.line) for src in shown.sources for s in src.streams}
+
+
 def test_every_page_answers_on_every_destination(synced: Synced) -> None:
     app = create_app(synced.url)
     home = get(app, "/")
     assert home.status_code == 200, home.text[-2000:]
     assert "HTTP 500 from /v2/orders" in home.text and "second line" not in home.text
+    assert status_lines(home.text) == status_lines_of(synced.url)  # the words of 'ordersync status', each stream
     for (source, currency), minor in synced.revenue.items():  # the totals table, each in the currency's units
         assert money(minor, currency) in home.text, (source, currency)
     for path in ("/?from=2026-01-01&to=2026-02-01", "/runs", "/static/style.css", "/orders?from=yesterday"):

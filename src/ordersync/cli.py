@@ -353,37 +353,25 @@ def _duration(seconds: float) -> str:
 
 
 @app.command()
-def status(config_path: ConfigOption = None) -> None:
-    """Per source and stream: last run, cursor, row counts, last error."""
+def status(
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the versioned JSON for monitoring (docs/operations.md)")]
+    = False,
+) -> None:
+    """Per source and stream, one line: last success, how far the data reaches, rows, rejects, the next sweep day."""
     from ordersync import config
-    from ordersync.status import describe
-    from ordersync.store import open_store
+    from ordersync.status import collect, lines
 
     try:
         cfg = config.load(config_path, secrets=False)  # status calls no API: no key needed
-        store = open_store(cfg.destination, **cfg.store_options(), read_only=True)
-        try:
-            rows = store.status()
-        finally:
-            store.close()
+        shown = collect(cfg)
     except OrdersyncError as exc:
         raise failed(exc) from None
-    from ordersync.store.urls import redact
-
-    table = Table()
-    for column in ("source", "stream", "last run", "result", "cursor", "orders", "lines", "customers", "payments",
-                   "rejected", "last error"):
-        table.add_column(column)
-    for row in rows:
-        cursor = describe(cfg.sources.get(row["source"]), row["stream"], row["state"])
-        counts = row["rows"]
-        table.add_row(escape(row["source"]), escape(row["stream"]),
-                      f"{row['last_run']:%Y-%m-%d %H:%M:%S}Z" if row["last_run"] else "-",
-                      escape(row["last_status"] or "-"),
-                      escape(", ".join(f"{k}={v}" for k, v in cursor.items()) or "-"),
-                      str(counts["orders"]), str(counts["order_lines"]), str(counts["customers"]),
-                      str(counts["payments"]), str(row["rejected"]), escape(redact(row["last_error"] or "")))
-    out.print(table if rows else "No sync has run yet.")
+    if as_json:
+        sys.stdout.write(shown.model_dump_json(indent=2) + "\n")
+        return
+    for text in lines(shown):
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -653,7 +641,10 @@ def dashboard(
                    "ORDERSYNC_DASHBOARD_TOKEN), or keep the default --host 127.0.0.1")
     try:
         url, options = _destination(db, config_path, schema)
-        web = create_app(url, token=token, schema=options.get("schema"))
+        from ordersync import config  # the sources' time zones, for the status lines (none with --db)
+
+        sources = config.load(config_path, secrets=False).sources if db is None else None
+        web = create_app(url, token=token, schema=options.get("schema"), sources=sources)
         sock = listen(host, port)
     except OrdersyncError as exc:
         raise failed(exc) from None

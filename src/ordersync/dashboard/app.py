@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import jinja2
@@ -24,6 +24,9 @@ from starlette.staticfiles import StaticFiles
 from ordersync import revenue
 from ordersync.dashboard import charts, db, overview
 from ordersync.errors import StoreError
+
+if TYPE_CHECKING:
+    from ordersync.apis.base import SourceSettings
 
 COOKIE = "ordersync_dashboard"
 _templates = jinja2.Environment(loader=jinja2.PackageLoader("ordersync.dashboard", "templates"),
@@ -93,9 +96,10 @@ class TokenGate(BaseHTTPMiddleware):
 
 
 class Dashboard:
-    def __init__(self, engine: Engine, label: str) -> None:
+    def __init__(self, engine: Engine, label: str, sources: Mapping[str, SourceSettings] | None = None) -> None:
         self.engine = engine
         self.label = label
+        self.sources = sources or {}  # the configuration's, when started from one: each API's time zone setting
 
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = _templates.get_template(name).render(database=self.label, **context)
@@ -105,7 +109,7 @@ class Dashboard:
         params = request.query_params
         start, end = (params.get(name, "").replace("\x00", "") for name in ("from", "to"))
         with self.engine.connect() as conn:
-            streams = db.stream_status(conn)
+            streams = db.stream_status(conn, self.sources)
             first, last = db.chart_range(conn, start, end)
             periods = revenue.days(first, last)
             found = revenue.figures(conn, periods, refunds=False)  # the report has them
@@ -170,16 +174,18 @@ def _order_query(request: Request) -> db.OrderQuery:
                          before=p.get("before", ""), lifecycle=p.get("lifecycle", ""))
 
 
-def create_app(url: str, token: str | None = None, schema: str | None = None) -> Starlette:
+def create_app(url: str, token: str | None = None, schema: str | None = None,
+               sources: Mapping[str, SourceSettings] | None = None) -> Starlette:
     """The dashboard over the database at ``url`` (PostgreSQL: in ``schema``), read-only; with ``token``, every
-    request must present it."""
+    request must present it. ``sources``: the configuration's, so that the status lines read each source's time
+    zone setting as ``ordersync status`` does."""
     engine = db.open_readonly(url, schema)
     try:  # fail now, with one clear line, if this is not an ordersync database
         with engine.connect() as conn:
             db.latest_order_day(conn)
     except sa.exc.DBAPIError as exc:
         raise StoreError(f"cannot read {db.safe_url(url)} as an ordersync database: {exc.orig}") from None
-    dash = Dashboard(engine, db.safe_url(url))
+    dash = Dashboard(engine, db.safe_url(url), sources)
     middleware = [Middleware(TokenGate, token=token)] if token else []
     routes = [
         Route("/", dash.home),
