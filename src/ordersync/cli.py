@@ -206,14 +206,14 @@ def revenue_table(title: str, found: list[Figures]) -> Table:
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="where to write the template")] = Path("ordersync.toml")) -> None:
     """Write a commented ordersync.toml template."""
-    from ordersync import config
+    from ordersync.settings_docs import init_template
 
     if path.exists():
         raise fail(f"{path} exists already; remove it or name another file")
     if not path.parent.is_dir():
         raise fail(f"the folder {path.parent} does not exist; create it first or name another path")
     try:
-        path.write_text(config.template(), encoding="utf-8")
+        path.write_text(init_template(), encoding="utf-8")
     except OSError as exc:
         raise fail(f"{path} could not be written: {exc.strerror or exc}") from None
     out.print(f"wrote {path}: fill in your sources, export their keys, then run 'ordersync sync'")
