@@ -88,6 +88,13 @@ def describe_view(shown: StateView) -> dict[str, str]:
     return words
 
 
+def state_words(settings: SourceSettings | None, stored: State | None) -> str:
+    """The state as one phrase: ``data up to 2026-11-25 10:55 Europe/Oslo (09:55 UTC), next sweep day
+    2026-10-01`` (empty when nothing is stored)."""
+    words = describe_view(view(None, settings, stored))
+    return ", ".join(v if k in ("unfinished run", "state") else f"{k} {v}" for k, v in words.items())
+
+
 def _reach_label(shown: StateView) -> str:
     return "orders created up to" if shown.reach and shown.reach.what == "orders created" else "data up to"
 

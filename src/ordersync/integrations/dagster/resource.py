@@ -132,13 +132,12 @@ class _Report:
             return int(conn.execute(query).scalar() or 0)
 
     def cursor(self, streams: list[str]) -> str:
-        """Each stream's cursor as ``ordersync status`` words it: ``orders stream: updated_at 2026-11-25 ...``."""
+        """Each stream's state as ``ordersync status`` words it: ``orders stream: data up to 2026-11-25 10:55
+        Europe/Oslo (09:55 UTC), next sweep day 2026-10-01``."""
         settings = self.cfg.sources[self.source]
         parts = []
         for stream in streams:
-            stored = self.store.load_state(self.source, stream)
-            shown = status.describe(settings, stream, stored)
-            words = ", ".join(_words(name, value, (stored or {}).get(name)) for name, value in shown.items())
+            words = status.state_words(settings, self.store.load_state(self.source, stream))
             parts.append(f"{stream} stream: {words or 'nothing stored yet'}")
         return "; ".join(parts)
 
@@ -159,13 +158,6 @@ class _Report:
                                    severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
                                    description=f"{len(found)} record(s) of {self.source} are in _ordersync_rejects "
                                                "(see ordersync status)" if found else "no rejected records")
-
-
-def _words(name: str, shown: str, stored: Any) -> str:
-    """One item of a stream's state as words: a collection (Prio's ranges) is counted, not shown as Python."""
-    if isinstance(stored, dict | list) or shown.startswith(("{", "[")):
-        return f"{name}: {len(stored) if isinstance(stored, dict | list) else 'several'} entries"
-    return f"{name} {shown}"
 
 
 def _counts(table: str, streams: list[api.StreamResult]) -> dict[str, int]:
