@@ -5,7 +5,7 @@ date."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ import pytest
 from ordersync import status
 from ordersync.config import parse_source
 from ordersync.stateview import StateView
-from ordersync.store import Store
+from ordersync.store import Store, WriteResult
 from tests.support import in_process
 
 KEY = "status-key-123"
@@ -109,3 +109,25 @@ def test_a_state_of_another_version_or_unreadable_is_said_not_guessed(store: Sto
     assert other.reach is None and other.note == status.OTHER_VERSION
     broken = shown_for(settings, {**stored, "cursor": "yesterday"})
     assert broken.reach is None and broken.note == status.UNREADABLE
+
+
+def test_a_run_in_progress_changes_nothing_and_an_interrupted_one_is_not_healthy(store: Store) -> None:
+    settings, _stored = synced(store, "prio")
+    sources = {"s": parse_source("s", settings)}
+
+    def orders_status(now: datetime) -> Any:
+        [source] = status.report(store.stream_records(), sources, "db", now).sources
+        return source.streams[0]
+
+    done = orders_status(datetime.now(UTC))
+    assert done.healthy and done.last_success is not None
+    later = orders_status(done.last_success + timedelta(hours=2, minutes=3, seconds=10))
+    assert later.line.startswith(f"last success {done.last_success:%Y-%m-%d %H:%M} UTC (2 h 3 min ago), took ")
+    run = store.start_run("s", "orders")
+    running = orders_status(datetime.now(UTC))
+    assert running.healthy and running.last_run is not None and running.last_run.status == "running"
+    assert "; running since " in running.line and running.last_run.duration_ms is None
+    store.finish_run(run, "interrupted", WriteResult(), 0)
+    stopped = orders_status(datetime.now(UTC))
+    assert not stopped.healthy and "; last run interrupted " in stopped.line
+    assert stopped.last_success == done.last_success  # the last success is still the one before
