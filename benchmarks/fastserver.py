@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import bisect
+import hashlib
 import socket
 import sys
 import time
@@ -53,13 +54,14 @@ def render(api: str, orders: int, cache: Path, seed: int = 1) -> Path:
     from ordersync.sandbox.runner import start_in_thread
 
     cache.mkdir(parents=True, exist_ok=True)
-    day = datetime.now(UTC).strftime("%Y%m%d")
-    target = cache / f"{api}-{orders}-{seed}-{day}.jsonl"
+    day, version = datetime.now(UTC).strftime("%Y%m%d"), generator_version(api)
+    target = cache / f"{api}-{orders}-{seed}-{version}-{day}.jsonl"
     if target.exists():
         return target
     generate = orders * 2 if api == "firespring" else orders  # Firespring's orders spread over three websites
+    data = cache / f"{api}-{generate}-{seed}-{version}.sqlite"
     sandbox = load_sandbox(api, SandboxOptions(orders=generate, seed=seed, api_key=KEY, rate_limit=False,
-                                               data_path=str(cache / f"{api}-{generate}-{seed}.sqlite")))
+                                               data_path=str(data)))
     server = start_in_thread(sandbox.app())
     try:
         partial = target.with_suffix(".part")
@@ -73,6 +75,19 @@ def render(api: str, orders: int, cache: Path, seed: int = 1) -> Path:
     finally:
         server.stop()
     return target
+
+
+def generator_version(api: str) -> str:
+    """A fingerprint of the code that generates ``api``'s data (its sandbox folder and the shared helpers), part of
+    the cached files' names: a sandbox keeps a data file's records as they are, so without it a cache rendered by
+    an older generator would be served after the generator changed."""
+    import ordersync.sandbox as package
+
+    root = Path(package.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*(root / api).glob("*.py"), root / "fake.py"]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _utc(text: str) -> float:

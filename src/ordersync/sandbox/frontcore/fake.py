@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -181,8 +182,7 @@ class FrontcoreFaker:
             course = main_course if n == 0 else rng.choice(self.courses)
             quantity = rng.choice((1, 1, 1, 2, 3, 5))
             discount_percent = rng.choice((0, 0, 0, 10, 20))
-            gross = course.price * quantity
-            discount = _num(gross * discount_percent / 100)
+            discount = _num(_cents(_dec(course.price) * quantity * discount_percent / 100))
             self.next_line_id += 1
             relations: list[dict[str, Any]] = []
             users: list[dict[str, Any]] = []
@@ -213,10 +213,6 @@ class FrontcoreFaker:
                 "created_at": local_iso(created),
                 "updated_at": None,
             })
-        before = sum(_net(line) + line["discount_calculated_at_order"] for line in lines)
-        discounts = sum(line["discount_calculated_at_order"] for line in lines)
-        vat = sum(_net(line) * line["product"]["vat_percentage"] / 100 for line in lines)
-        after = before - discounts
         invoice_email = (customer or {}).get("invoice_email") or first_user["email"]
         return {
             "id": order_id,
@@ -241,13 +237,7 @@ class FrontcoreFaker:
             "booker_admin_user": None,
             "webintegration_id": None,
             "custom_properties": None,
-            "calculated_totals": {
-                "total_amount_before_discounts": _num(before),
-                "total_amount_after_discounts": _num(after),
-                "total_amount_of_discounts": _num(discounts),
-                "total_amount_of_vat": _num(vat),
-                "total_amount_incl_discounts_and_vat": _num(after + vat),
-            },
+            "calculated_totals": calculated_totals(lines),
             "exported_at": local_iso(exported),
             "updated_at": local_iso(updated),
             "created_at": local_iso(created),
@@ -264,12 +254,40 @@ class FrontcoreFaker:
         return moment_between(self.rng, start, end)
 
 
-def _net(line: dict[str, Any]) -> float:
+def calculated_totals(lines: list[dict[str, Any]]) -> dict[str, float | int]:
+    """The order's totals as the vendor's arithmetic makes them, to the øre: the VAT is the lines' net amounts
+    at their rates, rounded once on the order, and the total is built from the rounded parts (after discounts +
+    VAT), so that the figures the order shows add up. Decimals: a binary float rounds 997.625 down to 997.62."""
+    before = sum((_dec(line["price_at_order_per_item_vat_excluded"]) * line["quantity"] for line in lines), Decimal(0))
+    discounts = sum((_dec(line["discount_calculated_at_order"]) for line in lines), Decimal(0))
+    vat = _cents(sum((_net(line) * _dec(line["product"]["vat_percentage"]) / 100 for line in lines), Decimal(0)))
+    after = before - discounts
+    return {
+        "total_amount_before_discounts": _num(before),
+        "total_amount_after_discounts": _num(after),
+        "total_amount_of_discounts": _num(discounts),
+        "total_amount_of_vat": _num(vat),
+        "total_amount_incl_discounts_and_vat": _num(after + vat),
+    }
+
+
+def _dec(value: float | int | str) -> Decimal:
+    """An amount as written (``3990.5``), exactly."""
+    return Decimal(str(value))
+
+
+def _cents(value: Decimal) -> Decimal:
+    """Rounded to the øre, halves up, as money is."""
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _net(line: dict[str, Any]) -> Decimal:
     """A line's amount after its discount, before VAT."""
-    return float(line["price_at_order_per_item_vat_excluded"] * line["quantity"] - line["discount_calculated_at_order"])
+    gross = _dec(line["price_at_order_per_item_vat_excluded"]) * line["quantity"]
+    return gross - _dec(line["discount_calculated_at_order"])
 
 
-def _num(value: float) -> float | int:
+def _num(value: Decimal) -> float | int:
     """Frontcore writes whole amounts as integers and others with decimals."""
-    rounded = round(value, 2)
-    return int(rounded) if rounded == int(rounded) else rounded
+    rounded = _cents(value)
+    return int(rounded) if rounded == rounded.to_integral_value() else float(rounded)

@@ -197,12 +197,14 @@ class PrioSandbox(Sandbox):
         for n, created in enumerate(moments):
             created = created + timedelta(milliseconds=rng.randint(0, 999))
             doc = faker.order(str(170000100000 + n * 3 + rng.randint(0, 2)), created)
+            latest = created
             for _ in range(rng.choice((0, 0, 0, 1, 2))):
-                modified = faker.moment(created, end) + timedelta(milliseconds=rng.randint(0, 999))
+                # a revision is never stamped before the one it follows (the moments are drawn unsorted)
+                latest = max(latest, faker.moment(created, end) + timedelta(milliseconds=rng.randint(0, 999)))
                 doc["order_version"] += 1
-                doc["order_modified"] = stamp(max(modified, created))
+                doc["order_modified"] = stamp(latest)
                 if rng.random() < 0.2 and doc["order_status"] == "ORDER_CONFIRMED":
-                    self._cancel(doc, modified)
+                    self._cancel(doc, latest)
             self.decorate(doc, created)
             items.append(self._order_item(doc))
             if len(items) >= 5000:
@@ -314,14 +316,23 @@ class PrioSandbox(Sandbox):
         return doc["order_reference"]
 
     def live_change(self, order_id: str, kind: str, rng: random.Random) -> None:
-        """Each change is a new revision (``order_version`` + 1, ``order_modified`` now): a pending order
-        confirmed, a note added, or the order cancelled."""
+        """Each change is a new revision (``order_version`` + 1, ``order_modified`` now): a pending or blocked
+        order confirmed and paid, a note added (also what paying an order that needs no confirmation does), or
+        the order cancelled."""
         doc = self.store.get("orders", order_id)
         if doc is None or doc.get("order_status") == "ORDER_CANCELLED":
             return
-        changes: dict[str, dict[str, Any]] = {"pay": {"order_status": "ORDER_CONFIRMED"}, "change": {},
-                                              "cancel": {"cancel": True}}
-        self.update_order(order_id, changes[kind])
+        if kind == "pay" and doc.get("order_status") in ("ORDER_PENDING", "ORDER_BLOCKED"):
+            self.update_order(order_id, self.confirmation(doc))
+        else:
+            self.update_order(order_id, {"cancel": True} if kind == "cancel" else {})
+
+    def confirmation(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The fields that confirm an order now: its status, its confirmation time and a payment of its total
+        captured (an invoice too, on most orders), as a generated confirmed order has them."""
+        now = self.now()
+        return {"order_status": "ORDER_CONFIRMED", "order_confirmed": stamp(now),
+                "order_payments": self.faker.payments(doc, now), "order_invoices": self.faker.invoices(doc, now)}
 
     def expire_tokens(self) -> int:
         for info in self.tokens.values():

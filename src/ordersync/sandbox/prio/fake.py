@@ -21,6 +21,9 @@ DOMAINS = ("example.nl", "mail.com", "gmail.com", "outlook.com", "ziggo.nl")
 STATUS_WEIGHTS = (("ORDER_CONFIRMED", 80), ("ORDER_PENDING", 5), ("ORDER_CANCELLED", 8),
                   ("ORDER_PARTIALLY_CANCELLED", 4), ("ORDER_BLOCKED", 3))
 ORDER_STATUSES = tuple(status for status, _ in STATUS_WEIGHTS)
+# The statuses of an order whose money was taken: confirmed, and what a confirmed order became. A pending order was
+# never confirmed; a blocked one is held before its confirmation, so its payment is not captured either.
+PAID_STATUSES = ("ORDER_CONFIRMED", "ORDER_PARTIALLY_CANCELLED", "ORDER_CANCELLED")
 RESELLERS = (("1300", "Demo reseller"), ("1301", "Canal Tours Reseller"), ("1302", "City Passes BV"))
 DISTRIBUTORS = (("501", "Demo Distributor"), ("502", "Museum Shop Distributor"))
 MARKET_ADMINS = (("77", "Prio Netherlands"), ("78", "Prio Spain"))
@@ -69,6 +72,7 @@ class Product:
 class PrioFaker:
     def __init__(self, rng: random.Random, seed: int) -> None:
         self.rng = rng
+        self.seed = seed
         self.people = People.make("nl_NL", seed, size=200)
         self.products = [
             Product(str(40100 + i), title, supplier, Decimal(rng.choice((1250, 1995, 2250, 2750, 3300, 4500))) / 100,
@@ -95,8 +99,9 @@ class PrioFaker:
             "contact_language": rng.choice(("nl", "en", "de", "es")),
         }
 
-    def booking(self, order_reference: str, created: datetime, status: str) -> dict[str, Any]:
-        rng = self.rng
+    def booking(self, order_reference: str, created: datetime, status: str,
+                rng: random.Random | None = None) -> dict[str, Any]:
+        rng = rng or self.rng
         product = rng.choice(self.products)
         details = []
         total = Decimal(0)
@@ -133,8 +138,8 @@ class PrioFaker:
         reseller, distributor, admin = rng.choice(RESELLERS), rng.choice(DISTRIBUTORS), rng.choice(MARKET_ADMINS)
         cashier = rng.choice(CASHIERS)
         bookings = [self.booking(reference, created, status) for _ in range(rng.choice((1, 1, 1, 2, 3)))]
-        if status == "ORDER_PARTIALLY_CANCELLED" and len(bookings) > 1:
-            bookings[0]["booking_status"] = "BOOKING_CANCELLED"
+        if status == "ORDER_PARTIALLY_CANCELLED":
+            self.cancel_part(bookings, reference, created)
         contacts = [self.contact() for _ in range(rng.choice((1, 1, 1, 2)))]
         doc: dict[str, Any] = {
             "order_bookings": bookings,
@@ -172,7 +177,7 @@ class PrioFaker:
             "order_notes": [],
             "order_activity_url": f"https://activity.prioticket.com/orders/{reference}",
             "order_customer_url": f"https://customer.prioticket.com/orders/{reference}",
-            "order_confirmed": stamp(created) if status != "ORDER_PENDING" else None,
+            "order_confirmed": stamp(created) if status in PAID_STATUSES else None,
             "order_cancellation_date_time": None,
         }
         if rng.random() < 0.12:
@@ -191,28 +196,49 @@ class PrioFaker:
             doc["order_custom_fields"] = [{"custom_field_name": name, "custom_field_value": rng.choice(values)}
                                           for name, values in rng.sample(CUSTOM_FIELDS, rng.choice((1, 2)))]
         self.price(doc)
-        if status != "ORDER_PENDING":
-            doc["order_payments"] = [{
-                "payment_id": self.uid()[:16],
-                "payment_method": rng.choice(PAYMENT_METHODS),
-                "payment_status": "PAYMENT_CAPTURED",
-                "payment_amount": doc["order_pricing"]["price_total"],
-                "payment_currency": "EUR",
-                "payment_created": stamp(created),
-            }]
-            if rng.random() < 0.6:
-                self.next_booking += 1
-                doc["order_invoices"] = [{
-                    "invoice_id": f"INV-{created:%Y}-{self.next_booking:07d}",
-                    "invoice_status": "INVOICE_PAID",
-                    "invoice_amount": doc["order_pricing"]["price_total"],
-                    "invoice_currency": "EUR",
-                    "invoice_created": stamp(created),
-                    "invoice_url": f"https://invoices.prioticket.com/{reference}/INV-{self.next_booking:07d}.pdf",
-                }]
+        if status != "ORDER_PENDING":  # drawn for a blocked order too, so that the rest of the data stays as it was
+            payments, invoices = self.payments(doc, created), self.invoices(doc, created)
+            if status in PAID_STATUSES:
+                doc["order_payments"], doc["order_invoices"] = payments, invoices
         if status == "ORDER_CANCELLED":
             doc["order_cancellation_date_time"] = stamp(created)
         return doc
+
+    def cancel_part(self, bookings: list[dict[str, Any]], reference: str, created: datetime) -> None:
+        """A partially cancelled order: its first booking cancelled, the others standing. An order drawn with one
+        booking gets a second one, drawn from a generator of the seed and the reference so that the other orders'
+        draws stay as they were (only the booking numbers after it move up by one)."""
+        if len(bookings) == 1:
+            own = random.Random(f"{self.seed}:{reference}:part")
+            bookings.append(self.booking(reference, created, "ORDER_PARTIALLY_CANCELLED", own))
+        bookings[0]["booking_status"] = "BOOKING_CANCELLED"
+
+    def payments(self, doc: dict[str, Any], when: datetime) -> list[dict[str, Any]]:
+        """One payment of the order's total, captured at ``when``."""
+        rng = self.rng
+        return [{
+            "payment_id": self.uid()[:16],
+            "payment_method": rng.choice(PAYMENT_METHODS),
+            "payment_status": "PAYMENT_CAPTURED",
+            "payment_amount": doc["order_pricing"]["price_total"],
+            "payment_currency": "EUR",
+            "payment_created": stamp(when),
+        }]
+
+    def invoices(self, doc: dict[str, Any], when: datetime) -> list[dict[str, Any]]:
+        """Most paid orders have a paid invoice of their total."""
+        if self.rng.random() >= 0.6:
+            return []
+        self.next_booking += 1
+        reference = doc["order_reference"]
+        return [{
+            "invoice_id": f"INV-{when:%Y}-{self.next_booking:07d}",
+            "invoice_status": "INVOICE_PAID",
+            "invoice_amount": doc["order_pricing"]["price_total"],
+            "invoice_currency": "EUR",
+            "invoice_created": stamp(when),
+            "invoice_url": f"https://invoices.prioticket.com/{reference}/INV-{self.next_booking:07d}.pdf",
+        }]
 
     @staticmethod
     def price(doc: dict[str, Any]) -> None:
