@@ -221,7 +221,7 @@ def _search(conn: Connection, q: str) -> sa.ColumnElement[bool] | None:
     if not q:
         return None
     whole = sa.or_(orders.c.order_number == q, orders.c.order_id == q, orders.c.customer_email == q)
-    if False:  # revenue-mutation
+    if conn.execute(sa.select(sa.literal(1)).where(whole).limit(1)).first() is not None:
         return whole
     return sa.or_(*(c.icontains(q, autoescape=True)
                     for c in (orders.c.customer_name, orders.c.customer_email, orders.c.order_number)))
