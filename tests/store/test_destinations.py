@@ -112,15 +112,52 @@ def test_every_command_on_a_duckdb_destination(tmp_path: Path) -> None:
 def test_a_duckdb_file_is_written_with_bounded_memory_and_few_checkpoints(tmp_path: Path) -> None:
     """DuckDB's own defaults held every page of the file it had touched, up to 80% of the machine's memory (1 GB
     at 100,000 orders, growing with the history), and rewrote changed blocks into the file every 16 MB of log. A
-    file destination evicts what is in the file past 512 MB and checkpoints every 128 MB; an in-memory database,
-    which has nowhere to evict to, keeps DuckDB's defaults."""
-    query = "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+    file destination evicts what is in the file past 48 MB and checkpoints every 128 MB; where ordersync writes,
+    one thread and long texts in ZSTD (read-only opens keep DuckDB's own); an in-memory database, which has nowhere
+    to evict to, keeps DuckDB's defaults."""
+    query = ("SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold'), "
+             "current_setting('threads'), current_setting('disabled_compression_methods')")
     on_file, in_memory = open_store(f"duckdb:///{tmp_path / 'orders.duckdb'}"), open_store("duckdb:///:memory:")
     try:
-        with on_file.engine.connect() as conn:
-            assert conn.exec_driver_sql(query).one() == ("488.2 MiB", "122.0 MiB")  # 512 and 128 million bytes
+        with on_file.engine.connect() as conn:  # 48 and 128 million bytes
+            assert conn.exec_driver_sql(query).one() == ("45.7 MiB", "122.0 MiB", 1, "DICT_FSST")
         with in_memory.engine.connect() as conn:
-            assert conn.exec_driver_sql(query).one()[0] != "488.2 MiB"
+            assert conn.exec_driver_sql(query).one()[0] != "45.7 MiB"
     finally:
         on_file.close()
         in_memory.close()
+    reader = open_store(f"duckdb:///{tmp_path / 'orders.duckdb'}", read_only=True)
+    try:
+        with reader.engine.connect() as conn:
+            assert conn.exec_driver_sql(query).one()[0] == "45.7 MiB"
+            assert conn.exec_driver_sql(query).one()[3] == ""
+    finally:
+        reader.close()
+
+
+def test_a_duckdb_file_keeps_the_keys_that_pay_and_replaces_changed_rows_once(tmp_path: Path) -> None:
+    """DuckDB looks nothing up through an index here, so it keeps only the key of ``orders`` and of the
+    bookkeeping tables; a changed order, customer, line and version is still stored exactly once."""
+    store = open_store(f"duckdb:///{tmp_path / 'orders.duckdb'}")
+    try:
+        with store.engine.connect() as conn:
+            keyed = {r[0] for r in conn.exec_driver_sql(
+                "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'")}
+            indexes = conn.exec_driver_sql("SELECT count(*) FROM duckdb_indexes()").scalar()
+        assert keyed == {"orders", "_ordersync_state", "_ordersync_runs", "_ordersync_rejects"} and indexes == 0
+        store.write_page("shop", "frontcore", "orders", order("1"), {"c": 1})
+        written = store.write_page("shop", "frontcore", "orders", order("1", status="cancelled"), {"c": 2})
+        assert written["orders"].changed == 1 and written["customers"].unchanged == 1
+        counts = {table: store.count(table) for table in ("orders", "order_lines", "payments", "customers")}
+        assert counts == {"orders": 1, "order_lines": 2, "payments": 1, "customers": 1}
+        with store.engine.connect() as conn:
+            versions = conn.exec_driver_sql("SELECT version_no, status, valid_to IS NULL, raw IS NULL "
+                                            "FROM order_versions ORDER BY version_no").all()
+        assert [tuple(v) for v in versions] == [(1, "paid", False, False), (2, "cancelled", True, True)]
+        assert snapshot(store)["orders"][0]["status"] == "cancelled"
+        renamed = order("1", status="cancelled")
+        renamed.customers[0].update(name="Åse Ø.", raw={"id": "c1", "name": "Åse Ø."})
+        assert store.write_page("shop", "frontcore", "orders", renamed, {"c": 3})["customers"].changed == 1
+        assert [c["name"] for c in snapshot(store)["customers"]] == ["Åse Ø."]
+    finally:
+        store.close()

@@ -12,28 +12,39 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from ordersync.errors import StoreError
 from ordersync.store.base import Store
+from ordersync.store.duckdb_pages import DuckdbPages
 from ordersync.store.files import FileLocks, check_file, database_path
-from ordersync.store.rows import Row
-from ordersync.store.tables import arrow_schema
 
 _HOLDER = re.compile(r"\(PID (\d+)\)")
 
-# Frontcore, 100,000 orders (benchmarks/run.py --full): 49.8 s and 1,038 MB with DuckDB's defaults, 42.8 s and 729 MB
-# with these.
+# Measured with benchmarks/store_floor.py and run.py (RESULTS.md, "Where a page's time goes"). Each setting is DuckDB's
+# own; ``WRITE_SETTINGS`` apply only where ordersync writes (not to a read-only open).
+MEMORY_LIMIT = "48MB"
 SETTINGS = (
-    # DuckDB's default is 80% of the machine's memory, and it kept every page of the file it had touched: 1 GB at
-    # 100,000 orders, growing with the history. With a limit it evicts pages already written to the file.
-    "memory_limit = '512MB'",
-    # Its default, 16 MB of log, rewrote the tables' changed blocks into the file every few pages.
+    # DuckDB's default is 80% of the machine's memory, and it kept every block of the file it had touched (1 GB at
+    # 100,000 orders). With a limit it evicts blocks already in the file; what must stay is the current row groups
+    # and the key of ``orders`` (the other indexes are not created on DuckDB: tables.py).
+    f"memory_limit = '{MEMORY_LIMIT}'",
+)
+WRITE_SETTINGS = (
+    # One thread: a page is a few small statements, and waking DuckDB's workers for each cost more than it saved
+    # (a one-row update: 1.8 ms with two threads, 0.6 ms with one).
+    "threads = 1",
+    # Long JSON texts (raw) in ZSTD rather than DuckDB's default dictionary+FSST: a checkpoint compresses Frontcore's
+    # records four times faster into a file a third the size (107 MB of records: 0.79 s and 91 MB, 0.19 s and
+    # 18 MB). Strings under 256 bytes on average keep the other methods.
+    "disabled_compression_methods = 'dict_fsst'",
+    "zstd_min_string_length = 256",
+    # Its default, 16 MB of log, rewrote the tables' open row groups into the file every few pages.
     "checkpoint_threshold = '128MB'",
 )
 
 
-class DuckdbStore(FileLocks, Store):
+class DuckdbStore(FileLocks, DuckdbPages, Store):
     scheme = "duckdb"
 
     def _connect(self, create: bool) -> Engine:
@@ -52,7 +63,9 @@ class DuckdbStore(FileLocks, Store):
         @sa.event.listens_for(engine, "connect")
         def _settings(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("SET TimeZone = 'UTC'")
-            for setting in SETTINGS if self.path else ():  # in memory, nothing could be evicted
+            if self.path is None:  # in memory, nothing could be evicted: DuckDB's defaults
+                return
+            for setting in SETTINGS if self.read_only else SETTINGS + WRITE_SETTINGS:
                 dbapi_connection.execute(f"SET {setting}")
 
         deadline = time.monotonic() + self.lock_wait
@@ -77,25 +90,6 @@ class DuckdbStore(FileLocks, Store):
                 time.sleep(0.2)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
-        return (sa.exc.OperationalError, sa.exc.DBAPIError)
+        import duckdb
 
-    def _arrow(self, conn: Connection, table: sa.Table, rows: list[Row], sql: str) -> None:
-        import pyarrow as pa
-
-        columns = [c.name for c in table.columns]
-        data = pa.Table.from_pylist(rows, schema=arrow_schema(list(table.columns)))
-        duck = conn.connection.driver_connection
-        name = f"_ordersync_stage_{table.name}"
-        duck.register(name, data)  # type: ignore[union-attr]
-        try:
-            names = ", ".join(columns)
-            duck.execute(sql.format(table=table.name, names=names, stage=name))  # type: ignore[union-attr]
-        finally:
-            duck.unregister(name)  # type: ignore[union-attr]
-
-    def _upsert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        self._arrow(conn, table, rows, "INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM {stage}")
-
-    def _insert(self, conn: Connection, table: sa.Table, rows: list[Row]) -> None:
-        self._arrow(conn, table, rows, "INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
-
+        return (sa.exc.OperationalError, sa.exc.DBAPIError, duckdb.Error)  # the page writes use the driver itself
