@@ -25,6 +25,7 @@ figure is zero.
 
     .venv/bin/python benchmarks/chaos.py --quick     # bounded (runs in make test)
     .venv/bin/python benchmarks/chaos.py             # 25,000 orders per API, 10 kills per API
+    .venv/bin/python benchmarks/chaos.py --quick --destinations sqlite,duckdb --postgres   # every destination
     .venv/bin/python benchmarks/chaos.py --hostile   # hostile answers instead (a minute; see below)
 
 ``--hostile`` (issue 24) runs, per API (``--apis``), one short ``ordersync sync`` against a tiny hostile server on
@@ -306,6 +307,8 @@ def main() -> int:
     parser.add_argument("--apis", default=",".join(APIS))
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--postgres", action="store_true", help="also into PostgreSQL (a throwaway server)")
+    parser.add_argument("--destinations", default="sqlite", help="comma-separated: sqlite, duckdb (--postgres adds "
+                        "postgresql)")
     parser.add_argument("--keep", type=Path, help="keep the databases, sandboxes and sync logs in this folder")
     parser.add_argument("--concurrency", type=int, help="slices in flight (default: each API's own default)")
     parser.add_argument("--hostile", action="store_true", help="hostile answers (bomb, drip, bad records) instead")
@@ -326,10 +329,12 @@ def main() -> int:
             (throwaway_postgres() if args.postgres else contextlib.nullcontext()) as pg:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        destinations = {"sqlite": lambda api: f"sqlite:///{work / f'{api}.db'}"}
+        files = {"sqlite": lambda api: f"sqlite:///{work / f'{api}.db'}",
+                 "duckdb": lambda api: f"duckdb:///{work / f'{api}.duckdb'}"}
+        destinations = {name: files[name] for name in args.destinations.split(",") if name in files}
         if args.postgres:
             if pg is None:
-                print("no PostgreSQL server could be started here; SQLite only", flush=True)
+                print("no PostgreSQL server could be started here: left out", flush=True)
             else:
                 reset_postgres(pg)
                 destinations["postgresql"] = lambda api: pg

@@ -100,9 +100,15 @@ class Resumed(Overlap):
         return await super().handle_async_request(request)
 
 
+DESTINATIONS = ["sqlite", "duckdb"]
+"""The file destinations the resume tests run on: SQLite writes a page per transaction in its writer process,
+DuckDB in a thread of the sync, with its own statements (ordersync.store.duckdb_pages)."""
+
+
 def check_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: InProcess,
-                                     settings: dict[str, Any], bounds: Bounds, fail_after: int = 3) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
+                                     settings: dict[str, Any], bounds: Bounds, fail_after: int = 3,
+                                     destination: str = "sqlite") -> None:
+    store = open_store(f"{destination}:///{tmp_path / 'o.db'}")
     sequential = Overlap(sandbox.transport())
     [one] = sandbox.sync(store, "one", {**settings, "concurrency": 1}, transport=sequential)
     assert one.ok, one.error
@@ -167,8 +173,9 @@ def firespring_bounds(q: httpx.QueryParams) -> tuple[float, float] | None:
     return lo, date.fromisoformat(q["date_end"]).toordinal()
 
 
+@pytest.mark.parametrize("destination", DESTINATIONS)
 def test_eguma_windows_read_in_parallel_give_the_same_rows_and_resume_by_slice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str) -> None:
     from datetime import datetime
 
     moment = datetime.fromisoformat("2026-06-20T00:00:00+00:00")
@@ -176,21 +183,26 @@ def test_eguma_windows_read_in_parallel_give_the_same_rows_and_resume_by_slice(
     with in_process("eguma", orders=400, seed=3) as eg:
         settings = eg.settings(window_days=90, split_threshold=40)
         # a window of more than 20 orders is stored in parts: fail once a few windows are complete
-        check_parallel_equals_sequential(tmp_path, monkeypatch, eg, settings, eguma_bounds, fail_after=8)
+        check_parallel_equals_sequential(tmp_path, monkeypatch, eg, settings, eguma_bounds, fail_after=8,
+                                         destination=destination)
 
 
+@pytest.mark.parametrize("destination", DESTINATIONS)
 def test_prio_slices_read_in_parallel_give_the_same_rows_and_resume_by_slice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str) -> None:
     with in_process("prio", orders=400, seed=3) as prio:
         settings = prio.settings(window_days=90, items_per_page=20)
-        check_parallel_equals_sequential(tmp_path, monkeypatch, prio, settings, prio_bounds)
+        check_parallel_equals_sequential(tmp_path, monkeypatch, prio, settings, prio_bounds,
+                                         destination=destination)
 
 
+@pytest.mark.parametrize("destination", DESTINATIONS)
 def test_firespring_days_read_in_parallel_give_the_same_rows_and_resume_by_slice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str) -> None:
     with in_process("firespring", orders=300, seed=3) as fs:
         settings = fs.settings(count=20)
-        check_parallel_equals_sequential(tmp_path, monkeypatch, fs, settings, firespring_bounds)
+        check_parallel_equals_sequential(tmp_path, monkeypatch, fs, settings, firespring_bounds,
+                                         destination=destination)
 
 
 class Timeline(Overlap):

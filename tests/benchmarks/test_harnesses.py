@@ -68,3 +68,14 @@ def test_bounded_chaos_loses_nothing() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "chaos.py"), "--quick", "--seed", "1"],
                             capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(200)
+def test_bounded_chaos_into_duckdb_loses_nothing() -> None:
+    """The same into DuckDB, which writes in the sync's own process: two APIs (a windowed one and a paged one),
+    fewer orders and kills, to stay cheap."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "chaos.py"), "--quick", "--seed", "1",
+                             "--destinations", "duckdb", "--apis", "eguma,prio", "--orders", "1500", "--kills", "3"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| eguma | duckdb |" in result.stdout and "| prio | duckdb |" in result.stdout

@@ -182,11 +182,10 @@ def _replace_children(duck: Duck, source: str, new: list[Row], changed: list[Row
             insert_rows(duck, table, fresh)
 
 
-def insert_rows(duck: Duck, table: sa.Table, rows: list[Row], verb: str = "INSERT") -> None:
-    """``rows`` (dicts; a missing column is null) into ``table`` as one staged Arrow table."""
-    names = _columns(table)
-    with _registered(duck, f"_ordersync_stage_{table.name}", arrow_table(table, rows)) as stage:
-        duck.execute(f"{verb} INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {stage}")
+def insert_rows(duck: Duck, table: sa.Table, rows: list[Row]) -> None:
+    """``rows`` (dicts; a missing column is null) appended to ``table`` as one Arrow table, every column in the
+    table's order (``insert_into``: a third less than registering it and inserting from a query)."""
+    duck.from_arrow(arrow_table(table, rows)).insert_into(table.name)
 
 
 class _registered:
