@@ -9,12 +9,15 @@ process), so the server is never the bottleneck. Against that server, each conte
 * dlt's ``rest_api`` source configured for the same API from its documentation, into DuckDB (``dlt_run.py``).
 
 Per contender: wall and CPU seconds, orders/s, peak RSS (``wait4``), and the ratios against the floor and dlt of
-the same run. Then two scenarios: 100 ms added to every answer (ordersync against the bound its concurrency
-allows) and Frontcore at its default 5 requests/s against a strict sliding-window limiter (achieved rate, 429s).
+the same run. Per destination: its sync against its own bare-driver floor (``store_floor.py``: the same rows
+written by ``sqlite3``, ``psycopg`` or ``duckdb`` alone, after the fetch floor's time). Then two scenarios: 100 ms
+added to every answer (ordersync against the bound its concurrency allows) and Frontcore at its default 5
+requests/s against a strict sliding-window limiter (achieved rate, 429s).
 
     .venv/bin/python benchmarks/run.py              # quick: 5,000 orders per API
     .venv/bin/python benchmarks/run.py --full       # 100,000 orders per API
-    .venv/bin/python benchmarks/run.py --profile    # also where ordersync's time goes, per API (py-spy)
+    .venv/bin/python benchmarks/run.py --profile    # also where ordersync's time goes, per API (py-spy), into SQLite
+                                                    # and DuckDB
     .venv/bin/python benchmarks/run.py --only-scenarios --apis eguma  # the scenarios alone (no contender table)
 """
 
@@ -246,7 +249,7 @@ CATEGORIES = (
     ("waiting (idle pool thread, selector)", ("_worker (concurrent/futures/thread.py:81)", "select (selectors.py")),
     ("JSON parsing", ("json (", "loads (", "/json/")),
     ("normalizing", ("/normalize.py", "ordersync/values.py", "ordersync/cursor.py", "decimal")),
-    ("store (SQLAlchemy + SQLite)", ("ordersync/store", "sqlalchemy/", "sqlite3")),
+    ("store (SQLAlchemy, SQLite, DuckDB, Arrow)", ("ordersync/store", "sqlalchemy/", "sqlite3", "duckdb", "pyarrow")),
     ("HTTP client", ("httpx/", "httpcore/", "h11/", "anyio/", "ssl.py", "socket.py")),
     ("event loop", ("asyncio/", "selectors.py")),
     ("native code, no Python frame", ("(native code",)),
@@ -264,19 +267,24 @@ def category(frames: list[str]) -> str:
     return "other"
 
 
-def profile(api: str, records: Path, top: int = 8) -> list[str]:
-    """Where ordersync's time goes for one API (py-spy samples of every thread, idle excluded)."""
+def profile(api: str, records: Path, destination: str = "sqlite", top: int = 8) -> list[str]:
+    """Where ordersync's time goes for one API into a file destination (py-spy samples of every thread and
+    process, idle excluded)."""
     orders = sum(1 for _ in records.open("rb"))
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with fast_server(api, records) as root, tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
-        config = bench_config(Path(tmp), api, root, f"sqlite:///{tmp}/o.db", **UNLIMITED)
+        url = DESTINATIONS[destination](Path(tmp), None)
+        if url is None:
+            return [f"### profile of {api} into {destination}: not available here", ""]
+        config = bench_config(Path(tmp), api, root, url, **UNLIMITED)
         raw = Path(tmp) / "spy.txt"
-        subprocess.run([spy, "record", "--format", "raw", "-r", "250", "-o", str(raw), "--", *sync_argv(config)],
+        subprocess.run([spy, "record", "--format", "raw", "-r", "250", "--subprocesses", "-o", str(raw), "--",
+                        *sync_argv(config)],
                        capture_output=True, env={**os.environ, **SYNC_ENV}, check=False)
         stacks = [line.rsplit(" ", 1) for line in raw.read_text().splitlines() if line.strip()] \
             if raw.exists() else []
     if not stacks:
-        return [f"### profile of {api}: py-spy recorded nothing", ""]
+        return [f"### profile of {api} into {destination}: py-spy recorded nothing", ""]
     total = sum(int(n) for _, n in stacks)
     by_category: collections.Counter[str] = collections.Counter()
     by_leaf: collections.Counter[str] = collections.Counter()
@@ -284,7 +292,8 @@ def profile(api: str, records: Path, top: int = 8) -> list[str]:
         frames = [f for f in stack.strip().split(";") if f] or ["(native code, no Python frame)"]
         by_leaf[frames[-1]] += int(n)
         by_category[category(frames)] += int(n)
-    out = [f"### profile of {api}, {orders:,} orders ({total:,} samples at 250 Hz, every thread, idle excluded)", "",
+    out = [f"### profile of {api} into {destination}, {orders:,} orders ({total:,} samples at 250 Hz, every thread "
+           "and process, idle excluded)", "",
            "| where | share |", "|---|---:|"]
     out += [f"| {name} | {n / total:.0%} |" for name, n in by_category.most_common()]
     out += ["", "| hottest functions (self time) | share |", "|---|---:|"]
@@ -313,7 +322,11 @@ def main() -> None:
     parser.add_argument("--no-scenarios", action="store_true", help="leave out the latency and rate scenarios")
     parser.add_argument("--only-scenarios", action="store_true", help="leave out the contender tables (and dlt): "
                         "the latency and rate scenarios alone")
+    parser.add_argument("--no-floors", action="store_true", help="leave out each destination's bare-driver floor "
+                        "(store_floor.py: the same rows written by sqlite3, psycopg, duckdb alone)")
     parser.add_argument("--profile", action="store_true", help="also profile ordersync per API with py-spy")
+    parser.add_argument("--profile-destinations", default="sqlite,duckdb", help="the destinations --profile syncs "
+                        "into (default: sqlite,duckdb)")
     args = parser.parse_args()
     orders = args.orders or (100_000 if args.full else 5_000)
     chosen = [a.strip() for a in args.apis.split(",") if a.strip()]
@@ -334,6 +347,10 @@ def main() -> None:
         for api in chosen if not args.only_scenarios else ():
             results = contenders(api, orders, records[api], pg, dlt_orders)
             print("\n".join(table(api, orders, results)), flush=True)
+            if not args.no_floors:
+                from store_floor import floor_table  # it imports this module
+
+                print("\n".join(floor_table(api, records[api], results, pg)), flush=True)
     if not args.no_scenarios:
         size = min(orders, args.scenario_orders or (20_000 if args.full else orders))
         print(f"### 100 ms per answer (ordersync -> SQLite, {size:,} orders)\n")
@@ -362,7 +379,8 @@ def main() -> None:
         print()
         size = min(orders, args.scenario_orders or (20_000 if args.full else orders))
         for api in chosen:
-            print("\n".join(profile(api, subset(records[api], size))), flush=True)
+            for destination in args.profile_destinations.split(","):
+                print("\n".join(profile(api, subset(records[api], size), destination)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,54 +1,62 @@
-"""What SQLite alone spends on what ordersync stores: a floor under any client that keeps the same tables.
+"""What each destination's driver alone spends on what ordersync stores: a floor under any client that keeps the
+same tables, one per destination (SQLite, PostgreSQL, DuckDB).
 
-Issue 11 asks for half of the fetch floor (httpx + orjson, nothing stored). Whether that is possible at all
-depends on what storing costs on its own, whoever issues the statements. This script normalizes an API's cached
-records with ordersync's own normalizers (untimed), writes them page by page through ordersync's SQLite store
-into one database (untimed), records every statement that store sends to ``sqlite3`` (SQL and parameters exactly
-as given to the driver), and replays each page's statements at once into a second database with a bare
-``sqlite3`` connection, with the same pragmas, transaction boundaries and checkpoints beside it. Only the replay
-is timed: it is the time SQLite itself needs for the rows, indexes, history and state of each page, with no Python
-of ours in between.
+This script normalizes an API's cached records with ordersync's own normalizers (untimed), writes them page by page
+through ordersync's store into one database (untimed), records every call that store makes to the driver (SQL and
+parameters exactly as given to it, COPY rows, DuckDB's Arrow appends, transaction ends: :mod:`driver_floors`), and
+replays each page's calls at once into a second database with a bare connection (``sqlite3``, ``psycopg``,
+``duckdb``), with the store's settings and transaction boundaries (SQLite: and its checkpoints beside it). Only the
+replay is timed, and the database's close (its last checkpoint): the time the database itself needs for the rows,
+indexes, history and state of each page, with no Python of ordersync's in between.
 
-    .venv/bin/python benchmarks/store_floor.py --orders 100000            # every API
-    .venv/bin/python benchmarks/store_floor.py --orders 20000 --apis eguma
-    .venv/bin/python benchmarks/store_floor.py --orders 100000 --apis eguma --by-statement   # where SQLite's time goes
+    .venv/bin/python benchmarks/store_floor.py --orders 100000            # every API, SQLite and DuckDB
+    .venv/bin/python benchmarks/store_floor.py --orders 20000 --apis eguma --destinations sqlite,duckdb,postgresql
+    .venv/bin/python benchmarks/store_floor.py --orders 100000 --apis eguma --by-statement   # where the time goes
 
-It prints, per API, the replay's seconds and orders/s next to the fetch floor's figure from the same cached data
-(``floor.py`` against ``fastserver.py``), and what half of that floor would leave for storing.
+It prints, per API and destination, the replay's seconds and orders/s, and the fetch floor's figure from the same
+cached data (``floor.py`` against ``fastserver.py``) with what half of that floor would leave for storing (issue 11).
+``run.py`` reports the same floors beside each destination's sync (``--no-floors`` leaves them out).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
+import contextlib
 import functools
-import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from driver_floors import FLOORS, Floor  # noqa: E402
 from fastserver import render  # noqa: E402
-from harness import measure  # noqa: E402
+from harness import measure, throwaway_postgres  # noqa: E402
 from run import CACHE, fast_server, subset  # noqa: E402
 from targets import APIS  # noqa: E402
 
 from ordersync.apis.eguma.settings import EgumaSettings  # noqa: E402
 from ordersync.rejects import normalize_page  # noqa: E402
-from ordersync.store import open_store  # noqa: E402
-from ordersync.store.checkpoint import Checkpointer  # noqa: E402
-from ordersync.store.sqlite import CHECKPOINT_FRAMES, PRAGMAS  # noqa: E402
 
 PAGE = {"frontcore": 250, "eguma": 500, "firespring": 100, "prio": 100}  # each API's page in the benchmark
+
+
+@dataclass
+class Figures:
+    """One destination's floor for one API: orders written, wall and CPU seconds, CPU per kind of call."""
+
+    orders: int
+    wall: float
+    cpu: float
+    by_kind: dict[str, float]
 
 
 def normalizer(api: str) -> Any:
@@ -59,78 +67,58 @@ def normalizer(api: str) -> Any:
     return module.order_rows
 
 
-@dataclass
-class Recorder:
-    """The driver-level statements of the current page, in order, with the transaction's end."""
-
-    statements: list[tuple[str, Any, bool]] = field(default_factory=list)
-
-    def listen(self, engine: sa.Engine) -> None:
-        @sa.event.listens_for(engine, "before_cursor_execute")
-        def _statement(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, many: bool) -> None:
-            self.statements.append((sql, params, many))
-
-        @sa.event.listens_for(engine, "commit")
-        def _commit(_conn: Any) -> None:
-            self.statements.append(("COMMIT", (), False))
-
-    def take(self) -> list[tuple[str, Any, bool]]:
-        taken, self.statements = self.statements, []
-        return taken
-
-
-BY_STATEMENT: collections.defaultdict[str, float] = collections.defaultdict(float)  # CPU s per kind (--by-statement)
-
-
-def replay(db: sqlite3.Connection, statements: list[tuple[str, Any, bool]],
-           checkpointer: Checkpointer) -> tuple[float, float]:
-    """Wall and CPU seconds of one page's statements (CPU: steadier on a shared machine), and the checkpointer
-    told of the commit as ordersync's store tells it (its CPU counts: it is this process's)."""
-    started, cpu = time.perf_counter(), time.process_time()
-    cursor = db.cursor()
-    for sql, params, many in statements:
-        before = time.process_time()
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
-            cursor.fetchall()
-        BY_STATEMENT[" ".join(sql.split()[:3])] += time.process_time() - before
-    checkpointer.committed()
-    return time.perf_counter() - started, time.process_time() - cpu
-
-
-def store_floor(api: str, records: Path) -> tuple[int, float, float]:
+def pages(api: str, records: Path) -> Iterator[tuple[int, Any]]:
+    """The API's records as the sync normalizes them, a benchmark page at a time: (records, rows)."""
     normalize = normalizer(api)
     lines = records.read_bytes().splitlines()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(f"sqlite:///{tmp}/ordersync.db")
-        recorder = Recorder()
-        recorder.listen(store.engine)
-        db = sqlite3.connect(f"{tmp}/floor.db", isolation_level=None)
-        for pragma in PRAGMAS:
-            db.execute(f"PRAGMA {pragma}")
-        with sqlite3.connect(f"{tmp}/ordersync.db") as schema:  # the same tables and indexes
-            for (sql,) in schema.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"):
-                db.execute(sql)
-            for table in ("_ordersync_schema",):
-                db.executemany(f"INSERT INTO {table} VALUES (?)", schema.execute(f"SELECT * FROM {table}"))
-        recorder.take()
-        checkpointer = Checkpointer(Path(f"{tmp}/floor.db"), PRAGMAS, CHECKPOINT_FRAMES)
+    for start in range(0, len(lines), PAGE[api]):
+        page = [orjson.loads(line) for line in lines[start:start + PAGE[api]]]
+        rows, _rejects = normalize_page(normalize, page, [orjson.dumps(r) for r in page])
+        yield len(page), rows
+
+
+def store_floor(api: str, records: Path, destination: str, server: str | None = None) -> Figures | None:
+    """The bare driver's time for ordersync's writes of ``records`` into ``destination`` (None: not here)."""
+    floor: Floor = FLOORS[destination]()
+    with tempfile.TemporaryDirectory(prefix="ordersync-floor-") as tmp:
+        store = floor.open(Path(tmp), server)
+        if store is None:
+            return None
         wall = cpu = 0.0
         orders = 0
-        for start in range(0, len(lines), PAGE[api]):
-            page = [orjson.loads(line) for line in lines[start:start + PAGE[api]]]
-            rows, _rejects = normalize_page(normalize, page, [orjson.dumps(r) for r in page])
-            store.write_page("bench", api, "orders", rows, {"page": start})
-            page_wall, page_cpu = replay(db, recorder.take(), checkpointer)
-            wall += page_wall
-            cpu += page_cpu
-            orders += len(page)
-        checkpointer.close()
-        db.close()
-        store.close()
-    return orders, wall, cpu
+        try:
+            floor.take()
+            for number, (count, rows) in enumerate(pages(api, records)):
+                store.write_page("bench", api, "orders", rows, {"page": number})
+                page_wall, page_cpu = floor.replay(floor.take())
+                wall, cpu, orders = wall + page_wall, cpu + page_cpu, orders + count
+        finally:
+            store.close()
+            started, before = time.perf_counter(), time.process_time()
+            floor.close()
+            wall, cpu = wall + time.perf_counter() - started, cpu + time.process_time() - before
+    return Figures(orders, wall, cpu, dict(floor.by_kind))
+
+
+def floor_table(api: str, records: Path, results: list[dict[str, Any]], server: str | None) -> list[str]:
+    """Each destination's sync (from ``run.py``'s contenders) against its own bare-driver floor: the same pages
+    fetched and parsed by the fetch floor (httpx + orjson) and the same rows written by the driver alone (this
+    module), one after the other. A destination the run skipped is left out."""
+    fetch = next(r["m"] for r in results if r["name"].startswith("floor"))
+    out = [f"#### {api}: each destination against its bare-driver floor (fetch floor + driver alone)", "",
+           "| destination | ordersync wall s | CPU s | driver alone: wall s | CPU s | floor (fetch + driver): wall s | "
+           "CPU s | ordersync / floor (wall) | (CPU) |", "|---|" + "---:|" * 8]
+    for r in results:
+        destination = r["name"].removeprefix("ordersync -> ")
+        if destination not in FLOORS or "m" not in r or r["m"].code != 0:
+            continue
+        figures = store_floor(api, records, destination, server)
+        if figures is None:
+            continue
+        wall, cpu = fetch.wall + figures.wall, fetch.cpu + figures.cpu
+        out.append(f"| {destination} | {r['m'].wall:.2f} | {r['m'].cpu:.2f} | {figures.wall:.2f} | {figures.cpu:.2f} | "
+                   f"{wall:.2f} | {cpu:.2f} | {r['m'].wall / wall:.2f} | {r['m'].cpu / cpu:.2f} |")
+    return [*out, ""]
 
 
 def fetch_floor(api: str, records: Path) -> float:
@@ -147,24 +135,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--apis", default=",".join(APIS))
+    parser.add_argument("--destinations", default="sqlite,duckdb", help="comma-separated: sqlite, duckdb, "
+                        "postgresql (a throwaway server)")
     parser.add_argument("--by-statement", action="store_true", help="also the CPU seconds of each kind of statement")
     args = parser.parse_args()
-    if lacking := [api for api in args.apis.split(",") if api not in PAGE]:
+    apis, destinations = args.apis.split(","), args.destinations.split(",")
+    if lacking := [api for api in apis if api not in PAGE]:
         parser.error(f"no page size in PAGE for {', '.join(lacking)}: add one (the API's page in the benchmark)")
-    print(f"| API | orders | SQLite alone: wall s | CPU s | orders/s | fetch floor orders/s | half the floor: s for "
-          f"{args.orders:,} orders | SQLite alone (CPU) / that |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for api in args.apis.split(","):
-        records = subset(render(api, 100000, CACHE), args.orders)
-        orders, wall, cpu = store_floor(api, records)
-        floor = fetch_floor(api, records)
-        allowed = orders / (floor / 2)
-        print(f"| {api} | {orders:,} | {wall:.2f} | {cpu:.2f} | {orders / wall:,.0f} | {floor:,.0f} | {allowed:.2f} | "
-              f"{cpu / allowed:.2f} |", flush=True)
-        if args.by_statement:
-            for kind, seconds in sorted(BY_STATEMENT.items(), key=lambda item: -item[1]):
-                print(f"    {seconds:6.2f} CPU s  {kind}")
-            BY_STATEMENT.clear()
+    if unknown := [d for d in destinations if d not in FLOORS]:
+        parser.error(f"unknown destination {', '.join(unknown)}: use {', '.join(FLOORS)}")
+    print(f"| API | destination | orders | driver alone: wall s | CPU s | orders/s | fetch floor orders/s | half the "
+          f"floor: s for {args.orders:,} orders | driver alone (CPU) / that |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    with throwaway_postgres() if "postgresql" in destinations else contextlib.nullcontext(None) as server:
+        for api in apis:
+            records = subset(render(api, args.orders, CACHE), args.orders)
+            floor = fetch_floor(api, records)
+            for destination in destinations:
+                figures = store_floor(api, records, destination, server)
+                if figures is None:
+                    print(f"| {api} | {destination} | not run: no server here | | | | | | |", flush=True)
+                    continue
+                allowed = figures.orders / (floor / 2)
+                print(f"| {api} | {destination} | {figures.orders:,} | {figures.wall:.2f} | {figures.cpu:.2f} | "
+                      f"{figures.orders / figures.wall:,.0f} | {floor:,.0f} | {allowed:.2f} | "
+                      f"{figures.cpu / allowed:.2f} |", flush=True)
+                if args.by_statement:
+                    for kind, seconds in sorted(figures.by_kind.items(), key=lambda item: -item[1]):
+                        print(f"    {seconds:6.2f} CPU s  {kind}")
 
 
 if __name__ == "__main__":

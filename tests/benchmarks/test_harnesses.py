@@ -79,3 +79,33 @@ def test_bounded_chaos_into_duckdb_loses_nothing() -> None:
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| eguma | duckdb |" in result.stdout and "| prio | duckdb |" in result.stdout
+
+
+@pytest.mark.parametrize("destination", ["sqlite", "duckdb"])
+def test_the_driver_alone_replays_every_write_of_ordersync(destination: str, records: dict[str, Path],
+                                                           tmp_path: Path) -> None:
+    """store_floor.py's floor is only a floor if the bare driver writes what ordersync wrote: the same rows in every
+    table, each page's state, from the calls recorded (driver_floors.py)."""
+    import sqlalchemy as sa
+    from driver_floors import FLOORS
+    from store_floor import pages
+
+    floor = FLOORS[destination]()
+    store = floor.open(tmp_path, None)
+    assert store is not None
+    floor.take()
+    for number, (_count, rows) in enumerate(pages("eguma", records["eguma"])):
+        store.write_page("bench", "eguma", "orders", rows, {"page": number})
+        floor.replay(floor.take())
+    store.close()
+    floor.close()
+    suffix = "db" if destination == "sqlite" else "duckdb"
+    tables = ("orders", "order_lines", "payments", "customers", "order_versions", "_ordersync_state")
+    counts = {}
+    for name in ("ordersync", "floor"):
+        engine = sa.create_engine(f"{destination}:///{tmp_path / f'{name}.{suffix}'}")
+        with engine.connect() as conn:
+            counts[name] = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in tables}
+            counts[name]["state"] = conn.exec_driver_sql("SELECT state FROM _ordersync_state").scalar()
+        engine.dispose()
+    assert counts["floor"] == counts["ordersync"] and counts["floor"]["orders"] == ORDERS
