@@ -36,7 +36,7 @@ class Database:
         self.history = history  # keep order_versions; off only to measure what it costs
         self.schema = schema
         self.lock_wait = lock_wait
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # reentrant: SQLite's pages hold it past the commit (checkpoint.py)
         self.engine = self._connect(create and not read_only)
         if read_only:
             self.found_version = self._check_readable()
