@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from ordersync.apis.prio.client import PrioClient
 from ordersync.config import parse_source
 from ordersync.errors import ConfigError
 from ordersync.store import Store
 from tests.apis.prio.helpers import Recorder, fetch_all, refs, run, when
-from tests.support import Router, Running, StopAfterPages, in_process, rows, running
+from tests.support import Router, Running, StopAfterPages, in_process, rows
 
 SECRET = "pr10-s3cret-value-xyz"
 Order = dict[str, Any]
@@ -133,11 +134,37 @@ def test_small_pages_resume_with_the_slices_not_complete(r: Running, everything:
     assert result.orders.new == len(everything) - len(first)
 
 
-def test_token_is_reused_and_renewed_before_expiry(store: Store) -> None:
-    # A 3 s token renewed 0.3 s before expiry; 31 pages at 150 ms each, one at a time, outlive it (timing margins
-    # kept wide so that a loaded CI machine does not turn a request into a late one).
-    with running("prio", orders=300, seed=3, extra={"token_ttl": "3"}, faults="latency:150") as r:
-        rec = Recorder()
+class Clock:
+    """Seconds that pass only when the test moves them: the client's and the sandbox's clock of token lifetimes."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Slow(Recorder):
+    """Each orders request reaches the sandbox ``seconds`` later on ``clock`` than the client sent it."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/orders"):
+            self.clock.now += self.seconds
+        return await super().handle_async_request(request)
+
+
+def test_token_is_reused_and_renewed_before_expiry(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 3 s token renewed 0.3 s before expiry; 31 pages at 150 ms each, one at a time, outlive it. The 150 ms pass
+    # on a clock that the client and the sandbox share and the transport moves: nothing waits for real time.
+    clock = Clock()
+    monkeypatch.setattr(PrioClient, "clock", staticmethod(clock))
+    with in_process("prio", orders=300, seed=3, extra={"token_ttl": "3"}) as r:
+        r.sandbox.clock = clock  # type: ignore[attr-defined]
+        rec = Slow(clock, 0.15)
         [result] = run(store, "tix", r.settings(items_per_page=10, window_days=3650, concurrency=1), rec)
         assert result.ok, result.error
         tokens = [req for req in rec.requests if req.url.path.endswith("/oauth2/token")]

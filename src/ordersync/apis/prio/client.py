@@ -26,6 +26,7 @@ import base64
 import bisect
 import email.utils
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,6 +94,8 @@ class PrioState(StreamStateWithRun):
 
 class PrioClient(SourceClient):
     settings: PrioSettings
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    """Seconds on which a token's lifetime is counted (a test moves a clock of its own instead of waiting)."""
 
     def __init__(self, source: str, settings: PrioSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(source, settings, transport)
@@ -117,7 +120,7 @@ class PrioClient(SourceClient):
     async def token(self, renew: bool = False, stale: str | None = None) -> str:
         """A valid access token: the cached one until shortly before it expires, else a new one."""
         async with self._token_lock:
-            fresh = self._token is not None and time.monotonic() < self._token_expires
+            fresh = self._token is not None and self.clock() < self._token_expires
             if fresh and not (renew and self._token == stale):
                 assert self._token is not None
                 return self._token
@@ -134,7 +137,7 @@ class PrioClient(SourceClient):
             self.http.redact.add(token)
             lifetime = float(as_int(answer.get("expires_in")) or 3600)
             margin = min(self.settings.token_margin_seconds, lifetime / 10)
-            self._token, self._token_expires = token, time.monotonic() + lifetime - margin
+            self._token, self._token_expires = token, self.clock() + lifetime - margin
             return token
 
     async def get(self, path: str, params: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

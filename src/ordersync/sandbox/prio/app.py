@@ -37,6 +37,7 @@ import secrets
 import time
 import urllib.parse
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -173,6 +174,7 @@ class PrioSandbox(Sandbox):
         self.client_id = str(extra.get("client_id", "sandbox-client"))
         self.client_secret = str(extra.get("client_secret", self.options.api_key))
         self.tokens: dict[str, dict[str, Any]] = {}
+        self.clock: Callable[[], float] = time.monotonic  # tokens' lifetimes (a test may move its own)
         self.stats = {"tokens_issued": 0, "orders_requests": 0, "not_modified": 0}
         self.requests_log: deque[dict[str, Any]] = deque(maxlen=1000)  # what the tests inspect
         columns = {"created": "TEXT", "modified": "TEXT", "status": "TEXT", "ext_ref": "TEXT", "reseller": "TEXT",
@@ -391,7 +393,7 @@ class PrioSandbox(Sandbox):
             raise ApiError(400, "grant_type must be client_credentials", "unsupported_grant_type")
         token = secrets.token_urlsafe(32)
         scope = body.get("scope") or SCOPE
-        self.tokens[token] = {"expires": time.monotonic() + self.token_ttl, "revoked": False, "client": client_id}
+        self.tokens[token] = {"expires": self.clock() + self.token_ttl, "revoked": False, "client": client_id}
         self.stats["tokens_issued"] += 1
         return JSON({"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl),
                      "scope": str(scope)}, headers={"Cache-Control": "no-store"})
@@ -405,7 +407,7 @@ class PrioSandbox(Sandbox):
                            headers={"WWW-Authenticate": challenge})
         if info["revoked"]:
             raise ApiError(403, "The access token has been revoked", "access_denied")
-        if time.monotonic() >= info["expires"]:
+        if self.clock() >= info["expires"]:
             raise ApiError(401, "The access token has expired", "invalid_token",
                            headers={"WWW-Authenticate": BEARER.replace("is invalid", "has expired")})
 
@@ -421,7 +423,7 @@ class PrioSandbox(Sandbox):
 
     async def token_stats(self, request: Request) -> Response:
         return JSON({**self.stats, "active": sum(1 for i in self.tokens.values()
-                                                 if not i["revoked"] and i["expires"] > time.monotonic())})
+                                                 if not i["revoked"] and i["expires"] > self.clock())})
 
     async def list_orders(self, request: Request) -> Response:
         self.stats["orders_requests"] += 1
