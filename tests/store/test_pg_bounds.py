@@ -65,11 +65,14 @@ def orders_in(url: str) -> int:
         return int(conn.execute("select count(*) from orders").fetchone()[0])  # type: ignore[index]
 
 
-def test_a_frozen_server_fails_the_sync_in_one_line_within_the_bound(tmp_path: Path) -> None:
+def test_a_frozen_server_fails_the_sync_in_one_line_within_the_bound(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The sync holds the source's lock and has pages in flight when the server freezes: it ends, failed, within
-    the bound (statement_timeout_seconds 2: each exchange waits at most 12 s), with one line naming the server and
-    what to check; once the server runs again, the next sync ends with every order exactly once."""
-    with PgServer.start() as server, running("frontcore", orders=2000, seed=8, api_key=KEY,
+    the bound (statement_timeout_seconds 2 and a grace of 1 s: each exchange waits at most 3 s), with one line
+    naming the server and what to check; once the server runs again, the next sync ends with every order exactly
+    once."""
+    monkeypatch.setenv("ORDERSYNC_PG_GRACE_SECONDS", "1")  # the sync and its writer process (10 s by default)
+    with PgServer.start() as server, running("frontcore", orders=600, seed=8, api_key=KEY,
                                              faults="latency:30") as fc:
         url = server.new_database()
         write_config(tmp_path, url, fc.url, extra="limit = 20\nconcurrency = 1\n",
@@ -93,12 +96,13 @@ def test_a_frozen_server_fails_the_sync_in_one_line_within_the_bound(tmp_path: P
         lines = [line for line in err.splitlines() if line.startswith("error:")]  # the others are progress
         assert len(lines) == 1 and "Traceback" not in err, err
         assert f"127.0.0.1:{server.port}" in lines[0] and "frozen or unreachable" in lines[0], lines[0]
+        assert "did not answer for 3s (statement_timeout_seconds 2 + 1)" in lines[0], lines[0]
         print(f"failed {took:.1f}s after the server froze")
         assert "pg-test-secret" not in err
-        assert took < 120, took  # generous: two exchanges of 12 s, the writer's and the run log's
+        assert took < 120, took  # generous: two exchanges of 3 s, the writer's and the run log's
         again = ordersync("sync", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
-        assert orders_in(url) == 2000
+        assert orders_in(url) == 600
 
 
 @pytest.fixture
@@ -168,3 +172,17 @@ def test_the_bounds_are_settings_checked_when_the_configuration_is_read() -> Non
                               ({"url": "postgresql://u@h/db", "lock_timeout_seconds": "1m"}, "number of seconds")):
         with pytest.raises(ConfigError, match=re.escape(says)):
             config.parse({"destination": destination, "sources": source})
+
+
+def test_the_grace_beyond_the_statement_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORDERSYNC_PG_GRACE_SECONDS (what the frozen-server test sets) replaces the 10 s; a bad value is one line."""
+    from ordersync.store.bounds import PgBounds
+
+    assert PgBounds(statement=2).exchange_wait == 12
+    monkeypatch.setenv("ORDERSYNC_PG_GRACE_SECONDS", "1.5")
+    assert PgBounds(statement=2).exchange_wait == 3.5 and "(statement_timeout_seconds 2 + 1.5)" in PgBounds(
+        statement=2).frozen("h:5432")
+    for bad in ("soon", "-1"):
+        monkeypatch.setenv("ORDERSYNC_PG_GRACE_SECONDS", bad)
+        with pytest.raises(ConfigError, match=r"^ORDERSYNC_PG_GRACE_SECONDS must be a number of seconds \(0 to "):
+            PgBounds()

@@ -19,13 +19,30 @@ tables once); they keep the client-side bound on each exchange with the server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from ordersync.errors import ConfigError
 
 GRACE = 10.0
-"""Seconds the client waits beyond ``statement_timeout`` for an answer: the server's own cancel and the network."""
+"""Seconds the client waits beyond ``statement_timeout`` for an answer: the server's own cancel and the network.
+The environment variable ``ORDERSYNC_PG_GRACE_SECONDS`` sets another, for a process and the writer it starts: a
+test of a frozen server waits 1 s, not 10, twice."""
+
+
+def grace_seconds() -> float:
+    """:data:`GRACE`, or ``ORDERSYNC_PG_GRACE_SECONDS`` when it is set."""
+    given = os.environ.get("ORDERSYNC_PG_GRACE_SECONDS", "")
+    if not given:
+        return GRACE
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise ConfigError("ORDERSYNC_PG_GRACE_SECONDS must be a number of seconds (0 to 3600)")
+    return seconds
 
 DEFAULTS = {"connect_timeout_seconds": 10.0, "statement_timeout_seconds": 300.0, "lock_timeout_seconds": 60.0}
 """The settings and their defaults: 300 s for a statement is far beyond any page's (a second or less) and a
@@ -42,6 +59,7 @@ class PgBounds:
     connect: float = DEFAULTS["connect_timeout_seconds"]
     statement: float = DEFAULTS["statement_timeout_seconds"]
     lock: float = DEFAULTS["lock_timeout_seconds"]
+    grace: float = field(default_factory=grace_seconds)
 
     def server_options(self) -> str:
         """The libpq ``options`` that set the server's two timeouts for a session."""
@@ -50,7 +68,7 @@ class PgBounds:
     @property
     def exchange_wait(self) -> float:
         """How long the client waits for the server's answer to one exchange before it drops the connection."""
-        return self.statement + GRACE
+        return self.statement + self.grace
 
     def answer_wait(self) -> float:
         """How long the sync process waits for its writer process's next answer while pages are pending: a page is
@@ -61,9 +79,9 @@ class PgBounds:
     def frozen(self, where: str) -> str:
         """The one line of a server that stopped answering."""
         return (f"PostgreSQL at {where} did not answer for {self.exchange_wait:g}s (statement_timeout_seconds "
-                f"{self.statement:g} + {GRACE:g}): the server is frozen or unreachable (a stopped server, a network "
-                "partition, a full disk on its host): check that it runs and can be reached from here, then run the "
-                "sync again; nothing after the last committed page was stored")
+                f"{self.statement:g} + {self.grace:g}): the server is frozen or unreachable (a stopped server, a "
+                "network partition, a full disk on its host): check that it runs and can be reached from here, then "
+                "run the sync again; nothing after the last committed page was stored")
 
 
 def parse(destination: dict[str, Any], url: str, where: str) -> dict[str, float]:
