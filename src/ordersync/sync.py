@@ -158,7 +158,8 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
     release the GIL while they work) one page is written at a time; with a writer process (another core) up to
     three are queued (PostgreSQL's writer has two in flight), so that it never waits for this process, and it
     refuses the pages after one that failed. A failure leaves every page before it committed, and nothing after it
-    written."""
+    written. DuckDB commits the pass's pages a few at a time (``open_batch``: each batch whole, with the state of
+    its last page) and all of them before the pass ends (``close_batch``)."""
     # pages being written: their future, records and rejects (counts only: the records themselves are let go)
     writing: collections.deque[tuple[asyncio.Future[dict[str, WriteResult]], int, int]] = collections.deque()
     elsewhere = store.writes_elsewhere
@@ -191,26 +192,28 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
         return asyncio.ensure_future(asyncio.to_thread(store.write_page, source, api, stream.name, rows, state,
                                                        **extra))
 
+    store.open_batch(source, stream.name)  # DuckDB writes several pages per transaction until close_batch
     try:
         async for page in pages:
             rows, rejects = await normalize_page_turning(stream.normalize, page.records, page.rendered)
             while len(writing) >= depth:
                 await settle_one()
             if stop is not None and stop.is_set():
-                await settle_all()
                 result.interrupted = True
-                return
+                break
             writing.append((write(page, rows, rejects), len(page.records), len(rejects)))
             del page, rows  # the writer has them: hold no parsed records while the next page is read
             if stop is not None and stop.is_set():
-                await settle_all()
                 result.interrupted = True
-                return
+                break
         await settle_all()
+        await asyncio.to_thread(store.close_batch, source, stream.name)  # every page committed, or this fails
     finally:
         while writing:  # reading or writing failed while pages were being written: those that commit still count
             with contextlib.suppress(Exception):
                 await asyncio.shield(settle_one())
+        with contextlib.suppress(Exception):  # after a failure: the whole pages written before it commit
+            await asyncio.shield(asyncio.to_thread(store.close_batch, source, stream.name))
 
 
 async def sync_all(

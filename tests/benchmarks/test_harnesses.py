@@ -94,9 +94,12 @@ def test_the_driver_alone_replays_every_write_of_ordersync(destination: str, rec
     store = floor.open(tmp_path, None)
     assert store is not None
     floor.take()
+    store.open_batch("bench", "orders")
     for number, (_count, rows) in enumerate(pages("eguma", records["eguma"])):
         store.write_page("bench", "eguma", "orders", rows, {"page": number})
         floor.replay(floor.take())
+    store.close_batch("bench", "orders")
+    floor.replay(floor.take())
     store.close()
     floor.close()
     suffix = "db" if destination == "sqlite" else "duckdb"

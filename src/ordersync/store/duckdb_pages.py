@@ -1,71 +1,173 @@
-"""A page written to DuckDB: each table's rows staged as one Arrow table and written by one statement, on the
-driver's own connection, in the page's transaction.
+"""Pages written to DuckDB: staged one by one (:mod:`ordersync.store.duckdb_staging`), and written, within a sync,
+several pages of a stream per transaction, with the state of the last one.
 
-What a page costs DuckDB is its statements, not its rows: a statement through SQLAlchemy, or with a list of
-parameters, or an ``executemany`` (3 ms a row), costs milliseconds whatever it holds, while a staged Arrow table of
-250 orders goes in at once. So a page here is, per table: one lookup of the stored hashes (the page's keys bound
-as one list, joined), one insert of its new rows, one ``INSERT OR REPLACE`` of its changed ones, and the history
-and children of its changed orders set-based (one update from a staged table, not a statement per order). The
-state row is one ``UPDATE``; the rejects table is touched only while it holds rejects of the stream. What is
-written, and what counts as new, changed or unchanged, is exactly :class:`ordersync.store.pages.PageWrites`'.
+What a page costs DuckDB is its statements and its commit, not its rows: an append of 100 rows costs about what an
+append of 1,000 does, and so does each lookup, update and commit (Firespring's 100-order pages, 100,000 orders: 20
+CPU s for DuckDB's statements alone, page by page). So each table's rows go in as one Arrow table, the stored
+hashes are looked up with the page's keys as one list, and, while a sync reads a stream (between
+:meth:`DuckdbPages.open_batch` and :meth:`DuckdbPages.close_batch`), consecutive pages of the stream are written
+together: one transaction, one append per table, one state row (the last page's), one commit. A batch is written
+once it holds :data:`BATCH_BYTES` of records or its first page is :data:`BATCH_SECONDS` old (a timer writes it
+then), before a page that holds one of its orders again, before any page of another stream, and when the pass
+ends.
+
+The guarantee is the page's, by batches: a batch's pages and the state of its last page commit together or not at
+all, so the database never holds a page without the state that covers it, nor a state beyond its pages. A crash
+loses the pages of the batch not yet committed (at most a second or :data:`BATCH_BYTES` of records), with their
+state: the next run reads them again. A batch that fails to commit fails the pass (in the page or the pass's end
+that wrote it, else at the stream's next page), and no later page of that pass is written. Outside a sync (a
+direct :meth:`write_page`), each page is its own transaction, as on every destination.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ordersync.history import VERSIONED
+from ordersync.errors import StoreError
+from ordersync.store.duckdb_staging import Batch, Duck, StagedPage, stage_page, write_batch
 from ordersync.store.pages import PageWrites
-from ordersync.store.rows import PreparedPage, Reject, Row, State, WriteResult, dumps, now_utc, page_hashes
-from ordersync.store.tables import (
-    customers,
-    order_lines,
-    order_versions,
-    orders,
-    payments,
-    rejects,
-    stream_state,
-)
+from ordersync.store.rows import PreparedPage, Reject, State, WriteResult, dumps, now_utc
+from ordersync.store.tables import rejects, stream_state
 
-Duck = Any  # the driver's connection (duckdb.DuckDBPyConnection, behind duckdb_engine's wrapper)
+BATCH_BYTES = 4 << 20  # records held before a batch is written: Frontcore, 3 pages of 250; Firespring, 25 of 100
+BATCH_SECONDS = 1.0  # the longest a staged page waits for its commit
+
+
+def driver(conn: Connection) -> Duck:
+    """The DuckDB connection under ``conn`` (in its transaction)."""
+    return conn.connection.driver_connection
 
 
 class DuckdbPages(PageWrites):
-    """:meth:`write_prepared` for DuckDB: the same rows, results and transaction, in a few bulk statements."""
+    """:meth:`write_prepared` for DuckDB: the same rows, results and atomicity, in a few bulk statements."""
 
-    _reject_free: set[tuple[str, str]]  # (source, stream) known to have no stored reject: nothing to clear
+    def __init__(self, url: str, **options: Any) -> None:
+        self._pages_lock = threading.RLock()  # staging, writing and the timer take turns
+        self._batching: set[tuple[str, str]] = set()  # (source, stream) whose pages are batched now
+        self._batch: Batch | None = None
+        self._timer: threading.Timer | None = None
+        self._lost: dict[tuple[str, str], str] = {}  # streams whose batch failed: their next page is refused
+        self._reject_free: set[tuple[str, str]] = set()  # streams known to have no stored reject
+        super().__init__(url, **options)
 
+    # --- a sync's passes -------------------------------------------------------------------------------------
+    def open_batch(self, source: str, stream: str) -> None:
+        """Batch the pages of ``stream`` until :meth:`close_batch` (a sync's pass over it)."""
+        with self._pages_lock:
+            self._batching.add((source, stream))
+            self._lost.pop((source, stream), None)
+
+    def close_batch(self, source: str, stream: str) -> None:
+        """Write the stream's batch, and stop batching it; a batch of it that failed meanwhile fails here."""
+        with self._pages_lock:
+            self._batching.discard((source, stream))
+            if self._batch is not None and (self._batch.source, self._batch.stream) == (source, stream):
+                self._write_held()
+            if (lost := self._lost.pop((source, stream), None)) is not None:
+                raise StoreError(lost)
+
+    def flush_pages(self) -> None:
+        """Write the batch held, if any (before a run's end is logged, and when the store closes)."""
+        with self._pages_lock:
+            if self._batch is not None:
+                self._write_held()
+
+    def finish_run(self, *args: Any, **kwargs: Any) -> None:
+        """A run's end is logged after its pages: the batch held is written first."""
+        self.flush_pages()
+        super().finish_run(*args, **kwargs)  # type: ignore[misc]
+
+    def close(self) -> None:
+        """The batch held is written (a failure leaves it unstored, as a crash would), then the store closes."""
+        with contextlib.suppress(StoreError):
+            self.flush_pages()
+        super().close()  # type: ignore[misc]
+
+    # --- pages -----------------------------------------------------------------------------------------------
     def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
                        rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
-        synced_at = now_utc()
-        results = {"orders": WriteResult(), "customers": WriteResult()}
-        page_orders, lines, pays, page_customers, hashes = page
-        order_hashes, customer_hashes = hashes or page_hashes(page)
+        key = (source, stream)
+        with self._pages_lock:
+            if (lost := self._lost.get(key)) is not None:
+                raise StoreError(f"not written: {lost}")
+            held = self._batch
+            if held is not None and (held.source, held.stream) != key:
+                self._write_held(fail=False)  # another stream's failure is its own (kept in _lost)
+            elif held is not None and not held.order_keys.isdisjoint(o["order_id"] for o in page.orders):
+                self._write_held()  # an order of the batch again: compared with it stored, as page by page
+            if key not in self._batching:
+                return self._write_alone(source, api, stream, page, state, rejects)
+            batch = self._batch or Batch(source, stream)
+            with self.engine.connect() as conn:  # reads only: staging compares with what is committed
+                staged = stage_page(driver(conn), source, api, stream, page, state, rejects, now_utc(),
+                                    self.history, batch)
+            batch.add(staged)
+            if self._batch is None:
+                self._batch = batch
+                self._timer = threading.Timer(BATCH_SECONDS, self._write_when_due, (batch,))
+                self._timer.daemon = True
+                self._timer.start()
+            if batch.size >= BATCH_BYTES:
+                self._write_held()
+            return staged.results
+
+    def _write_alone(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
+                     rejects: Sequence[Reject]) -> dict[str, WriteResult]:
+        """One page, one transaction (outside a sync's pass)."""
         with self._page_transaction() as conn:
-            duck = driver(conn)
-            replaced: dict[str, str] = {}
-            new, changed = _write_changed(duck, orders, "order_id", source, page_orders, order_hashes,
-                                          {"api": api, "synced_at": synced_at}, results["orders"],
-                                          replaced if self.history else None)
-            if self.history and (new or changed):
-                _record_history(duck, source, new, changed, replaced, synced_at)
-            if new or changed:
-                _replace_children(duck, source, new, changed, lines, pays)
-            _write_changed(duck, customers, "customer_id", source, page_customers, customer_hashes,
-                           {"synced_at": synced_at}, results["customers"])
-            self._clear_page_rejects(conn, duck, source, stream, [c["customer_id"] for c in page_customers]
-                                     if stream == "customers" else [o["order_id"] for o in page_orders])
-            if rejects:
-                self._write_rejects(conn, source, stream, rejects)
-                self._known_reject_free().discard((source, stream))
-            self._save_state(conn, source, api, stream, state, synced_at)
-        return results
+            batch = Batch(source, stream)
+            batch.add(stage_page(driver(conn), source, api, stream, page, state, rejects, now_utc(), self.history,
+                                 batch))
+            self._write(conn, batch)
+        return batch.pages[0].results
+
+    def _write_when_due(self, batch: Batch) -> None:
+        with self._pages_lock:
+            if self._batch is batch:
+                self._write_held(fail=False)  # a failure is kept: the stream's next page or its pass's end fail
+
+    def _write_held(self, fail: bool = True) -> None:
+        """Write the batch held, in one transaction. On failure nothing of it is stored: its stream's next page is
+        refused (its state would claim the batch's pages) until its pass ends, and, with ``fail``, the failure is
+        raised here."""
+        batch, self._batch = self._batch, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if batch is None or not batch.pages:
+            return
+        try:
+            with self._page_transaction() as conn:
+                self._write(conn, batch)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, StoreError) else f"cannot write to {self.describe()}: {exc}"
+            held = len(batch.pages)
+            self._lost[(batch.source, batch.stream)] = (
+                f"{reason} (the {held} page{'s' if held > 1 else ''} of {batch.source}/{batch.stream} written "
+                "together were not stored: the next run reads them again)")
+            if fail:
+                raise StoreError(self._lost[(batch.source, batch.stream)]) from None
+
+    def _write(self, conn: Connection, batch: Batch) -> None:
+        """A batch's rows, its pages' rejects in order, and the last page's state, in ``conn``'s transaction."""
+        duck = driver(conn)
+        write_batch(duck, batch)
+        for page in batch.pages:
+            self._settle_rejects(conn, duck, page)
+        last = batch.pages[-1]
+        self._save_state(conn, last.source, last.api, last.stream, last.state, last.at)
+
+    def _settle_rejects(self, conn: Connection, duck: Duck, page: StagedPage) -> None:
+        self._clear_page_rejects(duck, page.source, page.stream, page.clear_ids)
+        if page.rejects:
+            self._write_rejects(conn, page.source, page.stream, page.rejects)
+            self._reject_free.discard((page.source, page.stream))
 
     def _save_state(self, conn: Connection, source: str, api: str, stream: str, state: State, at: datetime) -> None:
         """The stream's state: one ``UPDATE`` (an upsert costs DuckDB three times as much), an insert the first
@@ -78,152 +180,15 @@ class DuckdbPages(PageWrites):
             duck.execute(f"INSERT INTO {stream_state.name} (api, state, updated_at, source, stream) "
                          "VALUES (?, ?, ?, ?, ?)", values)
 
-    def _known_reject_free(self) -> set[tuple[str, str]]:
-        if not hasattr(self, "_reject_free"):
-            self._reject_free = set()
-        return self._reject_free
-
-    def _clear_page_rejects(self, conn: Connection, duck: Duck, source: str, stream: str, ids: list[str]) -> None:
+    def _clear_page_rejects(self, duck: Duck, source: str, stream: str, ids: list[str]) -> None:
         """:meth:`PageWrites._clear_rejects` while the stream has rejects stored. Whether it has is asked once per
         store: only this process writes a DuckDB file, and only a page of the stream adds to them."""
-        free = self._known_reject_free()
-        if (source, stream) in free or not ids:
+        if (source, stream) in self._reject_free or not ids:
             return
         held = duck.execute(f"SELECT count(*) FROM {rejects.name} WHERE source = ? AND stream = ?",
                             (source, stream)).fetchone()[0]
         if not held:
-            free.add((source, stream))
+            self._reject_free.add((source, stream))
             return
         duck.execute(f"DELETE FROM {rejects.name} WHERE source = ? AND stream = ? AND list_contains(?, reject_key)",
                      (source, stream, ids))
-
-
-def driver(conn: Connection) -> Duck:
-    """The DuckDB connection under ``conn`` (in its transaction)."""
-    return conn.connection.driver_connection
-
-
-def _write_changed(duck: Duck, table: sa.Table, key: str, source: str, rows: list[Row], hashes: list[str],
-                   extra: dict[str, Any], result: WriteResult,
-                   replaced: dict[str, str] | None = None) -> tuple[list[Row], list[Row]]:
-    """The rows whose hash differs from the stored one, written: new ones inserted, changed ones replaced (their
-    stored ``raw`` first copied into ``replaced`` when given). Returns them as (new, changed)."""
-    if not rows:
-        return [], []
-    existing = dict(duck.execute(
-        f"SELECT t.{key}, t.row_hash FROM {table.name} t JOIN (SELECT unnest(?) AS {key}) k USING ({key}) "
-        "WHERE t.source = ?", ([row[key] for row in rows], source)).fetchall())
-    new: list[Row] = []
-    changed: list[Row] = []
-    for row, row_hash in zip(rows, hashes, strict=True):
-        if existing.get(row[key], "") == row_hash:
-            result.unchanged += 1
-            continue
-        (changed if row[key] in existing else new).append({**row, **extra, "source": source, "row_hash": row_hash})
-    result.new += len(new)
-    result.changed += len(changed)
-    if changed and replaced is not None:
-        replaced.update(_select_by_keys(duck, table, key, source, [row[key] for row in changed], "raw"))
-    if changed:  # replaced: deleted, then inserted with the new ones (only ``orders`` keeps a key on DuckDB)
-        delete_keys(duck, table, key, source, [row[key] for row in changed])
-    if new or changed:  # the keys are now free (this source's lock keeps other writers out)
-        insert_rows(duck, table, new + changed)
-    return new, changed
-
-
-def delete_keys(duck: Duck, table: sa.Table, key: str, source: str, keys: list[str]) -> None:
-    """Delete the rows of ``source`` whose ``key`` is one of ``keys`` (a hash join, not a list search per row)."""
-    duck.execute(f"DELETE FROM {table.name} t USING (SELECT unnest(?) AS k) s WHERE t.source = ? AND t.{key} = s.k",
-                 (keys, source))
-
-
-def _select_by_keys(duck: Duck, table: sa.Table, key: str, source: str, keys: list[str],
-                    column: str) -> list[tuple[Any, Any]]:
-    return list(duck.execute(
-        f"SELECT t.{key}, t.{column} FROM {table.name} t JOIN (SELECT unnest(?) AS {key}) k USING ({key}) "
-        "WHERE t.source = ?", (keys, source)).fetchall())
-
-
-def _record_history(duck: Duck, source: str, new: list[Row], changed: list[Row], replaced: dict[str, str],
-                    at: datetime) -> None:
-    """:func:`ordersync.history.record`, set-based: the open version of each changed order closed at ``at`` with
-    the record it had (one update from a staged table), and a new version opened for every new or changed order."""
-    import pyarrow as pa
-
-    last: dict[str, int] = {}
-    if replaced:
-        stage = pa.table({"order_id": pa.array(list(replaced), pa.string(), memory_pool=pa.system_memory_pool()),
-                          "replaced": pa.array(list(replaced.values()), pa.string(),
-                                               memory_pool=pa.system_memory_pool())})
-        with _registered(duck, "_ordersync_replaced", stage):
-            last = dict(duck.execute(
-                f"SELECT v.order_id, max(v.version_no) FROM {order_versions.name} v JOIN _ordersync_replaced s "
-                "USING (order_id) WHERE v.source = ? GROUP BY v.order_id", (source,)).fetchall())
-            duck.execute(
-                f"UPDATE {order_versions.name} v SET valid_to = ?, raw = coalesce(v.raw, s.replaced::JSON) "
-                "FROM _ordersync_replaced s WHERE v.source = ? AND v.order_id = s.order_id AND v.valid_to IS NULL",
-                (at, source))
-    opened = [{"source": source, "order_id": row["order_id"], "version_no": last.get(row["order_id"], 0) + 1,
-               "valid_from": at, **{name: row.get(name) for name in VERSIONED}, "raw": None}
-              for row in new + changed]
-    insert_rows(duck, order_versions, opened)
-
-
-def _replace_children(duck: Duck, source: str, new: list[Row], changed: list[Row], lines: list[Row],
-                      pays: list[Row]) -> None:
-    """An order's lines and payments are replaced with it (new orders have none yet)."""
-    chosen = {o["order_id"] for o in new + changed}
-    changed_ids = [o["order_id"] for o in changed]
-    for table, items in ((order_lines, lines), (payments, pays)):
-        if changed_ids:
-            delete_keys(duck, table, "order_id", source, changed_ids)
-        fresh = [{**c, "source": source} for c in items if c["order_id"] in chosen]
-        if fresh:
-            insert_rows(duck, table, fresh)
-
-
-def insert_rows(duck: Duck, table: sa.Table, rows: list[Row]) -> None:
-    """``rows`` (dicts; a missing column is null) appended to ``table`` as one Arrow table, every column in the
-    table's order (``insert_into``: a third less than registering it and inserting from a query)."""
-    duck.from_arrow(arrow_table(table, rows)).insert_into(table.name)
-
-
-class _registered:
-    """An Arrow table visible to DuckDB under ``name`` for the block."""
-
-    def __init__(self, duck: Duck, name: str, data: Any) -> None:
-        self.duck, self.name, self.data = duck, name, data
-
-    def __enter__(self) -> str:
-        self.duck.register(self.name, self.data)
-        return self.name
-
-    def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
-        try:
-            self.duck.unregister(self.name)
-        except Exception:
-            if failed is None:  # after a failed statement DuckDB refuses everything until the rollback: its error
-                raise  # is the one to report
-
-
-def arrow_table(table: sa.Table, rows: list[Row]) -> Any:
-    """``rows`` as an Arrow table of ``table``'s columns, built column by column (a third of the time of
-    ``Table.from_pylist``), in the C library's memory (returned after each page). ``raw`` goes in as the JSON
-    bytes it is; times are cut to whole seconds (Arrow's seconds floor them), as on every destination."""
-    import pyarrow as pa
-
-    schema, pool = _schema(table), pa.system_memory_pool()  # Arrow's own pool (mimalloc) kept 30-40 MB after use
-    return pa.Table.from_arrays([pa.array([row.get(name) for row in rows], type=schema.field(name).type,
-                                          memory_pool=pool) for name in _columns(table)], schema=schema)
-
-
-@functools.cache
-def _columns(table: sa.Table) -> list[str]:
-    return [c.name for c in table.columns]
-
-
-@functools.cache
-def _schema(table: sa.Table) -> Any:
-    from ordersync.store.tables import arrow_schema
-
-    return arrow_schema(list(table.columns))

@@ -43,6 +43,13 @@ class PageWrites(Database):
         waiting for the disk; see :mod:`ordersync.store.postgres_flight`)."""
         return self.transaction()
 
+    def open_batch(self, source: str, stream: str) -> None:
+        """A sync starts a pass over ``stream``: a backend may write its pages several per transaction until
+        :meth:`close_batch` (DuckDB does: :mod:`ordersync.store.duckdb_pages`). Here every page is its own."""
+
+    def close_batch(self, source: str, stream: str) -> None:
+        """The pass over ``stream`` ends: every page of it is committed when this returns (or this raises)."""
+
     def write_prepared(self, source: str, api: str, stream: str, page: PreparedPage, state: State,
                        rejects: Sequence[Reject] = ()) -> dict[str, WriteResult]:
         """Write one page and its state in one transaction; say what was new, changed or unchanged."""
