@@ -78,7 +78,8 @@ def test_a_sync_killed_mid_run_resumes_with_exact_counts(tmp_path: Path, pg_url:
 
 
 def test_two_sources_at_once_and_the_same_source_twice(tmp_path: Path, pg_url: str) -> None:
-    with running("frontcore", orders=400, seed=5, api_key=KEY, faults="latency:200") as fc:  # 20 pages: > 4 s
+    # 10 pages of 200 ms and what a run asks besides: each sync runs some 7 s, the third is refused within 2
+    with running("frontcore", orders=200, seed=5, api_key=KEY, faults="latency:200") as fc:
         write_config(tmp_path, pg_url, fc.url, sources=("left", "right"), extra="limit = 20\nconcurrency = 1\n",
                      destination="lock_wait_seconds = 0.5\n")
         # the tables exist before the two syncs start (status only reads, it creates nothing)
@@ -91,7 +92,7 @@ def test_two_sources_at_once_and_the_same_source_twice(tmp_path: Path, pg_url: s
         assert f"source 'left' is being synced by another ordersync (pid {left.pid} on" in line
         assert left.wait(120) == 0 and right.wait(120) == 0, (left.stderr, right.stderr)
     assert query(pg_url, "SELECT source, count(*) FROM orders GROUP BY source ORDER BY source") == [
-        ("left", 400), ("right", 400)]
+        ("left", 200), ("right", 200)]
     assert query(pg_url, "SELECT count(*) FROM _ordersync_runs WHERE status = 'ok'") == [(2,)]
 
 
