@@ -109,3 +109,21 @@ def test_another_streams_page_commits_the_batch_first_and_a_run_s_end_too(duck: 
     duck.finish_run(run, "ok", WriteResult(), 1)
     assert duck.count("orders") == 2 and duck.load_state("shop", "orders") == {"page": 2}
     duck.close_batch("shop", "orders")
+
+
+@pytest.mark.parametrize("known_keys", [200_000, 0])
+def test_a_first_pass_compares_with_the_keys_it_wrote_and_counts_as_page_by_page(
+        duck: Store, monkeypatch: pytest.MonkeyPatch, known_keys: int) -> None:
+    """Into an empty table a pass keeps the keys it writes instead of reading the table for each page (with a
+    bound: past it, it reads the table); either way an order read again is changed or unchanged, not new."""
+    monkeypatch.setattr(duckdb_pages, "BATCH_BYTES", 1)  # each page its own batch: the next one reads it back
+    monkeypatch.setattr(duckdb_pages, "KNOWN_KEYS", known_keys)
+    duck.open_batch("shop", "orders")
+    first = duck.write_page("shop", "frontcore", "orders", order("1"), {"page": 1})
+    second = duck.write_page("shop", "frontcore", "orders", order("1", status="cancelled"), {"page": 2})
+    third = duck.write_page("shop", "frontcore", "orders", order("1", status="cancelled"), {"page": 3})
+    duck.close_batch("shop", "orders")
+    assert (first["orders"].new, second["orders"].changed, third["orders"].unchanged) == (1, 1, 1)
+    assert (first["customers"].new, second["customers"].unchanged, third["customers"].unchanged) == (1, 1, 1)
+    assert duck.count("orders") == 1 and duck.count("customers") == 1 and duck.count("order_lines") == 2
+    assert versions(duck) == [("1", 1, "paid", False), ("1", 2, "cancelled", True)]

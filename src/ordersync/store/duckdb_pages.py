@@ -30,13 +30,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ordersync.errors import StoreError
-from ordersync.store.duckdb_staging import Batch, Duck, StagedPage, stage_page, write_batch
+from ordersync.store.duckdb_staging import Batch, Duck, Known, StagedPage, stage_page, write_batch
 from ordersync.store.pages import PageWrites
 from ordersync.store.rows import PreparedPage, Reject, State, WriteResult, dumps, now_utc
-from ordersync.store.tables import rejects, stream_state
+from ordersync.store.tables import customers, orders, rejects, stream_state
 
 BATCH_BYTES = 4 << 20  # records held before a batch is written: Frontcore, 3 pages of 250; Firespring, 25 of 100
 BATCH_SECONDS = 1.0  # the longest a staged page waits for its commit
+KNOWN_KEYS = 200_000  # keys of a first pass kept per table (about 20 MB) before it reads the table instead
 
 
 def driver(conn: Connection) -> Duck:
@@ -54,19 +55,30 @@ class DuckdbPages(PageWrites):
         self._timer: threading.Timer | None = None
         self._lost: dict[tuple[str, str], str] = {}  # streams whose batch failed: their next page is refused
         self._reject_free: set[tuple[str, str]] = set()  # streams known to have no stored reject
+        self._known: dict[tuple[str, str], Known] = {}  # a pass's tables whose every stored key it knows
         super().__init__(url, **options)
 
     # --- a sync's passes -------------------------------------------------------------------------------------
     def open_batch(self, source: str, stream: str) -> None:
-        """Batch the pages of ``stream`` until :meth:`close_batch` (a sync's pass over it)."""
+        """Batch the pages of ``stream`` until :meth:`close_batch` (a sync's pass over it). A table that holds no
+        row of the source yet (a first sync) is not read to compare pages with: every key the pass writes is kept
+        here with its hash instead (this process alone writes the file, and the source's lock keeps other passes
+        out), up to :data:`KNOWN_KEYS` of them; then the pass reads the table as any other."""
         with self._pages_lock:
             self._batching.add((source, stream))
             self._lost.pop((source, stream), None)
+            with self.engine.connect() as conn:
+                duck = driver(conn)
+                self._known[(source, stream)] = {
+                    table.name: None if duck.execute(f"SELECT 1 FROM {table.name} WHERE source = ? LIMIT 1",
+                                                     (source,)).fetchone() else {}
+                    for table in (orders, customers)}
 
     def close_batch(self, source: str, stream: str) -> None:
         """Write the stream's batch, and stop batching it; a batch of it that failed meanwhile fails here."""
         with self._pages_lock:
             self._batching.discard((source, stream))
+            self._known.pop((source, stream), None)
             if self._batch is not None and (self._batch.source, self._batch.stream) == (source, stream):
                 self._write_held()
             if (lost := self._lost.pop((source, stream), None)) is not None:
@@ -104,9 +116,13 @@ class DuckdbPages(PageWrites):
             if key not in self._batching:
                 return self._write_alone(source, api, stream, page, state, rejects)
             batch = self._batch or Batch(source, stream)
+            known = self._known.get(key, {})
+            for name, keys in known.items():
+                if keys is not None and len(keys) > KNOWN_KEYS:
+                    known[name] = None  # bounded memory: read the table from now on
             with self.engine.connect() as conn:  # reads only: staging compares with what is committed
                 staged = stage_page(driver(conn), source, api, stream, page, state, rejects, now_utc(),
-                                    self.history, batch)
+                                    self.history, batch, known)
             batch.add(staged)
             if self._batch is None:
                 self._batch = batch

@@ -64,16 +64,25 @@ class Batch:
         self.size += page.size
 
 
+Known = dict[str, dict[str, str] | None]  # table name -> every stored key of the source with its hash, or None
+
+
 def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPage, state: State,
-               rejects: Sequence[Reject], at: datetime, history: bool, batch: Batch) -> StagedPage:
-    """Compare ``page`` with the stored rows (and the customers ``batch`` holds) and convert what it writes."""
+               rejects: Sequence[Reject], at: datetime, history: bool, batch: Batch,
+               known: Known | None = None) -> StagedPage:
+    """Compare ``page`` with the stored rows (and the customers ``batch`` holds) and convert what it writes.
+    ``known``: for a table whose every stored key of the source is known here (see
+    :meth:`ordersync.store.duckdb_pages.DuckdbPages.open_batch`), the comparison reads that, not the table, and adds
+    the keys this page writes."""
+    known = known or {}
     page_orders, lines, pays, page_customers, hashes = page
     order_hashes, customer_hashes = hashes or page_hashes(page)
     staged = StagedPage(source, api, stream, at, state, rejects,
                         [c["customer_id"] for c in page_customers] if stream == "customers"
                         else [o["order_id"] for o in page_orders],
                         {"orders": WriteResult(), "customers": WriteResult()})
-    new, changed = _compare(duck, orders, "order_id", source, page_orders, order_hashes, staged.results["orders"])
+    new, changed = _compare(duck, orders, "order_id", source, page_orders, order_hashes, staged.results["orders"],
+                            known.get(orders.name))
     written = [{**row, "api": api, "synced_at": at, "source": source, "row_hash": h} for row, h in new + changed]
     staged.order_keys = {row["order_id"] for row, _ in new + changed}
     staged.changed_orders = [row["order_id"] for row, _ in changed]
@@ -87,16 +96,17 @@ def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPag
         staged.size = sum(len(row["raw"]) for row in written)
         if history:
             staged.appends[order_versions.name] = [_versions(duck, staged, written)]
-    _hold_customers(duck, source, page_customers, customer_hashes, at, staged.results["customers"], batch)
+    _hold_customers(duck, source, page_customers, customer_hashes, at, staged.results["customers"], batch,
+                    known.get(customers.name))
     return staged
 
 
 def _compare(duck: Duck, table: sa.Table, key: str, source: str, rows: list[Row], hashes: list[str],
-             result: WriteResult) -> tuple[list[tuple[Row, str]], list[tuple[Row, str]]]:
+             result: WriteResult, known: dict[str, str] | None) -> tuple[list[tuple[Row, str]], list[tuple[Row, str]]]:
     """The rows whose hash differs from the stored one, with their hash: (new, changed); ``result`` counts."""
     if not rows:
         return [], []
-    existing = dict(select_by_keys(duck, table, key, source, [row[key] for row in rows], "row_hash"))
+    existing = _stored(duck, table, key, source, [row[key] for row in rows], known)
     new: list[tuple[Row, str]] = []
     changed: list[tuple[Row, str]] = []
     for row, row_hash in zip(rows, hashes, strict=True):
@@ -106,7 +116,18 @@ def _compare(duck: Duck, table: sa.Table, key: str, source: str, rows: list[Row]
         (changed if row[key] in existing else new).append((row, row_hash))
     result.new += len(new)
     result.changed += len(changed)
+    if known is not None:
+        known.update((row[key], row_hash) for row, row_hash in new + changed)
     return new, changed
+
+
+def _stored(duck: Duck, table: sa.Table, key: str, source: str, keys: list[str],
+            known: dict[str, str] | None) -> dict[str, Any]:
+    """The stored hash of each of ``keys`` that is stored: from ``known`` when it holds every stored key, else
+    read (DuckDB scans the source's keys for it: the cost of a page grows with the table)."""
+    if known is not None:
+        return {k: known[k] for k in keys if k in known}
+    return dict(select_by_keys(duck, table, key, source, keys, "row_hash"))
 
 
 def _versions(duck: Duck, staged: StagedPage, written: list[Row]) -> Any:
@@ -126,12 +147,12 @@ def _versions(duck: Duck, staged: StagedPage, written: list[Row]) -> Any:
 
 
 def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str], at: datetime, result: WriteResult,
-                    batch: Batch) -> None:
+                    batch: Batch, known: dict[str, str] | None) -> None:
     """Each customer compared with the batch's version of it, else the stored one; the new or changed ones held."""
     if not rows:
         return
     unheld = [row["customer_id"] for row in rows if row["customer_id"] not in batch.customers]
-    stored = dict(select_by_keys(duck, customers, "customer_id", source, unheld, "row_hash")) if unheld else {}
+    stored = _stored(duck, customers, "customer_id", source, unheld, known) if unheld else {}
     for row, row_hash in zip(rows, hashes, strict=True):
         key = row["customer_id"]
         held = batch.customers.get(key)
@@ -146,6 +167,8 @@ def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str],
         if key in stored:
             batch.stored_customers.add(key)
         batch.customers[key] = ({**row, "source": source, "synced_at": at, "row_hash": row_hash}, row_hash)
+        if known is not None:
+            known[key] = row_hash
 
 
 def write_batch(duck: Duck, batch: Batch) -> None:
