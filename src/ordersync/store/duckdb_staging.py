@@ -64,16 +64,16 @@ class Batch:
         self.size += page.size
 
 
-Known = dict[str, dict[str, str] | None]  # table name -> every stored key of the source with its hash, or None
+Known = dict[str, set[int] | None]  # table name -> the hash of every stored key of the source, or None (unknown)
 
 
 def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPage, state: State,
                rejects: Sequence[Reject], at: datetime, history: bool, batch: Batch,
                known: Known | None = None) -> StagedPage:
     """Compare ``page`` with the stored rows (and the customers ``batch`` holds) and convert what it writes.
-    ``known``: for a table whose every stored key of the source is known here (see
-    :meth:`ordersync.store.duckdb_pages.DuckdbPages.open_batch`), the comparison reads that, not the table, and adds
-    the keys this page writes."""
+    ``known``: for a table whose every stored key of the source is known here, by its hash (see
+    :meth:`ordersync.store.duckdb_pages.DuckdbPages.open_batch`), only the keys found there are read from the table
+    (most often none), and the keys this page writes are added."""
     known = known or {}
     page_orders, lines, pays, page_customers, hashes = page
     order_hashes, customer_hashes = hashes or page_hashes(page)
@@ -102,7 +102,7 @@ def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPag
 
 
 def _compare(duck: Duck, table: sa.Table, key: str, source: str, rows: list[Row], hashes: list[str],
-             result: WriteResult, known: dict[str, str] | None) -> tuple[list[tuple[Row, str]], list[tuple[Row, str]]]:
+             result: WriteResult, known: set[int] | None) -> tuple[list[tuple[Row, str]], list[tuple[Row, str]]]:
     """The rows whose hash differs from the stored one, with their hash: (new, changed); ``result`` counts."""
     if not rows:
         return [], []
@@ -117,16 +117,19 @@ def _compare(duck: Duck, table: sa.Table, key: str, source: str, rows: list[Row]
     result.new += len(new)
     result.changed += len(changed)
     if known is not None:
-        known.update((row[key], row_hash) for row, row_hash in new + changed)
+        known.update(hash(row[key]) for row, _ in new)
     return new, changed
 
 
 def _stored(duck: Duck, table: sa.Table, key: str, source: str, keys: list[str],
-            known: dict[str, str] | None) -> dict[str, Any]:
-    """The stored hash of each of ``keys`` that is stored: from ``known`` when it holds every stored key, else
-    read (DuckDB scans the source's keys for it: the cost of a page grows with the table)."""
+            known: set[int] | None) -> dict[str, Any]:
+    """The stored hash of each of ``keys`` that is stored, read from the table (DuckDB scans the source's keys for
+    it: the cost of a page grows with the table); with ``known``, only for the keys whose hash is there (a hash
+    shared by another key only costs that key a read)."""
     if known is not None:
-        return {k: known[k] for k in keys if k in known}
+        keys = [k for k in keys if hash(k) in known]
+        if not keys:
+            return {}
     return dict(select_by_keys(duck, table, key, source, keys, "row_hash"))
 
 
@@ -147,7 +150,7 @@ def _versions(duck: Duck, staged: StagedPage, written: list[Row]) -> Any:
 
 
 def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str], at: datetime, result: WriteResult,
-                    batch: Batch, known: dict[str, str] | None) -> None:
+                    batch: Batch, known: set[int] | None) -> None:
     """Each customer compared with the batch's version of it, else the stored one; the new or changed ones held."""
     if not rows:
         return
@@ -168,7 +171,7 @@ def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str],
             batch.stored_customers.add(key)
         batch.customers[key] = ({**row, "source": source, "synced_at": at, "row_hash": row_hash}, row_hash)
         if known is not None:
-            known[key] = row_hash
+            known.add(hash(key))
 
 
 def write_batch(duck: Duck, batch: Batch) -> None:
