@@ -56,6 +56,7 @@ class DuckdbPages(PageWrites):
         self._lost: dict[tuple[str, str], str] = {}  # streams whose batch failed: their next page is refused
         self._reject_free: set[tuple[str, str]] = set()  # streams known to have no stored reject
         self._known: dict[tuple[str, str], Known] = {}  # a pass's tables whose every stored key it knows
+        self._reader: Connection | None = None  # the passes' connection for staging's reads
         super().__init__(url, **options)
 
     # --- a sync's passes -------------------------------------------------------------------------------------
@@ -79,6 +80,9 @@ class DuckdbPages(PageWrites):
         with self._pages_lock:
             self._batching.discard((source, stream))
             self._known.pop((source, stream), None)
+            if not self._batching and self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._batch is not None and (self._batch.source, self._batch.stream) == (source, stream):
                 self._write_held()
             if (lost := self._lost.pop((source, stream), None)) is not None:
@@ -99,6 +103,9 @@ class DuckdbPages(PageWrites):
         """The batch held is written (a failure leaves it unstored, as a crash would), then the store closes."""
         with contextlib.suppress(StoreError):
             self.flush_pages()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         super().close()  # type: ignore[misc]
 
     # --- pages -----------------------------------------------------------------------------------------------
@@ -120,9 +127,10 @@ class DuckdbPages(PageWrites):
             for name, keys in known.items():
                 if keys is not None and len(keys) > KNOWN_KEYS:
                     known[name] = None  # bounded memory: read the table from now on
-            with self.engine.connect() as conn:  # reads only: staging compares with what is committed
-                staged = stage_page(driver(conn), source, api, stream, page, state, rejects, now_utc(),
-                                    self.history, batch, known)
+            if self._reader is None:  # reads only, outside any transaction: staging compares with what is committed
+                self._reader = self.engine.connect()  # one for the passes (a connection per page cost its rollback)
+            staged = stage_page(driver(self._reader), source, api, stream, page, state, rejects, now_utc(),
+                                self.history, batch, known)
             batch.add(staged)
             if self._batch is None:
                 self._batch = batch
