@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from ordersync.config import parse_source
 from ordersync.store import Store, open_store
 from ordersync.sync import sync_source
+from tests import moving_list
 from tests.moving_list import SETTINGS, Scheduled, World, version_of
 from tests.registry import API_NAMES, for_api
 from tests.support import rows as rows_of
@@ -93,6 +94,22 @@ def scenario(api: str, seed: int, first: list[int], second: list[int], deletes: 
 def test_every_order_that_existed_when_a_run_started_is_stored_once_at_least_at_that_version(
         api: str, deletes: bool, seed: int, first: list[int], second: list[int], concurrency: int) -> None:
     scenario(api, seed, first, second, deletes, concurrency)
+
+
+def test_an_order_created_while_the_runs_own_second_is_read_is_asked_for_by_the_next_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the test above (seed 40198), shrunk to 26 steps, the clock held at one second so that every order
+    the schedule adds is created in the second the run started in: that second's slice is read over several pages,
+    and a deletion between two of them shifts the order added meanwhile out of both readings. The run need not
+    store it (it did not exist when the run started), but its ``max_id`` once came from an order added later, so
+    the next run's ``since_id`` asked above it and it was never stored."""
+    from ordersync.paging import stream
+    moment = datetime(2026, 12, 7, 3, 30, 55, tzinfo=UTC)
+    monkeypatch.setattr(moving_list, "_now", lambda: moment)
+    monkeypatch.setattr(stream, "utc_now", lambda: moment)
+    first = [256, 299, 272, 224, 224, 224, 397, 263, 217, 267, 157, 508, 364, 293, 144, 213, 464, 400, 296, 444, 205,
+             115, 392, 136, 355, 330]
+    scenario("frontcore", 40198, first, [], deletes=True, concurrency=2)
 
 
 def test_the_model_catches_two_pages_of_one_slice_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

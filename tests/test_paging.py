@@ -344,3 +344,30 @@ def test_a_server_ignoring_page_and_stamping_each_answer_is_stopped_by_record_ke
     error = result.error or ""
     assert not result.ok and "test cap" not in error and "same records" in error and "\n" not in error
     assert len(sent) < 60
+
+
+def test_a_list_that_moves_by_exactly_a_page_between_two_pages_is_read_again_not_refused() -> None:
+    """A one-second slice read newest first: five orders (a page) join its head between pages 1 and 2, so page 2
+    repeats page 1. The list moved (page 1, asked again, holds the new orders): the slice is read again and every
+    order is handed over. A server that repeats one page whatever is asked is still refused (the tests above)."""
+    from ordersync.paging import NumberedPages
+    from ordersync.paging.stream import Answer, Request
+
+    ids, asked = list(range(120, 100, -1)), []  # 20 orders of one second, newest first
+
+    async def fetch(request: Request) -> Answer:
+        page = int(request.params["page"])
+        asked.append(page)
+        if asked == [1, 2]:  # the vendor adds a page of orders at the head, then reads page 2
+            ids[:0] = range(125, 120, -1)
+        return Answer([{"id": i} for i in ids[(page - 1) * 5:page * 5]])
+
+    reader = NumberedPages("/orders", lambda part: {}, 5, identity=lambda r: r["id"], newest_first=True,
+                           rank=lambda r: r["id"])
+
+    async def read() -> list[int]:
+        return [r["id"] for chunk in [c async for c in reader((0, 1), fetch)] for r in chunk.records]
+
+    handed = asyncio.run(read())
+    assert set(range(101, 121)) <= set(handed)  # every order there before the slice was read
+    assert asked.count(1) >= 2  # page 1 was asked again: the reading started over

@@ -51,6 +51,15 @@ def by_text(record: Record) -> object:
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
+class RepeatedAnswer(ApiError):
+    """An answer whose records are those of the answer before it (``digests``: theirs, as the guard compares
+    them): a server ignoring its paging parameters, or a list that moved by exactly a page meanwhile."""
+
+    def __init__(self, message: str, digests: list[int]) -> None:
+        super().__init__(message)
+        self.digests = digests
+
+
 @dataclass
 class LoopGuard:
     """Stops the reading of a slice whose pages never end: an answer whose records are those of the answer before
@@ -68,8 +77,8 @@ class LoopGuard:
         """Raise when the reading loops; else the number of records not seen before in this reading."""
         digests = [hash(self.identity(r)) for r in records]
         if digests and digests == self.previous:
-            raise ApiError(f"{self.path} ({where}) answered the same records as the request before it: the API seems "
-                           "to ignore the paging parameters; stopped (the pages before are stored)")
+            raise RepeatedAnswer(f"{self.path} ({where}) answered the same records as the request before it: the API "
+                                 "seems to ignore the paging parameters; stopped (the pages before are stored)", digests)
         self.previous = digests
         fresh = sum(digest not in self.seen for digest in digests)
         self.seen.update(digests)

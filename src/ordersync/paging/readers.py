@@ -10,7 +10,7 @@ from typing import Any
 
 from ordersync.errors import ApiError
 from ordersync.model import Record
-from ordersync.paging.guard import Identity, LoopGuard, by_text
+from ordersync.paging.guard import Identity, LoopGuard, RepeatedAnswer, by_text
 from ordersync.paging.slices import Span
 from ordersync.paging.stream import Answer, Chunk, Fetch, Request
 
@@ -95,19 +95,29 @@ class NumberedPages:
 
     async def _confirmed(self, part: Span, fetch: Fetch, first: Answer, guard: LoopGuard) -> AsyncIterator[Chunk]:
         """Readings from the first page to the first short one, until one brings nothing older than the newest of
-        the reading before that that reading did not hold (a new record may enter at the head meanwhile)."""
+        the reading before that that reading did not hold (a new record may enter at the head meanwhile). A page
+        that repeats the one before it ends its reading early when the list moved by a whole page (see
+        :meth:`_restart`): the next reading is compared with what that one held."""
         rank = self.rank or (lambda r: hash(self.identity(r)))
         before: set[int | None] | None = None
         for _reading in range(READINGS):
             seen: set[int | None] = set()
-            page, answer = 1, first
+            page, answer, moved = 1, first, False
             while True:
                 seen.update(map(rank, answer.records))
                 if not self._more(answer, page):
                     break
                 yield Chunk(answer.records)
                 page += 1
-                answer = await self._page(part, page, fetch, guard)
+                try:
+                    answer = await self._page(part, page, fetch, guard)
+                except RepeatedAnswer as repeated:
+                    first, guard = await self._restart(part, fetch, repeated)
+                    moved = True
+                    break
+            if moved:
+                before = seen
+                continue
             newest = max((r for r in before or () if r is not None), default=None)
             complete = before is not None and all(r in before or (newest is not None and r is not None and r > newest)
                                                   for r in seen)
@@ -118,6 +128,16 @@ class NumberedPages:
             first = await self._page(part, 1, fetch, guard)
         raise ApiError(f"{self.path} changed while a stretch of it was read, {READINGS} times in a row; run the sync "
                        "again later (what was read is stored)")
+
+    async def _restart(self, part: Span, fetch: Fetch, repeated: RepeatedAnswer) -> tuple[Answer, LoopGuard]:
+        """A page that repeats the one before it: ``size`` records new at the head pushed the page just read into
+        the next one, if page 1, asked again, holds other records (then it starts the next reading); else the API
+        ignores the page asked for, and the reading stops."""
+        guard = LoopGuard(self.path, self.identity)
+        again = await self._page(part, 1, fetch, guard)
+        if [hash(self.identity(r)) for r in again.records] == repeated.digests:
+            raise repeated
+        return again, guard
 
     async def _page(self, part: Span, page: int, fetch: Fetch, guard: LoopGuard,
                     headers: dict[str, str] | None = None) -> Answer:

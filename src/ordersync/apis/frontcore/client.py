@@ -3,7 +3,8 @@
 Plan per stream (orders, customers):
 
 * first run (or ``--full-refresh``): one pass over everything the filters allow;
-* later runs: a ``new`` pass with ``since_id`` = the highest id stored (new orders can have
+* later runs: a ``new`` pass with ``since_id`` = the highest id stored of an order created before the last run's
+  second (``max_id``, see :func:`ordersync.paging.engine._observe`; new orders can have
   ``updated_at: null``, which no ``updated_at_min`` filter returns), then an ``updated`` pass with
   ``updated_at_min`` = the time cursor (see :mod:`ordersync.cursor`);
 * and a ``sweep`` pass over one slice of the creation days: the documentation does not say which changes move
@@ -140,8 +141,9 @@ class FrontcoreStream(Stream[FrontcoreState]):
         assert run is not None
         lo = epoch(utc(s.created_at_min, zone)) if s.created_at_min else None
         # no slice reaches past the second the run started in, so only the newest slice can gain an order while it
-        # is read, and such an order's id is above every id read: the next run's since_id asks for it. (A slice
-        # open to later seconds would let max_id move past an order that entered a slice read before it.)
+        # is read; max_id counts only orders created before that second (paging.engine._observe), so the next
+        # run's since_id asks for every order created since. (A slice open to later seconds would hold orders
+        # created after the run started in slices read before them.)
         hi = (epoch(run.planned or run.started) or 0) + 1
         if s.created_at_max:
             hi = min(hi, epoch(utc(s.created_at_max, zone)) or hi)
