@@ -78,7 +78,8 @@ class LoopGuard:
         digests = [hash(self.identity(r)) for r in records]
         if digests and digests == self.previous:
             raise RepeatedAnswer(f"{self.path} ({where}) answered the same records as the request before it: the API "
-                                 "seems to ignore the paging parameters; stopped (the pages before are stored)", digests)
+                                 "seems to ignore the paging parameters; stopped (the pages before are stored)",
+                                 digests)
         self.previous = digests
         fresh = sum(digest not in self.seen for digest in digests)
         self.seen.update(digests)
