@@ -83,7 +83,7 @@ class _Reading:
         count = 0
         try:
             async for chunk in self.plan.read(part, self.fetch):
-                count += len(chunk.records)
+                count += self.within(part, chunk.records)
                 if chunk.last or chunk.denser is not None:
                     self.learn(ticket, part, chunk, count)
                     self.fetching.discard(ticket)
@@ -92,6 +92,14 @@ class _Reading:
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
             self.fetching.discard(ticket)
             await self.handed.put((ticket, part, exc))
+
+    def within(self, part: Span, records: list[Record]) -> int:
+        """How many of ``records`` the part holds (those without a place too): what sizes the next slices, not
+        the records of the wider span its bounds may cover (``SlicePlan.covered``)."""
+        place = self.plan.place
+        if place is None or self.plan.covered is None:
+            return len(records)
+        return sum(p is None or part[0] <= p < part[1] for p in map(place, records))
 
     def launch(self) -> None:
         """Start slices until ``concurrency`` are asking (one alone until the density is known) and at most twice
@@ -125,11 +133,11 @@ class _Reading:
             (min(beyond, key=lambda g: g.lo) if self.up else max(beyond, key=lambda g: g.hi)).whole = True
 
     def check(self, part: Span, chunk: Chunk) -> None:
-        """An answer whose records lie mostly outside their slice: the API ignores the filters."""
+        """An answer whose records lie mostly outside the bounds its slice sent (not the slice: an API may read
+        them wider, see ``SlicePlan.covered``): the API ignores the filters."""
         checked = chunk.records or chunk.read
         if self.plan.place is not None and checked:
-            below = -(2**62) if self.plan.open_below and part[0] == self.plan.span[0] else part[0]
-            check_places(self.plan.path, (below, part[1]), checked, self.plan.place)
+            check_places(self.plan.path, self.plan.reach(part), checked, self.plan.place)
 
     def settle(self, ticket: int, part: Span, chunk: Chunk) -> None:
         """A slice's last chunk is being handed over: what it completed joins ``done``."""

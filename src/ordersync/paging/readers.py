@@ -74,14 +74,15 @@ class NumberedPages:
     rank: Callable[[Record], int | None] | None = None  # a record's place among newer and older ones (its id)
     headers: Callable[[Span], dict[str, str]] | None = None  # the first request's (conditional) headers
     memo: Callable[[Span, str | None], dict[str, Any]] | None = None  # what the first answer's Last-Modified leaves
+    covered: Callable[[Span], Span] | None = None  # the span a part's query may be answered from (SlicePlan's)
 
     async def __call__(self, part: Span, fetch: Fetch) -> AsyncIterator[Chunk]:
         guard = LoopGuard(self.path, self.identity)
         first = await self._page(part, 1, fetch, guard, self.headers(part) if self.headers else {})
         memo = self.memo(part, first.last_modified) if self.memo else {}
-        if first.not_modified or not self._more(first, 1):
+        if first.not_modified or not self._more(first, 1) or self._passed(part, first):
             yield Chunk(first.records, last=True, memo=memo)
-        elif part[1] - part[0] > 1:
+        elif part[1] - part[0] > 1 and not self._beyond(part, first):
             yield _too_dense(part, first, self.place, self.newest_first, ascending=self.appends_only)
         elif self.appends_only and first.total_pages is not None:
             yield Chunk(first.records, memo=memo)
@@ -144,6 +145,26 @@ class NumberedPages:
         answer = await fetch(Request(self.path, {**self.params(part), "page": page}, headers or {}))
         guard.check(f"page {page}", answer.records)
         return answer
+
+    def _passed(self, part: Span, answer: Answer) -> bool:
+        """A full answer whose last record lies past the part, inside the wider span its bounds cover (below it,
+        newest first): it holds every record of the part, which is complete (the others are the API's right
+        answer to the bounds sent, stored too)."""
+        if self.covered is None or self.place is None or not answer.records:
+            return False
+        lo, hi = self.covered(part)
+        last = self.place(answer.records[-1])
+        return last is not None and (lo <= last < part[0] if self.newest_first else part[1] <= last < hi)
+
+    def _beyond(self, part: Span, answer: Answer) -> bool:
+        """A full answer holding none of the part's records, only records of the wider span its bounds cover (the
+        autumn hour, see ``covered``): a smaller slice there would be answered the same records first, however
+        small, so the part is paged instead of cut (down to seconds that would each be paged)."""
+        if self.covered is None or self.place is None:
+            return False
+        lo, hi = self.covered(part)
+        places = [p for p in map(self.place, answer.records) if p is not None]
+        return bool(places) and all(lo <= p < hi and not part[0] <= p < part[1] for p in places)
 
     def _more(self, answer: Answer, page: int) -> bool:
         return page < answer.total_pages if answer.total_pages is not None else len(answer.records) >= self.size

@@ -73,8 +73,10 @@ class SlicePlan:
     """One pass as slices: the span it covers, how a slice is read, how slices are sized.
 
     ``read(part, fetch)`` yields the chunks of one slice, asking each page only after the one before it was
-    answered. ``place`` puts a record on the axis: most records of an answer outside their slice mean the API
-    ignores the filters, and the pass stops."""
+    answered. ``place`` puts a record on the axis: most records of an answer outside the span its query covers
+    mean the API ignores the filters, and the pass stops. ``covered(part)``: that span, where the API may read the
+    bounds sent for ``part`` wider than ``part`` (Frontcore's local time in the autumn hour that occurs twice);
+    None: the part itself."""
 
     span: Span
     read: Callable[[Span, Fetch], AsyncIterator[Chunk]]
@@ -84,6 +86,13 @@ class SlicePlan:
     path: str = ""
     open_below: bool = False  # the lowest slice asks no lower bound (records older than the span's start too)
     oldest_first: bool = False  # the API answers the oldest records first: slices are cut from the bottom
+    covered: Callable[[Span], Span] | None = None
+
+    def reach(self, part: Span) -> Span:
+        """What a part's query may be answered: the span its bounds cover (records there are the API's right
+        answer, stored like the part's own), open below for the lowest slice of a pass open below."""
+        lo, hi = self.covered(part) if self.covered else part
+        return (-(2**62) if self.open_below and part[0] == self.span[0] else lo), hi
 
 
 class RunProgress(BaseModel):

@@ -71,6 +71,18 @@ def local_param(moment: datetime, zone: ZoneInfo, at_least: bool = False) -> str
     return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def covered_by(bounds: dict[str, str], part: Span, zone: ZoneInfo) -> Span:
+    """The creation seconds the ``created_at_min``/``created_at_max`` sent for ``part`` may be answered from: from
+    the earliest reading of the one to the latest of the other (and its second: the documentation does not say
+    whether ``_max`` holds it). Wider than ``part`` only where :func:`local_param` widened a bound."""
+    def readings(text: str) -> list[int]:
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        return [int(local.replace(tzinfo=zone, fold=fold).timestamp()) for fold in (0, 1)]
+
+    lo = min(readings(bounds["created_at_min"])) if "created_at_min" in bounds else part[0]
+    return min(lo, part[0]), max(max(readings(bounds["created_at_max"])) + 1, part[1])
+
+
 FLOOR = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
 """Where a pass over all history starts on the creation axis; its lowest slice asks no lower bound at all."""
 def epoch(moment: datetime | None) -> int | None:
@@ -153,16 +165,22 @@ class FrontcoreStream(Stream[FrontcoreState]):
         span = (lo if lo is not None else FLOOR, hi)
         params = self.pass_params(kind, state)
 
-        def query(part: Span) -> dict[str, Any]:
-            bounds = {"created_at_max": local_param(moment_of(part[1]), zone, at_least=True)}
+        def bounds(part: Span) -> dict[str, str]:
+            sent = {"created_at_max": local_param(moment_of(part[1]), zone, at_least=True)}
             if part[0] > span[0] or lo is not None:
-                bounds["created_at_min"] = local_param(moment_of(part[0]), zone)
-            return {**params, "created_at_min": None, **bounds}
+                sent["created_at_min"] = local_param(moment_of(part[0]), zone)
+            return sent
+
+        def query(part: Span) -> dict[str, Any]:
+            return {**params, "created_at_min": None, **bounds(part)}
+
+        def covered(part: Span) -> Span:
+            return covered_by(bounds(part), part, zone)
 
         reader = NumberedPages(self.path, query, s.limit, self.place, identity=self.identity,
-                               newest_first=self.newest_first, rank=self.record_id)
-        return SlicePlan((span[0], max(span)), reader, Carver.for_pages(s.limit),
-                         concurrency=s.concurrency, place=self.place, path=self.path, open_below=lo is None)
+                               newest_first=self.newest_first, rank=self.record_id, covered=covered)
+        return SlicePlan((span[0], max(span)), reader, Carver.for_pages(s.limit), concurrency=s.concurrency,
+                         place=self.place, path=self.path, open_below=lo is None, covered=covered)
 
     def pass_params(self, kind: str, state: FrontcoreState) -> dict[str, Any]:
         """The query every slice of a pass shares: the filters, and the pass's own (``since_id``, the cursor)."""
