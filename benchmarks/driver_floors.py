@@ -114,13 +114,11 @@ class DuckdbFloor(Floor):
     name = "duckdb"
 
     def open(self, work: Path, server: str | None) -> Store:
-        import duckdb
-
         from ordersync.store import duckdb_pages
-        from ordersync.store.duckdb import SETTINGS, WRITE_SETTINGS
+        from ordersync.store.duckdb import SETTINGS, WRITE_SETTINGS, open_file
 
         open_store(f"duckdb:///{work / 'floor.duckdb'}").close()
-        self.db = duckdb.connect(str(work / "floor.duckdb"))
+        self.db = open_file(str(work / "floor.duckdb"))
         for setting in ("TimeZone = 'UTC'", *SETTINGS, *WRITE_SETTINGS):
             self.db.execute(f"SET {setting}")
         store = open_store(f"duckdb:///{work / 'ordersync.duckdb'}")

@@ -127,3 +127,32 @@ def test_a_first_pass_compares_with_the_keys_it_wrote_and_counts_as_page_by_page
     assert (first["customers"].new, second["customers"].unchanged, third["customers"].unchanged) == (1, 1, 1)
     assert duck.count("orders") == 1 and duck.count("customers") == 1 and duck.count("order_lines") == 2
     assert versions(duck) == [("1", 1, "paid", False), ("1", 2, "cancelled", True)]
+
+
+def merged(*pages: Page) -> Page:
+    return Page(**{name: [row for page in pages for row in getattr(page, name)] for name in
+                   ("orders", "order_lines", "customers", "payments")})
+
+
+def test_a_file_is_written_in_small_row_groups_and_shared_by_the_stores_of_one_process(tmp_path: Path) -> None:
+    """A checkpoint rewrites each table's open row group: DuckDB's default of 122,880 rows made every checkpoint of
+    a sync rewrite the whole table (ordersync.store.duckdb.ROW_GROUP_ROWS). The file is attached with small row
+    groups, and a second store of the same process (the demo's views, a notebook) shares it rather than failing."""
+    from ordersync.store.duckdb import ROW_GROUP_ROWS
+
+    path = tmp_path / "orders.duckdb"
+    writer = open_store(f"duckdb:///{path}")
+    page = merged(*(order(str(n), lines=1) for n in range(ROW_GROUP_ROWS + 500)))
+    assert writer.write_page("shop", "frontcore", "orders", page, {"page": 1})["orders"].new == ROW_GROUP_ROWS + 500
+    reader = open_store(f"duckdb:///{path}", read_only=True)
+    assert reader.count("orders") == ROW_GROUP_ROWS + 500
+    reader.close()
+    with writer.engine.connect() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+        groups = conn.exec_driver_sql("SELECT count(DISTINCT row_group_id), max(count) FROM "
+                                      "pragma_storage_info('orders')").one()
+    writer.close()
+    assert tuple(groups) == (2, ROW_GROUP_ROWS)
+    again = open_store(f"duckdb:///{path}")  # closed and opened again: the file is free, its rows whole
+    assert again.count("orders") == ROW_GROUP_ROWS + 500
+    again.close()

@@ -8,7 +8,9 @@ holds it. Locks per source are files beside the database, as for SQLite.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,21 +50,76 @@ WRITE_SETTINGS = (
 )
 
 
+ROW_GROUP_ROWS = 4096
+"""Rows per row group in a file ordersync writes (DuckDB's default is 122,880). A checkpoint rewrites each table's
+last, open row group: with the default that is the whole table until it holds 122,880 rows, so every checkpoint of
+a sync cost more than the one before (Frontcore, 100,000 orders, DuckDB's own work for ordersync's calls: 19.3 CPU s
+with the default, 9.6 with 4,096; benchmarks/store_floor.py). A file's row groups are those of the process writing
+it: DuckDB keeps no such setting in the file, and a process opening it with the default merges them again."""
+ALIAS = "ordersync"
+
+
+def open_file(path: str | Path, read_only: bool = False) -> Any:
+    """A DuckDB connection to the file at ``path`` (created if missing, unless ``read_only``), attached with
+    :data:`ROW_GROUP_ROWS` rows per row group and used as the connection's default database. DuckDB sets the row
+    group size only where a file is attached, not where it is opened: hence an in-memory connection that attaches
+    it."""
+    import duckdb
+
+    conn = duckdb.connect()
+    options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    try:
+        quoted = str(path).replace("'", "''")
+        conn.execute(f"ATTACH '{quoted}' AS {ALIAS} ({options})")
+        conn.execute(f"USE {ALIAS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Files:
+    """The process's connections to DuckDB files, one per file, shared by every store open on it. DuckDB lets a
+    process attach a file once (a second attach is refused, where a second ``duckdb.connect`` of the same path
+    shared the first one's database): the stores of one process (a sync and the read-only views of the demo, a
+    Dagster run, a notebook's ``open_store``) each take the one connection and give it back; the last closes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[Path, tuple[Any, int]] = {}
+
+    def take(self, path: Path, read_only: bool) -> Any:
+        key = path.resolve()
+        with self._lock:
+            conn, users = self._open.get(key) or (open_file(path, read_only), 0)
+            self._open[key] = (conn, users + 1)
+            return conn
+
+    def give_back(self, path: Path) -> None:
+        key = path.resolve()
+        with self._lock:
+            conn, users = self._open.pop(key)
+            if users > 1:
+                self._open[key] = (conn, users - 1)
+            else:
+                conn.close()
+
+
+_FILES = _Files()
+
+
 class DuckdbStore(FileLocks, DuckdbPages, Store):
     scheme = "duckdb"
 
     def _connect(self, create: bool) -> Engine:
         try:
-            import duckdb  # noqa: F401
+            import duckdb
             import pyarrow  # noqa: F401
         except ImportError:
             raise StoreError("DuckDB destinations need the duckdb extra: pip install 'ordersync[duckdb]'") from None
         self.path = database_path(self.url)
         check_file(self.path, create)
-        target = f"duckdb:///{self.path}" if self.path else "duckdb:///:memory:"
-        # in memory: one shared connection, or each thread would see a database of its own
-        engine = sa.create_engine(target, poolclass=sa.pool.StaticPool if self.path is None else None,
-                                  connect_args={"read_only": True} if self.read_only and self.path else {})
+        engine = self._engine()
 
         @sa.event.listens_for(engine, "connect")
         def _settings(dbapi_connection: Any, _record: Any) -> None:
@@ -78,7 +135,7 @@ class DuckdbStore(FileLocks, DuckdbPages, Store):
                 with engine.connect() as conn:
                     conn.exec_driver_sql("SELECT 1")
                 return engine
-            except sa.exc.DBAPIError as exc:
+            except (sa.exc.DBAPIError, duckdb.Error) as exc:
                 reason = self._reason(exc)
                 if "lock" not in reason.lower():
                     engine.dispose()
@@ -92,6 +149,35 @@ class DuckdbStore(FileLocks, DuckdbPages, Store):
                         f"time (waited {self.lock_wait:g}s); sync several sources from one 'ordersync sync', wait "
                         "for the other to finish, or use PostgreSQL for syncs from several processes") from None
                 time.sleep(0.2)
+
+    def _engine(self) -> Engine:
+        """The file's engine: its connections are cursors of the process's one connection to the file
+        (:class:`_Files`); in memory, one shared connection (or each thread would see a database of its own)."""
+        if self.path is None:
+            return sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool)
+        from duckdb_engine import ConnectionWrapper
+
+        path, read_only, lock = self.path, self.read_only, threading.Lock()
+        held: list[Any] = []
+
+        def cursor() -> Any:
+            with lock:
+                if not held:
+                    held.append(_FILES.take(path, read_only))
+                conn = held[0].cursor()
+            conn.execute(f"USE {ALIAS}")
+            return ConnectionWrapper(conn)
+
+        engine = sa.create_engine("duckdb://", creator=cursor)
+
+        @sa.event.listens_for(engine, "engine_disposed")
+        def _release(_engine: Engine) -> None:
+            with lock:
+                if held:
+                    held.pop()
+                    _FILES.give_back(path)
+
+        return engine
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         import duckdb
