@@ -129,6 +129,35 @@ def test_a_first_pass_compares_with_the_keys_it_wrote_and_counts_as_page_by_page
     assert versions(duck) == [("1", 1, "paid", False), ("1", 2, "cancelled", True)]
 
 
+@pytest.mark.parametrize("known_keys", [200_000, 0])
+def test_a_repeat_customer_of_a_first_pass_is_compared_with_what_the_pass_wrote(
+        duck: Store, monkeypatch: pytest.MonkeyPatch, known_keys: int) -> None:
+    """A customer of several orders (Firespring's repeat customers) in a first pass: compared with the row the pass
+    wrote, not read from the table (each read a scan); past the bound, read. Counted and stored either way as page
+    by page: new once, then unchanged, then changed, one row holding the latest."""
+    from ordersync.store import duckdb_staging
+
+    monkeypatch.setattr(duckdb_pages, "BATCH_BYTES", 1)  # each page its own batch: the next one reads it back
+    monkeypatch.setattr(duckdb_pages, "KNOWN_KEYS", known_keys)
+    reads: list[str] = []
+    real = duckdb_staging.select_by_keys
+    monkeypatch.setattr(duckdb_staging, "select_by_keys",
+                        lambda conn, table, *args: reads.append(table.name) or real(conn, table, *args))
+
+    def bought(order_id: str, name: str) -> Page:
+        page = order(order_id)
+        page.customers = [{"customer_id": "c-7", "name": name, "raw": {"id": "c-7", "name": name}}]
+        return page
+
+    duck.open_batch("shop", "orders")
+    results = [duck.write_page("shop", "firespring", "orders", bought(str(n), name), {"page": n})["customers"]
+               for n, name in enumerate(["Åse", "Åse", "Åse Berg"], start=1)]
+    duck.close_batch("shop", "orders")
+    assert (results[0].new, results[1].unchanged, results[2].changed) == (1, 1, 1)
+    assert [(c["customer_id"], c["name"]) for c in published(duck, "customers")] == [("c-7", "Åse Berg")]
+    assert ("customers" in reads) == (known_keys == 0)
+
+
 def merged(*pages: Page) -> Page:
     return Page(**{name: [row for page in pages for row in getattr(page, name)] for name in
                    ("orders", "order_lines", "customers", "payments")})

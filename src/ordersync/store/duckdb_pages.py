@@ -70,10 +70,10 @@ class DuckdbPages(PageWrites):
             self._lost.pop((source, stream), None)
             with self.engine.connect() as conn:
                 duck = driver(conn)
-                self._known[(source, stream)] = {
-                    table.name: None if duck.execute(f"SELECT 1 FROM {table.name} WHERE source = ? LIMIT 1",
-                                                     (source,)).fetchone() else set()
-                    for table in (orders, customers)}
+                stored = {table.name: bool(duck.execute(f"SELECT 1 FROM {table.name} WHERE source = ? LIMIT 1",
+                                                       (source,)).fetchone()) for table in (orders, customers)}
+                self._known[(source, stream)] = Known(None if stored[orders.name] else set(),
+                                                      None if stored[customers.name] else {})
 
     def close_batch(self, source: str, stream: str) -> None:
         """Write the stream's batch, and stop batching it; a batch of it that failed meanwhile fails here."""
@@ -123,10 +123,8 @@ class DuckdbPages(PageWrites):
             if key not in self._batching:
                 return self._write_alone(source, api, stream, page, state, rejects)
             batch = self._batch or Batch(source, stream)
-            known = self._known.get(key, {})
-            for name, keys in known.items():
-                if keys is not None and len(keys) > KNOWN_KEYS:
-                    known[name] = None  # bounded memory: read the table from now on
+            known = self._known.get(key, Known())
+            known.bound(KNOWN_KEYS)
             if self._reader is None:  # reads only, outside any transaction: staging compares with what is committed
                 self._reader = self.engine.connect()  # one for the passes (a connection per page cost its rollback)
             staged = stage_page(driver(self._reader), source, api, stream, page, state, rejects, now_utc(),

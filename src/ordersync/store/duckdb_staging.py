@@ -64,7 +64,20 @@ class Batch:
         self.size += page.size
 
 
-Known = dict[str, set[int] | None]  # table name -> the hash of every stored key of the source, or None (unknown)
+@dataclass
+class Known:
+    """What a pass that started with none of the source's rows stored knows of them without reading the table (see
+    :meth:`ordersync.store.duckdb_pages.DuckdbPages.open_batch`); None: nothing, read the table."""
+
+    orders: set[int] | None = None  # the hash of every order key the pass wrote
+    customers: dict[int, str] | None = None  # the row hash the pass wrote for each customer, by its key's hash
+
+    def bound(self, limit: int) -> None:
+        """Forget what has grown past ``limit`` keys (the table is read instead): memory stays bounded."""
+        if self.orders is not None and len(self.orders) > limit:
+            self.orders = None
+        if self.customers is not None and len(self.customers) > limit:
+            self.customers = None
 
 
 def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPage, state: State,
@@ -74,7 +87,7 @@ def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPag
     ``known``: for a table whose every stored key of the source is known here, by its hash (see
     :meth:`ordersync.store.duckdb_pages.DuckdbPages.open_batch`), only the keys found there are read from the table
     (most often none), and the keys this page writes are added."""
-    known = known or {}
+    known = known or Known()
     page_orders, lines, pays, page_customers, hashes = page
     order_hashes, customer_hashes = hashes or page_hashes(page)
     staged = StagedPage(source, api, stream, at, state, rejects,
@@ -82,7 +95,7 @@ def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPag
                         else [o["order_id"] for o in page_orders],
                         {"orders": WriteResult(), "customers": WriteResult()})
     new, changed = _compare(duck, orders, "order_id", source, page_orders, order_hashes, staged.results["orders"],
-                            known.get(orders.name))
+                            known.orders)
     written = [{**row, "api": api, "synced_at": at, "source": source, "row_hash": h} for row, h in new + changed]
     staged.order_keys = {row["order_id"] for row, _ in new + changed}
     staged.changed_orders = [row["order_id"] for row, _ in changed]
@@ -97,7 +110,7 @@ def stage_page(duck: Duck, source: str, api: str, stream: str, page: PreparedPag
         if history:
             staged.appends[order_versions.name] = [_versions(duck, staged, written)]
     _hold_customers(duck, source, page_customers, customer_hashes, at, staged.results["customers"], batch,
-                    known.get(customers.name))
+                    known.customers)
     return staged
 
 
@@ -150,12 +163,21 @@ def _versions(duck: Duck, staged: StagedPage, written: list[Row]) -> Any:
 
 
 def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str], at: datetime, result: WriteResult,
-                    batch: Batch, known: set[int] | None) -> None:
-    """Each customer compared with the batch's version of it, else the stored one; the new or changed ones held."""
+                    batch: Batch, written: dict[int, str] | None) -> None:
+    """Each customer compared with the batch's version of it, else the stored one; the new or changed ones held.
+
+    ``written``: in a pass that started with no customer of the source stored, the row hash of each customer the
+    pass wrote, by its key's hash. A repeat customer is then compared with it, not read from the table (Firespring,
+    20,000 orders: 231 reads of the table, each a scan, for 8,633 repeat customers). Two keys sharing a hash (about
+    one pass in 10**9 at 200,000 customers) make the second's row count as changed rather than new; it is stored
+    the same way (deleted by key, which deletes nothing, and appended)."""
     if not rows:
         return
     unheld = [row["customer_id"] for row in rows if row["customer_id"] not in batch.customers]
-    stored = _stored(duck, customers, "customer_id", source, unheld, known) if unheld else {}
+    if written is not None:
+        stored = {key: written[hash(key)] for key in unheld if hash(key) in written}
+    else:
+        stored = dict(select_by_keys(duck, customers, "customer_id", source, unheld, "row_hash")) if unheld else {}
     for row, row_hash in zip(rows, hashes, strict=True):
         key = row["customer_id"]
         held = batch.customers.get(key)
@@ -170,8 +192,8 @@ def _hold_customers(duck: Duck, source: str, rows: list[Row], hashes: list[str],
         if key in stored:
             batch.stored_customers.add(key)
         batch.customers[key] = ({**row, "source": source, "synced_at": at, "row_hash": row_hash}, row_hash)
-        if known is not None:
-            known.add(hash(key))
+        if written is not None:
+            written[hash(key)] = row_hash
 
 
 def write_batch(duck: Duck, batch: Batch) -> None:
