@@ -30,7 +30,7 @@ SETTINGS = (
     # DuckDB's default is 80% of the machine's memory, and it kept every block of the file it had touched (1 GB at
     # 100,000 orders). With a limit it evicts blocks already in the file; what must stay is the blocks a statement
     # works on and the key of ``orders`` (the other indexes are not created on DuckDB: tables.py). The sync's own
-    # process holds about 220 MB beside it (Python, DuckDB, Arrow, the pages being read): under 300 MB in all.
+    # process holds about 220 MB beside it (Python, DuckDB, Arrow, the pages being read): 240 to 310 MB in all.
     f"memory_limit = '{MEMORY_LIMIT}'",
 )
 WRITE_SETTINGS = (
