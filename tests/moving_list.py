@@ -40,7 +40,7 @@ class World:
     orders: dict[int, Order] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     recent: list[int] = field(default_factory=list)  # the ids of the answer computed last: what a reader has seen
-    next_id: int = 0
+    next_id: int = 100000
 
     @classmethod
     def seeded(cls, count: int, seed: int) -> World:
@@ -53,10 +53,11 @@ class World:
             moments += [burst] * world.rng.randint(6, 12)
         for n, created in enumerate(sorted(moments)):
             world.orders[100000 + n] = Order(100000 + n, created, None if n % 3 else created + timedelta(seconds=30))
+        world.next_id = max(world.orders) + 1  # above every id ever given, deleted ones too
         return world
 
     def insert(self) -> None:
-        new = self.next_id = max(self.next_id, max(self.orders, default=100000) + 1)  # ids are never reused
+        new = self.next_id  # ids are never reused, not even those of the newest orders once deleted
         self.next_id += 1
         self.orders[new] = Order(new, _now(), None)
 
