@@ -185,3 +185,18 @@ def test_a_file_is_written_in_small_row_groups_and_shared_by_the_stores_of_one_p
     again = open_store(f"duckdb:///{path}")  # closed and opened again: the file is free, its rows whole
     assert again.count("orders") == ROW_GROUP_ROWS + 500
     again.close()
+
+
+def test_a_store_that_writes_is_refused_in_one_line_where_the_process_holds_the_file_read_only(tmp_path: Path) -> None:
+    """DuckDB lets a process open a file once: a writing store cannot share a read-only one's connection (its first
+    write would fail deep inside a sync). It is told so before it writes, and once the reader closes, it opens."""
+    path = tmp_path / "orders.duckdb"
+    open_store(f"duckdb:///{path}").close()
+    reader = open_store(f"duckdb:///{path}", read_only=True)
+    with pytest.raises(StoreError, match="open read-only in this process") as refused:
+        open_store(f"duckdb:///{path}")
+    assert "\n" not in str(refused.value)
+    reader.close()
+    writer = open_store(f"duckdb:///{path}")
+    assert writer.write_page("shop", "frontcore", "orders", order("1"), {"page": 1})["orders"].new == 1
+    writer.close()

@@ -86,21 +86,27 @@ class _Files:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: dict[Path, tuple[Any, int]] = {}
+        self._open: dict[Path, tuple[Any, int, bool]] = {}  # the connection, its users, whether read-only
 
     def take(self, path: Path, read_only: bool) -> Any:
+        """The file's connection (opened now if no store of the process holds it); a store that writes cannot share
+        one opened read-only: it is told so in one line, before it writes."""
         key = path.resolve()
         with self._lock:
-            conn, users = self._open.get(key) or (open_file(path, read_only), 0)
-            self._open[key] = (conn, users + 1)
+            conn, users, opened_read_only = self._open.get(key) or (open_file(path, read_only), 0, read_only)
+            if opened_read_only and not read_only:
+                raise StoreError(f"the DuckDB file {path} is open read-only in this process (a dashboard or another "
+                                 "read-only store): close that store before writing; DuckDB lets a process open a "
+                                 "file once")
+            self._open[key] = (conn, users + 1, opened_read_only)
             return conn
 
     def give_back(self, path: Path) -> None:
         key = path.resolve()
         with self._lock:
-            conn, users = self._open.pop(key)
+            conn, users, opened_read_only = self._open.pop(key)
             if users > 1:
-                self._open[key] = (conn, users - 1)
+                self._open[key] = (conn, users - 1, opened_read_only)
             else:
                 conn.close()
 
