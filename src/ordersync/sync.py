@@ -193,6 +193,7 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
                                                        **extra))
 
     store.open_batch(source, stream.name)  # DuckDB writes several pages per transaction until close_batch
+    batch_open = True
     try:
         async for page in pages:
             rows, rejects = await normalize_page_turning(stream.normalize, page.records, page.rendered)
@@ -207,13 +208,15 @@ async def _pipeline(store: Store, api: str, stream: Stream[Any], pages: AsyncIte
                 result.interrupted = True
                 break
         await settle_all()
+        batch_open = False
         await asyncio.to_thread(store.close_batch, source, stream.name)  # every page committed, or this fails
     finally:
         while writing:  # reading or writing failed while pages were being written: those that commit still count
             with contextlib.suppress(Exception):
                 await asyncio.shield(settle_one())
-        with contextlib.suppress(Exception):  # after a failure: the whole pages written before it commit
-            await asyncio.shield(asyncio.to_thread(store.close_batch, source, stream.name))
+        if batch_open:  # after a failure: the whole pages written before it commit
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(store.close_batch, source, stream.name))
 
 
 async def sync_all(

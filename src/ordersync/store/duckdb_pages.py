@@ -37,7 +37,7 @@ from ordersync.store.tables import customers, orders, rejects, stream_state
 
 BATCH_BYTES = 4 << 20  # records held before a batch is written: Frontcore, 3 pages of 250; Firespring, 25 of 100
 BATCH_SECONDS = 1.0  # the longest a staged page waits for its commit
-KNOWN_KEYS = 200_000  # key hashes of a first pass kept per table (about 12 MB) before it reads the table instead
+KNOWN_KEYS = 200_000  # keys of a first pass kept per table (Known) before it reads the table instead
 
 
 def driver(conn: Connection) -> Duck:
@@ -62,9 +62,10 @@ class DuckdbPages(PageWrites):
     # --- a sync's passes -------------------------------------------------------------------------------------
     def open_batch(self, source: str, stream: str) -> None:
         """Batch the pages of ``stream`` until :meth:`close_batch` (a sync's pass over it). A table that holds no
-        row of the source yet (a first sync) is read only for the keys the pass has written already: the hash of each
-        key it writes is kept here (this process alone writes the file, and the source's lock keeps other passes
-        out), up to :data:`KNOWN_KEYS` of them; then the pass reads the table for every key, as any other."""
+        row of the source yet (a first sync) is read only for the keys the pass has written already: what the pass
+        writes is kept here (:class:`~ordersync.store.duckdb_staging.Known`: each order key's hash, each customer's
+        row hash; this process alone writes the file, and the source's lock keeps other passes out), up to
+        :data:`KNOWN_KEYS` keys per table; then the pass reads the table for every key, as any other."""
         with self._pages_lock:
             self._batching.add((source, stream))
             self._lost.pop((source, stream), None)
